@@ -1,0 +1,272 @@
+//! One attempt against an HTTP model API, and its classification: success, retry (with the
+//! reason and the server's `Retry-After`), or failure.
+
+use std::time::{Duration, SystemTime};
+
+use examen_http::{Bytes, Client, HeaderName, HeaderValue, Request, StatusCode};
+use examen_types::{ChatMessage, GenerateConfig, ModelOutput, ToolChoice, ToolInfo};
+use serde_json::Value;
+
+use super::{anthropic, openai};
+use crate::error::{ErrorKind, ModelError};
+use crate::secret::Secret;
+
+/// Which wire format and authentication an HTTP provider uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    OpenAi(openai::Flavor),
+    Anthropic,
+}
+
+/// A configured HTTP model API.
+pub(crate) struct HttpProvider {
+    /// Provider label for messages: `openai`, `anthropic`, `openai-api/<service>`.
+    pub(crate) label: String,
+    pub(crate) wire: Wire,
+    /// The model name as the API knows it.
+    pub(crate) model: String,
+    pub(crate) base_url: String,
+    pub(crate) endpoint: String,
+    pub(crate) key: Secret,
+    pub(crate) key_var: String,
+    pub(crate) client: Client,
+}
+
+impl std::fmt::Debug for HttpProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProvider")
+            .field("label", &self.label)
+            .field("model", &self.model)
+            .field("endpoint", &self.endpoint)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one attempt ended.
+pub(crate) enum Attempt {
+    Done {
+        output: Box<ModelOutput>,
+        response: Value,
+    },
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+        error: ModelError,
+    },
+    Fail(ModelError),
+}
+
+impl HttpProvider {
+    pub(crate) fn request_body(
+        &self,
+        input: &[ChatMessage],
+        tools: &[ToolInfo],
+        tool_choice: &ToolChoice,
+        config: &GenerateConfig,
+    ) -> Value {
+        match self.wire {
+            Wire::OpenAi(flavor) => {
+                openai::request_body(flavor, &self.model, input, tools, tool_choice, config)
+            }
+            Wire::Anthropic => {
+                anthropic::request_body(&self.model, input, tools, tool_choice, config)
+            }
+        }
+    }
+
+    fn request(&self, body: Bytes, config: &GenerateConfig) -> Result<Request, ModelError> {
+        let http_error = |err: examen_http::Error| {
+            ModelError::new(ErrorKind::Http {
+                provider: self.label.clone(),
+                message: err.to_string(),
+            })
+        };
+        let mut request = Request::post(&self.endpoint)
+            .map_err(http_error)?
+            .json(body);
+        request = match self.wire {
+            Wire::OpenAi(_) => request.bearer_auth(self.key.expose()),
+            Wire::Anthropic => request
+                .header(
+                    HeaderName::from_static("anthropic-version"),
+                    HeaderValue::from_static(anthropic::API_VERSION),
+                )
+                .secret_header(HeaderName::from_static("x-api-key"), self.key.expose()),
+        }
+        .map_err(|_| {
+            // The key itself is unusable in a header (a stray newline, say): name the variable.
+            ModelError::new(ErrorKind::Http {
+                provider: self.label.clone(),
+                message: format!(
+                    "the API key in {} is not a valid header value",
+                    self.key_var
+                ),
+            })
+        })?;
+        for (name, value) in config.extra_headers.iter().flatten() {
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| {
+                ModelError::bad_arg(&self.label, format!("`{name}` is not a valid header name"))
+            })?;
+            // Extra headers may carry credentials of their own: keep them out of Debug output.
+            request = request.secret_header(name, value).map_err(|_| {
+                ModelError::bad_arg(
+                    &self.label,
+                    "an extra header value is not a valid header value",
+                )
+            })?;
+        }
+        Ok(request)
+    }
+
+    /// Sends the request once and classifies the outcome. `limit` bounds the whole exchange.
+    pub(crate) async fn attempt(
+        &self,
+        body: Bytes,
+        config: &GenerateConfig,
+        limit: Option<Duration>,
+    ) -> Attempt {
+        let mut request = match self.request(body, config) {
+            Ok(request) => request,
+            Err(err) => return Attempt::Fail(err),
+        };
+        if let Some(limit) = limit {
+            request = request.timeout(limit);
+        }
+        let exchange = async {
+            let response = self.client.send(request).await?;
+            let status = response.status();
+            let retry_after = examen_http::retry_after(response.headers(), SystemTime::now());
+            let bytes = response.bytes().await?;
+            Ok::<_, examen_http::Error>((status, retry_after, bytes))
+        };
+        match exchange.await {
+            Ok((status, retry_after, bytes)) => self.classify(status, retry_after, &bytes),
+            Err(err) => self.transport_failure(&err),
+        }
+    }
+
+    fn classify(
+        &self,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        bytes: &Bytes,
+    ) -> Attempt {
+        let code = status.as_u16();
+        if status.is_success() {
+            let Ok(json) = serde_json::from_slice::<Value>(bytes) else {
+                let reason = format!("HTTP {code} with a body that is not valid JSON");
+                return Attempt::Retry {
+                    error: self.transient(reason.clone(), Some(code), false),
+                    reason,
+                    retry_after: None,
+                };
+            };
+            let parsed = match self.wire {
+                Wire::OpenAi(_) => openai::parse_response(&json),
+                Wire::Anthropic => anthropic::parse_response(&json),
+            };
+            return match parsed {
+                Ok(output) => Attempt::Done {
+                    output: Box::new(output),
+                    response: json,
+                },
+                Err(why) => {
+                    let detail = server_message(bytes, &self.key)
+                        .map_or(why.clone(), |message| format!("{why} ({message})"));
+                    Attempt::Fail(ModelError::new(ErrorKind::BadResponse {
+                        provider: self.label.clone(),
+                        message: detail,
+                    }))
+                }
+            };
+        }
+        match code {
+            401 | 403 => Attempt::Fail(ModelError::new(ErrorKind::Auth {
+                provider: self.label.clone(),
+                status: code,
+                var: self.key_var.clone(),
+            })),
+            408 | 409 | 429 | 500..=599 => {
+                let mut reason = format!("HTTP {code}");
+                if let Some(canonical) = status.canonical_reason() {
+                    reason = format!("{reason} {canonical}");
+                }
+                Attempt::Retry {
+                    error: self.transient(reason.clone(), Some(code), false),
+                    reason,
+                    retry_after,
+                }
+            }
+            _ => Attempt::Fail(ModelError::new(ErrorKind::Rejected {
+                provider: self.label.clone(),
+                status: code,
+                message: server_message(bytes, &self.key)
+                    .unwrap_or_else(|| "no error message in the response".to_owned()),
+            })),
+        }
+    }
+
+    fn transport_failure(&self, err: &examen_http::Error) -> Attempt {
+        if !err.is_transient() {
+            return Attempt::Fail(ModelError::new(ErrorKind::Http {
+                provider: self.label.clone(),
+                message: self.key.redact(&err.to_string()),
+            }));
+        }
+        let reason = match err.io_error_kind() {
+            _ if err.is_timeout() && err.is_connect() => "connect timed out".to_owned(),
+            _ if err.is_timeout() => {
+                // "request timed out after 5s (host)" → keep the part before the host.
+                let text = err.to_string();
+                let head = text.split(" (").next().unwrap_or(&text);
+                head.replace("request timed out", "attempt timed out")
+            }
+            Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
+            Some(std::io::ErrorKind::ConnectionReset) => "connection reset".to_owned(),
+            _ if err.is_closed() => "connection dropped before the response completed".to_owned(),
+            _ => self.key.redact(&err.to_string()),
+        };
+        Attempt::Retry {
+            error: self.transient(reason.clone(), None, err.is_timeout()),
+            reason,
+            retry_after: None,
+        }
+    }
+
+    fn transient(&self, reason: String, status: Option<u16>, timeout: bool) -> ModelError {
+        ModelError::new(ErrorKind::Transient {
+            provider: self.label.clone(),
+            reason,
+            status,
+            timeout,
+        })
+    }
+}
+
+/// The server's own error message: `error.message` in OpenAI and Anthropic error bodies, else
+/// the first line of the body. One line, at most 300 characters, the key redacted.
+fn server_message(bytes: &[u8], key: &Secret) -> Option<String> {
+    let from_json = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|json| {
+            let error = json.get("error")?;
+            error
+                .get("message")
+                .and_then(Value::as_str)
+                .or_else(|| error.as_str())
+                .map(str::to_owned)
+        });
+    let text = from_json.or_else(|| {
+        let text = String::from_utf8_lossy(bytes);
+        text.lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .map(str::to_owned)
+    })?;
+    let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 300 {
+        line = line.chars().take(300).collect::<String>() + "…";
+    }
+    Some(key.redact(&line))
+}

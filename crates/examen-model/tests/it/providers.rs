@@ -1,0 +1,256 @@
+//! The exact request each provider sends (path, headers, body) and how its answer is read.
+
+use examen_model::{
+    ChatMessage, Env, GenerateConfig, ModelOptions, StopReason, ToolChoice, ToolInfo,
+};
+use serde_json::json;
+
+use crate::server::{anthropic_ok, openai_ok, Reply, TestServer};
+use crate::{model_at, TEST_KEY};
+
+fn input() -> Vec<ChatMessage> {
+    vec![
+        ChatMessage::system("Be brief."),
+        ChatMessage::user("Say hi."),
+    ]
+}
+
+fn search_tool() -> ToolInfo {
+    serde_json::from_value(json!({
+        "name": "search",
+        "description": "Search the web",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+    }))
+    .unwrap()
+}
+
+#[examen_rt::test]
+async fn openai_request_shape() {
+    let server = TestServer::start(|_, _| openai_ok("hi")).await;
+    let model = examen_model::get_model(
+        "openai/gpt-4o-mini",
+        ModelOptions {
+            env: Env::from_pairs([
+                ("OPENAI_API_KEY", TEST_KEY.to_owned()),
+                ("OPENAI_BASE_URL", format!("{}/v1/", server.url())),
+            ]),
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap();
+    let config = GenerateConfig {
+        max_tokens: Some(64),
+        temperature: Some(0.25),
+        ..GenerateConfig::default()
+    };
+    let generation = model
+        .generate(&input(), &[search_tool()], &config)
+        .await
+        .unwrap();
+    assert_eq!(generation.output.completion, "hi");
+    assert_eq!(generation.output.stop_reason(), StopReason::Stop);
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/v1/chat/completions");
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {TEST_KEY}").as_str())
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(
+        request.header("host"),
+        Some(server.addr.to_string().as_str())
+    );
+    assert!(request.header("user-agent").unwrap().starts_with("examen/"));
+    assert_eq!(
+        request.json(),
+        json!({
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Say hi."},
+            ],
+            "tools": [{"type": "function", "function": {
+                "name": "search",
+                "description": "Search the web",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}},
+                               "required": ["q"], "additionalProperties": false},
+            }}],
+            "tool_choice": "auto",
+            "max_completion_tokens": 64,
+            "temperature": 0.25,
+        })
+    );
+    // The call record carries the same body (and never the key).
+    let call = generation.call.unwrap();
+    assert_eq!(call.request, request.json());
+    assert_eq!(call.response["id"], json!("chatcmpl-test"));
+}
+
+#[examen_rt::test]
+async fn openai_compatible_service_request_shape() {
+    let server = TestServer::start(|_, _| openai_ok("served")).await;
+    let model = examen_model::get_model(
+        "openai-api/my-vllm/meta-llama/Llama-3.1-8B",
+        ModelOptions {
+            env: Env::from_pairs([
+                ("MY_VLLM_API_KEY", TEST_KEY.to_owned()),
+                ("MY_VLLM_BASE_URL", format!("{}/v1", server.url())),
+            ]),
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(model.api_name(), "openai-api");
+    let config = GenerateConfig {
+        max_tokens: Some(10),
+        top_k: Some(3),
+        ..GenerateConfig::default()
+    };
+    let generation = model.generate(&input(), &[], &config).await.unwrap();
+    assert_eq!(generation.output.completion, "served");
+    let request = &server.requests()[0];
+    assert_eq!(request.path, "/v1/chat/completions");
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {TEST_KEY}").as_str())
+    );
+    assert_eq!(
+        request.json(),
+        json!({
+            "model": "meta-llama/Llama-3.1-8B",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Say hi."},
+            ],
+            "max_tokens": 10,
+            "top_k": 3,
+        })
+    );
+}
+
+#[examen_rt::test]
+async fn anthropic_request_shape() {
+    let server = TestServer::start(|_, _| anthropic_ok("hello")).await;
+    let model = examen_model::get_model(
+        "anthropic/claude-sonnet-4-5",
+        ModelOptions {
+            env: Env::from_pairs([
+                ("ANTHROPIC_API_KEY", TEST_KEY.to_owned()),
+                ("ANTHROPIC_BASE_URL", server.url()),
+            ]),
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap();
+    let generation = model
+        .generate_with_tool_choice(
+            &input(),
+            &[search_tool()],
+            &ToolChoice::Function(examen_model::ToolFunction {
+                name: "search".into(),
+            }),
+            &GenerateConfig::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(generation.output.completion, "hello");
+    let usage = generation.output.usage.unwrap();
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens, usage.total_tokens),
+        (11, 2, 13)
+    );
+
+    let request = &server.requests()[0];
+    assert_eq!(request.path, "/v1/messages");
+    assert_eq!(request.header("x-api-key"), Some(TEST_KEY));
+    assert_eq!(request.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(request.header("authorization"), None);
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(
+        request.json(),
+        json!({
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 32000,
+            "system": [{"type": "text", "text": "Be brief."}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hi."}]}],
+            "tools": [{"name": "search", "description": "Search the web", "input_schema": {
+                "type": "object", "properties": {"q": {"type": "string"}},
+                "required": ["q"], "additionalProperties": false,
+            }}],
+            "tool_choice": {"type": "tool", "name": "search"},
+        })
+    );
+}
+
+#[examen_rt::test]
+async fn tool_calls_come_back_in_both_formats() {
+    let openai = TestServer::start(|_, _| {
+        Reply::json(
+            200,
+            json!({
+                "model": "m",
+                "choices": [{"finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": null,
+                    "tool_calls": [{"id": "call_7", "type": "function",
+                                    "function": {"name": "search", "arguments": "{\"q\":\"rust\"}"}}],
+                }}],
+            }),
+        )
+    })
+    .await;
+    let anthropic = TestServer::start(|_, _| {
+        Reply::json(
+            200,
+            json!({
+                "model": "m", "stop_reason": "tool_use",
+                "content": [{"type": "tool_use", "id": "toolu_7", "name": "search", "input": {"q": "rust"}}],
+                "usage": {"input_tokens": 1, "output_tokens": 1},
+            }),
+        )
+    })
+    .await;
+    for (name, server, id) in [
+        ("openai/gpt-4o", &openai, "call_7"),
+        ("anthropic/claude-x", &anthropic, "toolu_7"),
+    ] {
+        let model = model_at(name, &server.url(), GenerateConfig::default());
+        let output = model
+            .generate(&input(), &[search_tool()], &GenerateConfig::default())
+            .await
+            .unwrap()
+            .output;
+        assert_eq!(output.stop_reason(), StopReason::ToolCalls, "{name}");
+        let call = &output.message().unwrap().tool_calls.as_ref().unwrap()[0];
+        assert_eq!((call.id.as_str(), call.function.as_str()), (id, "search"));
+        assert_eq!(call.arguments["q"], json!("rust"), "{name}");
+    }
+}
+
+#[examen_rt::test]
+async fn model_base_url_option_beats_the_environment() {
+    let server = TestServer::start(|_, _| openai_ok("override")).await;
+    let model = examen_model::get_model(
+        "openai/gpt-4o",
+        ModelOptions {
+            base_url: Some(server.url()),
+            env: Env::from_pairs([
+                ("OPENAI_API_KEY", TEST_KEY),
+                ("OPENAI_BASE_URL", "http://127.0.0.1:9/unused"),
+            ]),
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(model.base_url(), Some(server.url().as_str()));
+    let output = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(output.completion, "override");
+    assert_eq!(server.requests()[0].path, "/chat/completions");
+}

@@ -1,0 +1,151 @@
+//! The API key never appears in an error, a `Debug` print or the recorded call.
+
+use examen_model::{ChatMessage, Env, GenerateConfig, ModelOptions};
+use serde_json::json;
+
+use crate::server::{openai_ok, Reply, TestServer};
+use crate::{model_at, TEST_KEY};
+
+#[examen_rt::test]
+async fn unauthorized_names_provider_and_variable_without_the_key() {
+    // A server that echoes the key back in its error body, as some do.
+    let server = TestServer::start(|_, request| {
+        let auth = request
+            .header("authorization")
+            .unwrap_or_default()
+            .to_owned();
+        Reply::json(
+            401,
+            json!({"error": {"message": format!("Incorrect API key provided: {auth}")}}),
+        )
+    })
+    .await;
+    let model = examen_model::get_model(
+        "openai/gpt-4o",
+        ModelOptions {
+            env: Env::from_pairs([
+                ("OPENAI_API_KEY", TEST_KEY.to_owned()),
+                ("OPENAI_BASE_URL", server.url()),
+            ]),
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap();
+    let err = model
+        .generate(&[ChatMessage::user("x")], &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_auth());
+    assert!(!err.is_retryable());
+    assert_eq!(
+        err.to_string(),
+        "openai: authentication failed (HTTP 401): check OPENAI_API_KEY"
+    );
+    assert_eq!(server.requests().len(), 1, "401 is not retried");
+    for text in [err.to_string(), format!("{err:?}"), format!("{model:?}")] {
+        assert!(!text.contains(TEST_KEY), "{text}");
+    }
+}
+
+#[examen_rt::test]
+async fn forbidden_names_the_service_variable() {
+    let server = TestServer::start(|_, _| Reply::Respond(403, vec![], b"forbidden".to_vec())).await;
+    let model = examen_model::get_model(
+        "openai-api/together/meta-llama/Llama-3-8b",
+        ModelOptions {
+            env: Env::from_pairs([
+                ("TOGETHER_API_KEY", TEST_KEY.to_owned()),
+                ("TOGETHER_BASE_URL", server.url()),
+            ]),
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap();
+    let err = model
+        .generate(&[ChatMessage::user("x")], &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "openai-api/together: authentication failed (HTTP 403): check TOGETHER_API_KEY"
+    );
+}
+
+#[examen_rt::test]
+async fn rejected_request_messages_are_redacted() {
+    let server = TestServer::start(|_, _| {
+        Reply::json(
+            400,
+            json!({"error": {"message": format!("bad header x-api-key: {TEST_KEY}")}}),
+        )
+    })
+    .await;
+    let model = model_at(
+        "anthropic/claude-x",
+        &server.url(),
+        GenerateConfig::default(),
+    );
+    let err = model
+        .generate(&[ChatMessage::user("x")], &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "anthropic: request rejected (HTTP 400): bad header x-api-key: ***"
+    );
+}
+
+#[examen_rt::test]
+async fn recorded_call_and_debug_output_hold_no_key() {
+    let server = TestServer::start(|_, _| openai_ok("fine")).await;
+    let config = GenerateConfig {
+        extra_headers: Some(
+            [("x-org-token".to_owned(), "org-secret-value".to_owned())]
+                .into_iter()
+                .collect(),
+        ),
+        ..GenerateConfig::default()
+    };
+    let model = model_at("openai/gpt-4o", &server.url(), config);
+    let generation = model
+        .generate(&[ChatMessage::user("x")], &[], &GenerateConfig::default())
+        .await
+        .unwrap();
+    // The extra header reached the server...
+    assert_eq!(
+        server.requests()[0].header("x-org-token"),
+        Some("org-secret-value")
+    );
+    // ...but neither it nor the key shows up in anything we log or print.
+    let call = generation.call.as_ref().unwrap();
+    let printed = [
+        call.request.to_string(),
+        call.response.to_string(),
+        format!("{generation:?}"),
+        format!("{model:?}"),
+    ];
+    for text in printed {
+        assert!(!text.contains(TEST_KEY), "{text}");
+        assert!(!text.contains("org-secret-value"), "{text}");
+    }
+}
+
+#[test]
+fn missing_key_names_the_variable() {
+    for (name, var) in [
+        ("openai/gpt-4o", "OPENAI_API_KEY"),
+        ("anthropic/claude-x", "ANTHROPIC_API_KEY"),
+        ("openai-api/groq/llama", "GROQ_API_KEY"),
+    ] {
+        let err = examen_model::get_model(
+            name,
+            ModelOptions {
+                env: Env::from_pairs(Vec::<(String, String)>::new()),
+                ..ModelOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.is_configuration());
+        assert!(err.to_string().contains(&format!("set {var}")), "{err}");
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests for examen-rt. Every async test runs on both backends via
+//! `#[examen_rt::test]`; property tests run each case on both backends explicitly.
+
+mod backend;
+mod channel;
+mod group;
+mod limiter;
+mod net;
+mod ordered;
+mod process;
+mod shield;
+mod support;
+mod time;

@@ -1,0 +1,101 @@
+//! Shielded cleanup finishes even when the work around it is cancelled, and `run` waits for it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use examen_rt::Backend;
+
+use crate::support::within_a_minute;
+
+#[examen_rt::test]
+async fn shielded_cleanup_completes_when_its_caller_is_cancelled() {
+    let (started, started_rx) = examen_rt::channel::<()>(1);
+    let (finished, finished_rx) = examen_rt::channel::<&'static str>(1);
+    let mut task = examen_rt::spawn(async move {
+        examen_rt::shield(async move {
+            started.send(()).await.ok();
+            examen_rt::sleep(Duration::from_millis(20)).await;
+            finished.send("flushed").await.ok();
+        })
+        .await
+    });
+    started_rx.recv().await.unwrap();
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        within_a_minute("shielded cleanup", finished_rx.recv()).await,
+        Some("flushed")
+    );
+}
+
+#[examen_rt::test]
+async fn shielded_work_gives_its_output() {
+    assert_eq!(examen_rt::shield(async { 41 + 1 }).await, Some(42));
+}
+
+#[examen_rt::test]
+async fn the_grace_period_bounds_shielded_work() {
+    let output =
+        examen_rt::shield_with_grace(Duration::from_millis(5), std::future::pending::<()>()).await;
+    assert_eq!(output, None);
+}
+
+#[test]
+fn run_waits_for_shielded_cleanup_before_shutting_down() {
+    for backend in Backend::ALL {
+        let flushed = Arc::new(AtomicBool::new(false));
+        let flag = flushed.clone();
+        examen_rt::run(backend, async move {
+            let (started, started_rx) = examen_rt::channel::<()>(1);
+            let task = examen_rt::spawn(async move {
+                examen_rt::shield(async move {
+                    started.send(()).await.ok();
+                    examen_rt::sleep(Duration::from_millis(30)).await;
+                    flag.store(true, Ordering::SeqCst);
+                })
+                .await
+            });
+            started_rx.recv().await.unwrap();
+            // Cancel the caller and leave at once: the cleanup is still sleeping.
+            drop(task);
+        });
+        assert!(
+            flushed.load(Ordering::SeqCst),
+            "cleanup finished on {backend}"
+        );
+    }
+}
+
+#[test]
+fn run_waits_for_abandoned_blocking_work() {
+    for backend in Backend::ALL {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        examen_rt::run(backend, async move {
+            let (started, started_rx) = std::sync::mpsc::channel::<()>();
+            let call = examen_rt::to_thread(move || {
+                started.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(30));
+                flag.store(true, Ordering::SeqCst);
+            });
+            // Start the call, then abandon it.
+            let _ = examen_rt::move_on_after(Duration::from_millis(1), call).await;
+            examen_rt::to_thread(move || started_rx.recv().unwrap()).await;
+        });
+        assert!(
+            done.load(Ordering::SeqCst),
+            "blocking work finished on {backend}"
+        );
+    }
+}
+
+#[examen_rt::test]
+async fn to_thread_returns_the_value_and_re_raises_panics() {
+    assert_eq!(examen_rt::to_thread(|| 6 * 7).await, 42);
+    use futures_util::FutureExt;
+    let caught = std::panic::AssertUnwindSafe(examen_rt::to_thread(|| panic!("disk on fire")))
+        .catch_unwind()
+        .await;
+    assert!(caught.is_err());
+}
