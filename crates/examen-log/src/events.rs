@@ -1,0 +1,370 @@
+//! Transcript events of a sample (Inspect's `event/*.py`), discriminated by `"event"`.
+//!
+//! examen writes the event types listed in [`Event`]; any other type found in an
+//! Inspect log (`state`, `tool`, `sandbox`, `info`, ...) is read into
+//! [`Event::Other`] and written back unchanged.
+
+use examen_types::{
+    ChatMessage, GenerateConfig, JsonObject, JsonValue, ModelOutput, ModelUsage, Score, ToolChoice,
+    ToolInfo,
+};
+use indexmap::IndexMap;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::schema::{EvalError, SampleId, SampleInput, Target};
+
+/// Fields every event has (`BaseEvent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventBase {
+    /// Unique event id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Span the event occurred in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
+    /// Clock time (ISO 8601 with offset).
+    pub timestamp: String,
+    /// Working time within the sample when the event occurred (seconds).
+    #[serde(default)]
+    pub working_start: f64,
+    /// Event metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<JsonObject>,
+    /// Is the event pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<bool>,
+}
+
+impl EventBase {
+    /// A base with a fresh uuid, the given span, `timestamp` now and `working_start`.
+    pub fn new(span_id: Option<String>, working_start: f64) -> Self {
+        Self {
+            uuid: Some(examen_types::short_uuid()),
+            span_id,
+            timestamp: crate::time::iso_now_micros(),
+            working_start,
+            metadata: None,
+            pending: None,
+        }
+    }
+}
+
+/// Beginning of a span (`SpanBeginEvent`, `"span_begin"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanBeginEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// Span id.
+    pub id: String,
+    /// Parent span id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// Span type (`init`, `solvers`, `solver`, `scorers`, `scorer`, ...).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Span name.
+    pub name: String,
+}
+
+/// End of a span (`SpanEndEvent`, `"span_end"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanEndEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// Span id.
+    pub id: String,
+}
+
+/// The dataset sample as recorded by `sample_init` (Inspect's `Sample`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetSample {
+    /// Input.
+    pub input: SampleInput,
+    /// Choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<String>>,
+    /// Target.
+    #[serde(default)]
+    pub target: Target,
+    /// Id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<SampleId>,
+    /// Metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<JsonObject>,
+    /// Sandbox spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<JsonValue>,
+    /// Files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<JsonObject>,
+    /// Setup script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
+}
+
+/// Beginning of a sample (`SampleInitEvent`, `"sample_init"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleInitEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// The sample.
+    pub sample: DatasetSample,
+    /// Initial task state (messages, tools, store, output, ...).
+    #[serde(default, skip_serializing_if = "JsonValue::is_null")]
+    pub state: JsonValue,
+}
+
+/// A model call (`ModelEvent`, `"model"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// Model name.
+    pub model: String,
+    /// Model role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Model requested when a fallback served the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_model: Option<String>,
+    /// Input messages (empty when condensed into `input_refs`).
+    #[serde(default)]
+    pub input: Vec<ChatMessage>,
+    /// Ranges into the sample's pooled messages (condensed logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_refs: Option<Vec<(u64, u64)>>,
+    /// Tools offered.
+    #[serde(default)]
+    pub tools: Vec<ToolInfo>,
+    /// Tool choice.
+    #[serde(default = "tool_choice_none")]
+    pub tool_choice: ToolChoice,
+    /// Generate config.
+    #[serde(default)]
+    pub config: GenerateConfig,
+    /// Output.
+    pub output: ModelOutput,
+    /// Retries made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u64>,
+    /// Provider request ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_ids: Option<JsonValue>,
+    /// Error message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Error traceback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<String>,
+    /// Error traceback with ANSI colours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceback_ansi: Option<String>,
+    /// `read` or `write` when the cache was involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
+    /// Raw request/response (`ModelCall`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<JsonValue>,
+    /// Completion time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<String>,
+    /// Seconds spent working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_time: Option<f64>,
+}
+
+fn tool_choice_none() -> ToolChoice {
+    ToolChoice::None
+}
+
+/// A score (`ScoreEvent`, `"score"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// The score.
+    pub score: Score,
+    /// Target scored against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// Intermediate (not final) score.
+    #[serde(default)]
+    pub intermediate: bool,
+    /// Scorer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scorer: Option<String>,
+    /// Scorer arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scorer_args: Option<JsonObject>,
+    /// Usage of the scorer's models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_usage: Option<IndexMap<String, ModelUsage>>,
+    /// Usage by role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_usage: Option<IndexMap<String, ModelUsage>>,
+}
+
+/// An error that halted the sample (`ErrorEvent`, `"error"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// The error.
+    pub error: EvalError,
+}
+
+/// A limit that halted the sample (`SampleLimitEvent`, `"sample_limit"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleLimitEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// `message`, `time`, `working`, `token`, `cost`, `operator`, `custom`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Description.
+    pub message: String,
+    /// Limit value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+}
+
+/// A log record (`LoggingMessage`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggingMessage {
+    /// Logger name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `debug`, `trace`, `http`, `sandbox`, `info`, `warning`, `error`, `critical`.
+    pub level: String,
+    /// Message.
+    pub message: String,
+    /// Unix time (seconds).
+    pub created: f64,
+    /// Source file.
+    #[serde(default = "unknown")]
+    pub filename: String,
+    /// Module.
+    #[serde(default = "unknown")]
+    pub module: String,
+    /// Line number.
+    #[serde(default)]
+    pub lineno: u64,
+}
+
+fn unknown() -> String {
+    "unknown".to_owned()
+}
+
+/// A log record emitted during the sample (`LoggerEvent`, `"logger"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggerEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// The record.
+    pub message: LoggingMessage,
+}
+
+/// One transcript event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// `"span_begin"`.
+    SpanBegin(SpanBeginEvent),
+    /// `"span_end"`.
+    SpanEnd(SpanEndEvent),
+    /// `"sample_init"`.
+    SampleInit(Box<SampleInitEvent>),
+    /// `"model"`.
+    Model(Box<ModelEvent>),
+    /// `"score"`.
+    Score(Box<ScoreEvent>),
+    /// `"error"`.
+    Error(ErrorEvent),
+    /// `"sample_limit"`.
+    SampleLimit(SampleLimitEvent),
+    /// `"logger"`.
+    Logger(LoggerEvent),
+    /// Any other event type, kept as the JSON object it was read from.
+    Other(JsonValue),
+}
+
+impl Event {
+    /// The `"event"` type string.
+    pub fn kind(&self) -> &str {
+        match self {
+            Event::SpanBegin(_) => "span_begin",
+            Event::SpanEnd(_) => "span_end",
+            Event::SampleInit(_) => "sample_init",
+            Event::Model(_) => "model",
+            Event::Score(_) => "score",
+            Event::Error(_) => "error",
+            Event::SampleLimit(_) => "sample_limit",
+            Event::Logger(_) => "logger",
+            Event::Other(v) => v.get("event").and_then(JsonValue::as_str).unwrap_or(""),
+        }
+    }
+}
+
+fn serialize_tagged<S: Serializer, T: Serialize>(
+    serializer: S,
+    event: &'static str,
+    inner: &T,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Tagged<'a, T> {
+        event: &'static str,
+        #[serde(flatten)]
+        inner: &'a T,
+    }
+    Tagged { event, inner }.serialize(serializer)
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Event::SpanBegin(e) => serialize_tagged(s, "span_begin", e),
+            Event::SpanEnd(e) => serialize_tagged(s, "span_end", e),
+            Event::SampleInit(e) => serialize_tagged(s, "sample_init", e),
+            Event::Model(e) => serialize_tagged(s, "model", e),
+            Event::Score(e) => serialize_tagged(s, "score", e),
+            Event::Error(e) => serialize_tagged(s, "error", e),
+            Event::SampleLimit(e) => serialize_tagged(s, "sample_limit", e),
+            Event::Logger(e) => serialize_tagged(s, "logger", e),
+            Event::Other(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = JsonValue::deserialize(d)?;
+        let kind = match value.get("event") {
+            Some(JsonValue::String(k)) => k.clone(),
+            _ => return Err(de::Error::custom("event without a string `event` field")),
+        };
+        fn parse<T: de::DeserializeOwned, E: de::Error>(kind: &str, v: JsonValue) -> Result<T, E> {
+            serde_json::from_value(v)
+                .map_err(|e| E::custom(format_args!("invalid `{kind}` event: {e}")))
+        }
+        Ok(match kind.as_str() {
+            "span_begin" => Event::SpanBegin(parse(&kind, value)?),
+            "span_end" => Event::SpanEnd(parse(&kind, value)?),
+            "sample_init" => Event::SampleInit(Box::new(parse(&kind, value)?)),
+            "model" => Event::Model(Box::new(parse(&kind, value)?)),
+            "score" => Event::Score(Box::new(parse(&kind, value)?)),
+            "error" => Event::Error(parse(&kind, value)?),
+            "sample_limit" => Event::SampleLimit(parse(&kind, value)?),
+            "logger" => Event::Logger(parse(&kind, value)?),
+            _ => Event::Other(value),
+        })
+    }
+}

@@ -1,0 +1,230 @@
+//! Inspect-compatible eval logs: a streaming, crash-safe writer and a reader.
+//!
+//! examen writes logs that Inspect AI's tools (`inspect view`, `inspect log dump`,
+//! `inspect_ai.log.read_eval_log`, the dataframe API) read as if Inspect had
+//! written them, and reads Inspect's own logs. The schema is Inspect's log schema
+//! version 2; the Rust types are in [`schema`] and [`events`], the message, output,
+//! config and score types come from [`examen_types`].
+//!
+//! # Wire format
+//!
+//! All JSON is UTF-8, compact, with `None` fields omitted (Inspect writes with
+//! `exclude_none=True`). Non-finite floats are written as Python's constants `NaN`,
+//! `Infinity` and `-Infinity`, as Inspect writes them (a NaN score value is the
+//! "unscored" sentinel; a metric such as the stderr of one sample is NaN); the
+//! reader accepts them, and `null` in their place.
+//!
+//! ## `.eval` (the default)
+//!
+//! A zip archive. examen writes every member with deflate (method 8); Inspect 0.3.285
+//! writes zstd (method 93), which the reader also accepts. Members, in the order
+//! examen writes them:
+//!
+//! - **`_journal/start.json`**, written when the log is created: a [`LogStart`]
+//!   object `{"version": 2, "eval": EvalSpec, "plan": EvalPlan}`.
+//!   - `eval` ([`EvalSpec`]): `eval_id`, `run_id` and `task_id` are 22-character
+//!     base57 ids ([`examen_types::short_uuid`]); `created` is ISO 8601 to the second
+//!     with offset (`2025-01-31T12:34:56+00:00`); `task`, `task_version`,
+//!     `task_args`, `dataset` (`name`, `location`, `samples`, `sample_ids`,
+//!     `shuffled`), `model`, `model_base_url`, `model_generate_config`, `config`
+//!     ([`EvalConfig`]: `epochs`, `fail_on_error`, limits, ...), `scorers`,
+//!     `packages` (`{"examen": "<version>"}`), and `revision` (`{"type": "git",
+//!     "origin", "commit", "dirty"}`) when run in a git checkout.
+//!   - `plan` ([`EvalPlan`]): `name` (`"plan"`), `steps` (`[{"solver", "params",
+//!     "params_passed"}]`), `finish`, `config`.
+//! - **`samples/{id}_epoch_{epoch}.json`**, one per finished sample, written at
+//!   the flush after it finished: an [`EvalSample`] object with `id`, `epoch`,
+//!   `input` (string or message list), `target`, `choices`, `metadata`,
+//!   `messages`, `output`, `scores` (`{scorer: Score}`), `model_usage`, `store`,
+//!   `events`, timings (`started_at`, `completed_at`, `total_time`,
+//!   `working_time`), `uuid`, `error` and `error_retries`, `limit`,
+//!   `attachments`. `events` holds the types examen emits ([`Event`]):
+//!   `span_begin`/`span_end`, `sample_init`, `model`, `score`, `error`,
+//!   `sample_limit` and `logger`; other types in Inspect's logs are kept as raw
+//!   JSON. A name written twice resolves to the later member, as in Inspect.
+//! - **`_journal/summaries/{k}.json`**, one per flush (`k` = 1, 2, ...): a JSON array
+//!   of the [`EvalSampleSummary`] of each sample that flush wrote. Inspect reads
+//!   these to list the samples of a log still running.
+//! - **`summaries.json`**, at the end: every journal summary, in order, as one
+//!   array (streamed back from the journal members, never held in memory).
+//! - **`reductions.json`**, at the end when there are reductions: a list of
+//!   [`EvalSampleReductions`] `{"scorer", "reducer", "samples": [Score + "sample_id"]}`.
+//! - **`header.json`**, last: the [`EvalLog`] without `samples` and `reductions`:
+//!   `version`, `status` (`success`, `cancelled` or `error`), `eval`, `plan`,
+//!   `results` ([`EvalResults`]: `total_samples`, `completed_samples`, `scores`
+//!   with `metrics`), `stats` ([`EvalStats`]: `started_at`, `completed_at`,
+//!   `model_usage`), `error`, `invalidated`, `tags`, `metadata`.
+//!
+//! A log without `header.json` is running (or its writer died): readers take the
+//! header from `_journal/start.json` with status `started`.
+//!
+//! ### Layout and crash safety
+//!
+//! The writer appends. A flush writes the new members (finished samples plus one
+//! journal summary) at the offset where the previous central directory began,
+//! overwriting it, then a complete central directory and end-of-central-directory
+//! record (zip64 records once there are 65,535 members or 4 GiB). Members are
+//! compressed in memory first, so local headers carry CRC and sizes (no data
+//! descriptors, except for the streamed `summaries.json`). Consequences:
+//!
+//! - after every flush the file is a complete zip that Inspect opens, holding
+//!   every sample flushed so far, with status `started` until the end;
+//! - a member, once written, is never rewritten; a process killed at any instant
+//!   (even mid-flush) leaves every member of every earlier flush intact, and
+//!   [`recover`] finds them by walking local headers from offset 0 and checking
+//!   CRCs, without needing the central directory;
+//! - bytes written stay linear in the log size: a count-triggered flush waits
+//!   until the buffered compressed samples are at least as large as the central
+//!   directory it rewrites, so directory rewrites total no more than the sample
+//!   bytes (plus one directory per time-triggered flush);
+//! - memory stays flat: finished samples are not kept, only each member's
+//!   directory entry (name, offset, sizes, CRC: about 100 bytes per sample).
+//!
+//! ## `.json`
+//!
+//! One JSON object with the header fields first, then `"samples": [...]` (after
+//! `stats`), then `"reductions"`. While running, flushed samples are appended to a
+//! side file `{name}.samples.partial` (one sample per line, crash-safe: a partial
+//! last line is ignored by [`recover`]), and the `.json` itself is rewritten (to a
+//! temporary file, then renamed) with status `started` and every flushed sample on
+//! a doubling schedule, when the side file has doubled since the last rewrite, so
+//! rewrites stay linear too. [`LogWriter::finish`] writes the final file and
+//! removes the side file.
+//!
+//! ## File names
+//!
+//! `{created}_{task}_{task_id}.eval` (or `.json`) in the log directory, where
+//! `created` is `EvalSpec.created` and every component has `_`, `/`, `:` and `+`
+//! replaced by `-` (so `2025-01-31T12-34-56-00-00_my-task_<id>.eval`), and `task`
+//! loses any `package/` prefix: exactly Inspect's `eval_log_name`.
+
+mod error;
+pub mod events;
+mod jsonscan;
+mod pyjson;
+mod reader;
+pub mod schema;
+pub mod time;
+mod writer;
+mod zip;
+
+pub use error::{LogError, Result};
+pub use events::Event;
+pub use reader::{read_log, read_summaries, recover, LogReader, ReadOptions, Recovered};
+pub use schema::{
+    EvalConfig, EvalDataset, EvalError, EvalLog, EvalMetric, EvalPlan, EvalPlanStep, EvalResults,
+    EvalRevision, EvalSample, EvalSampleLimit, EvalSampleReductions, EvalSampleScore,
+    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogStart, SampleId,
+    SampleInput, Target, LOG_SCHEMA_VERSION,
+};
+pub use writer::{LogFinish, LogFormat, LogWriter, WriterOptions, WriterStats};
+
+/// Journal member written when the log is created.
+pub const JOURNAL_START_JSON: &str = "_journal/start.json";
+/// Directory of per-flush journal summaries.
+pub const JOURNAL_SUMMARIES_DIR: &str = "_journal/summaries";
+/// Directory of sample members.
+pub const SAMPLES_DIR: &str = "samples";
+/// All sample summaries (written at the end).
+pub const SUMMARIES_JSON: &str = "summaries.json";
+/// Epoch reductions (written at the end).
+pub const REDUCTIONS_JSON: &str = "reductions.json";
+/// Final header (written last).
+pub const HEADER_JSON: &str = "header.json";
+
+/// Converts a log to `format`, writing it at `dest` (`examen log convert`): the
+/// header and every sample, streamed one at a time. Returns `dest`.
+pub fn convert_log(
+    src: &std::path::Path,
+    dest: &std::path::Path,
+    format: LogFormat,
+) -> Result<std::path::PathBuf> {
+    let reader = LogReader::open(src)?;
+    let header = reader.header();
+    let start = LogStart {
+        version: header.version,
+        eval: header.eval.clone(),
+        plan: header.plan.clone(),
+    };
+    let opts = WriterOptions {
+        buffer_samples: 100,
+        flush_interval: std::time::Duration::from_secs(3600),
+        ..WriterOptions::default()
+    };
+    let mut writer = LogWriter::create_at(dest, format, &start, opts)?;
+    for sample in reader.samples() {
+        writer.write_sample(&sample?)?;
+    }
+    writer.finish(LogFinish {
+        status: header.status,
+        results: header.results.clone(),
+        stats: header.stats.clone(),
+        error: header.error.clone(),
+        reductions: header.reductions.clone(),
+        invalidated: header.invalidated,
+    })
+}
+
+/// The member name of a sample: `samples/{id}_epoch_{epoch}.json`.
+pub fn sample_member_name(id: &SampleId, epoch: u32) -> String {
+    format!("{SAMPLES_DIR}/{id}_epoch_{epoch}.json")
+}
+
+fn clean_filename_component(s: &str) -> String {
+    s.replace(['_', '/', ':', '+'], "-")
+}
+
+/// Inspect's task display name: the task name without a `package/` prefix
+/// (`hf/...` names are kept whole).
+fn task_display_name(task: &str) -> &str {
+    if task.starts_with("hf/") {
+        return task;
+    }
+    match task.split_once('/') {
+        Some((_, rest)) => rest,
+        None => task,
+    }
+}
+
+/// The log file name Inspect gives an eval: `{created}_{task}_{task_id}.{ext}`.
+pub fn log_file_name(spec: &EvalSpec, format: LogFormat) -> String {
+    format!(
+        "{}_{}_{}.{}",
+        clean_filename_component(&spec.created),
+        clean_filename_component(task_display_name(&spec.task)),
+        clean_filename_component(&spec.task_id),
+        format.extension()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_name_matches_inspect() {
+        // Inspect: 2026-11-25T22:58:41+00:00 / demo / 9mvKqWJZAUgGBDUQJVvrX6 →
+        // 2026-11-25T22-58-41-00-00_demo_9mvKqWJZAUgGBDUQJVvrX6.eval
+        let mut spec = EvalSpec::new("pkg/my_task", "mockllm/model", EvalDataset::default());
+        spec.created = "2026-11-25T22:58:41+00:00".into();
+        spec.task_id = "9mvKqWJZAUgGBDUQJVvrX6".into();
+        assert_eq!(
+            log_file_name(&spec, LogFormat::Eval),
+            "2026-11-25T22-58-41-00-00_my-task_9mvKqWJZAUgGBDUQJVvrX6.eval"
+        );
+        spec.task = "demo".into();
+        assert_eq!(
+            log_file_name(&spec, LogFormat::Json),
+            "2026-11-25T22-58-41-00-00_demo_9mvKqWJZAUgGBDUQJVvrX6.json"
+        );
+    }
+
+    #[test]
+    fn sample_member_names() {
+        assert_eq!(
+            sample_member_name(&SampleId::Int(3), 2),
+            "samples/3_epoch_2.json"
+        );
+        assert_eq!(sample_member_name(&"b".into(), 1), "samples/b_epoch_1.json");
+    }
+}

@@ -1,0 +1,524 @@
+//! Reading logs: examen's and Inspect's, `.eval` (deflate or zstd members) and
+//! `.json`, header-only, whole, or one sample at a time; and recovering the samples
+//! of a log whose writer died.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::error::{LogError, Result};
+use crate::schema::{
+    EvalLog, EvalSample, EvalSampleReductions, EvalSampleSummary, EvalStatus, LogStart, SampleId,
+};
+use crate::writer::{is_journal_summary, json_samples_path};
+use crate::zip::{self, Entry};
+use crate::{
+    jsonscan, pyjson, HEADER_JSON, JOURNAL_START_JSON, REDUCTIONS_JSON, SAMPLES_DIR, SUMMARIES_JSON,
+};
+
+/// Options for [`read_log`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Read only the header (no samples).
+    pub header_only: bool,
+}
+
+/// Reads a whole log (or its header). Samples are sorted as Inspect sorts them:
+/// by epoch, then id.
+pub fn read_log(path: &Path, opts: ReadOptions) -> Result<EvalLog> {
+    let reader = LogReader::open(path)?;
+    let mut log = reader.header().clone();
+    if !opts.header_only {
+        let samples = reader.samples().collect::<Result<Vec<_>>>()?;
+        log.samples = Some(samples);
+    }
+    Ok(log)
+}
+
+/// Reads the sample summaries of a log (`summaries.json`, or the journal of a log
+/// in progress; for `.json` logs, computed from the samples).
+pub fn read_summaries(path: &Path) -> Result<Vec<EvalSampleSummary>> {
+    LogReader::open(path)?.summaries()
+}
+
+enum Source {
+    Zip {
+        file: File,
+        len: u64,
+        entries: Vec<Entry>,
+        /// Indices of sample members (last entry per name), in Inspect's order.
+        samples: Vec<usize>,
+    },
+    Json {
+        file: File,
+        samples: Vec<(u64, u64)>,
+    },
+}
+
+/// An open log: its header, and its samples read on demand one at a time.
+pub struct LogReader {
+    path: PathBuf,
+    header: EvalLog,
+    source: Source,
+}
+
+impl LogReader {
+    /// Opens a log, reading its header (`header.json`, or `_journal/start.json` for
+    /// a log still running, whose status is then `started`).
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut file = File::open(path).map_err(|e| LogError::io(path, e))?;
+        let mut magic = [0u8; 4];
+        let n = read_prefix(&mut file, &mut magic).map_err(|e| LogError::io(path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| LogError::io(path, e))?;
+        if n == 4 && magic == *b"PK\x03\x04" {
+            return Self::open_zip(path, file);
+        }
+        if first_non_ws_byte(&mut file).map_err(|e| LogError::io(path, e))? == Some(b'{') {
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| LogError::io(path, e))?;
+            return Self::open_json(path, file);
+        }
+        Err(LogError::format(
+            path,
+            "not an eval log: expected a zip archive (.eval) or a JSON object (.json)",
+        ))
+    }
+
+    fn open_zip(path: &Path, file: File) -> Result<Self> {
+        let len = file.metadata().map_err(|e| LogError::io(path, e))?.len();
+        let entries = zip::read_central_directory(&file).map_err(|e| match e {
+            zip::ZipError::Format(reason) => LogError::NotZip {
+                path: path.to_owned(),
+                reason: format!("{reason} (a crashed log can be read with `recover`)"),
+            },
+            other => LogError::from_zip(path, other),
+        })?;
+        let header = zip_header(path, &file, len, &entries)?;
+        let samples = sample_indices(&entries);
+        Ok(Self {
+            path: path.to_owned(),
+            header,
+            source: Source::Zip {
+                file,
+                len,
+                entries,
+                samples,
+            },
+        })
+    }
+
+    fn open_json(path: &Path, file: File) -> Result<Self> {
+        let layout = jsonscan::scan(&file)
+            .map_err(|e| LogError::io(path, e))?
+            .map_err(|reason| LogError::format(path, format!("invalid JSON log: {reason}")))?;
+        // Rebuild an object from every member but the samples and parse it as the header.
+        let mut obj = Vec::from(&b"{"[..]);
+        for (key, start, end) in &layout.members {
+            if key == "samples" {
+                continue;
+            }
+            if obj.len() > 1 {
+                obj.push(b',');
+            }
+            obj.extend_from_slice(&serde_json::to_vec(key).unwrap_or_default());
+            obj.push(b':');
+            obj.extend_from_slice(&read_span(path, &file, *start, *end)?);
+        }
+        obj.push(b'}');
+        let header: EvalLog =
+            pyjson::from_slice(&obj).map_err(|e| LogError::json(path, "log header", &e))?;
+        Ok(Self {
+            path: path.to_owned(),
+            header,
+            source: Source::Json {
+                file,
+                samples: layout.samples,
+            },
+        })
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The header: everything but samples (reductions included when present).
+    pub fn header(&self) -> &EvalLog {
+        &self.header
+    }
+
+    /// Number of samples in the log.
+    pub fn sample_count(&self) -> usize {
+        match &self.source {
+            Source::Zip { samples, .. } => samples.len(),
+            Source::Json { samples, .. } => samples.len(),
+        }
+    }
+
+    /// The samples, read and parsed one at a time (for `.eval` in Inspect's order).
+    pub fn samples(&self) -> impl Iterator<Item = Result<EvalSample>> + '_ {
+        (0..self.sample_count()).map(move |i| self.sample_at(i))
+    }
+
+    fn sample_at(&self, i: usize) -> Result<EvalSample> {
+        match &self.source {
+            Source::Zip {
+                file,
+                len,
+                entries,
+                samples,
+            } => {
+                let e = &entries[samples[i]];
+                let data = zip::read_entry(file, e, *len)
+                    .map_err(|err| LogError::from_zip(&self.path, err))?;
+                pyjson::from_slice(&data).map_err(|err| LogError::json(&self.path, &e.name, &err))
+            }
+            Source::Json { file, samples } => {
+                let (start, end) = samples[i];
+                let data = read_span(&self.path, file, start, end)?;
+                pyjson::from_slice(&data)
+                    .map_err(|err| LogError::json(&self.path, &format!("samples[{i}]"), &err))
+            }
+        }
+    }
+
+    /// Reads one sample by id and epoch.
+    pub fn read_sample(&self, id: &SampleId, epoch: u32) -> Result<Option<EvalSample>> {
+        match &self.source {
+            Source::Zip {
+                file,
+                len,
+                entries,
+                samples,
+            } => {
+                let name = crate::sample_member_name(id, epoch);
+                let Some(&i) = samples.iter().find(|&&i| entries[i].name == name) else {
+                    return Ok(None);
+                };
+                let data = zip::read_entry(file, &entries[i], *len)
+                    .map_err(|err| LogError::from_zip(&self.path, err))?;
+                pyjson::from_slice(&data)
+                    .map(Some)
+                    .map_err(|err| LogError::json(&self.path, &name, &err))
+            }
+            Source::Json { .. } => {
+                for s in self.samples() {
+                    let s = s?;
+                    if &s.id == id && s.epoch == epoch {
+                        return Ok(Some(s));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Names of an `.eval` log's zip members in file order (empty for `.json`).
+    pub fn member_names(&self) -> Vec<&str> {
+        match &self.source {
+            Source::Zip { entries, .. } => entries.iter().map(|e| e.name.as_str()).collect(),
+            Source::Json { .. } => Vec::new(),
+        }
+    }
+
+    /// The raw (decompressed) bytes of an `.eval` member, the last one of that
+    /// name; `Ok(None)` when there is no such member or the log is `.json`.
+    pub fn member_bytes(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match &self.source {
+            Source::Zip {
+                file, len, entries, ..
+            } => match last_entry(entries, name) {
+                Some(e) => zip::read_entry(file, e, *len)
+                    .map(Some)
+                    .map_err(|err| LogError::from_zip(&self.path, err)),
+                None => Ok(None),
+            },
+            Source::Json { .. } => Ok(None),
+        }
+    }
+
+    /// Sample summaries: `summaries.json` when present, else the journal summaries
+    /// (last one wins per sample); for `.json` logs, computed from the samples.
+    pub fn summaries(&self) -> Result<Vec<EvalSampleSummary>> {
+        match &self.source {
+            Source::Zip {
+                file, len, entries, ..
+            } => {
+                let member = |e: &Entry| -> Result<Vec<EvalSampleSummary>> {
+                    let data = zip::read_entry(file, e, *len)
+                        .map_err(|err| LogError::from_zip(&self.path, err))?;
+                    pyjson::from_slice(&data)
+                        .map_err(|err| LogError::json(&self.path, &e.name, &err))
+                };
+                let all = if let Some(e) = last_entry(entries, SUMMARIES_JSON) {
+                    member(e)?
+                } else {
+                    let mut journal: Vec<(u64, &Entry)> = entries
+                        .iter()
+                        .filter(|e| is_journal_summary(&e.name))
+                        .filter_map(|e| Some((journal_index(&e.name)?, e)))
+                        .collect();
+                    journal.sort_by_key(|(i, _)| *i);
+                    let mut all = Vec::new();
+                    for (_, e) in journal {
+                        all.extend(member(e)?);
+                    }
+                    all
+                };
+                Ok(dedupe_summaries(all))
+            }
+            Source::Json { .. } => self.samples().map(|s| s.map(|s| s.summary())).collect(),
+        }
+    }
+}
+
+fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn first_non_ws_byte(file: &mut File) -> std::io::Result<Option<u8>> {
+    let mut r = BufReader::new(file);
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if let Some(&b) = buf.iter().find(|b| !b.is_ascii_whitespace()) {
+            return Ok(Some(b));
+        }
+        let n = buf.len();
+        r.consume(n);
+    }
+}
+
+fn read_span(path: &Path, file: &File, start: u64, end: u64) -> Result<Vec<u8>> {
+    let mut f = file;
+    f.seek(SeekFrom::Start(start))
+        .map_err(|e| LogError::io(path, e))?;
+    let mut buf = vec![0u8; (end - start) as usize];
+    f.read_exact(&mut buf).map_err(|e| LogError::io(path, e))?;
+    Ok(buf)
+}
+
+fn last_entry<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
+    entries.iter().rev().find(|e| e.name == name)
+}
+
+fn journal_index(name: &str) -> Option<u64> {
+    name.rsplit('/').next()?.strip_suffix(".json")?.parse().ok()
+}
+
+/// Keeps the last summary per (id, epoch), in first-seen order.
+fn dedupe_summaries(all: Vec<EvalSampleSummary>) -> Vec<EvalSampleSummary> {
+    let mut index: HashMap<(String, u32), usize> = HashMap::new();
+    let mut out: Vec<EvalSampleSummary> = Vec::with_capacity(all.len());
+    for s in all {
+        let key = (s.id.to_string(), s.epoch);
+        match index.get(&key) {
+            Some(&i) => out[i] = s,
+            None => {
+                index.insert(key, out.len());
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// Parses `samples/{id}_epoch_{n}.json` into a sort key (epoch, Inspect's id key).
+fn sample_sort_key(name: &str) -> Option<(u64, String)> {
+    let stem = name
+        .strip_prefix(SAMPLES_DIR)?
+        .strip_prefix('/')?
+        .strip_suffix(".json")?;
+    let (id, epoch) = stem.rsplit_once("_epoch_")?;
+    let epoch: u64 = epoch.parse().ok()?;
+    let key = match id.parse::<i64>() {
+        Ok(i) => SampleId::Int(i).sort_key(),
+        Err(_) => id.to_owned(),
+    };
+    Some((epoch, key))
+}
+
+/// Sample members (last entry per name wins), sorted as Inspect sorts samples.
+fn sample_indices(entries: &[Entry]) -> Vec<usize> {
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.name.starts_with("samples/") && e.name.ends_with(".json") {
+            last.insert(&e.name, i);
+        }
+    }
+    let mut keyed: Vec<((u64, String), usize)> = last
+        .into_iter()
+        .map(|(name, i)| (sample_sort_key(name).unwrap_or((0, name.to_owned())), i))
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+fn zip_header(path: &Path, file: &File, len: u64, entries: &[Entry]) -> Result<EvalLog> {
+    let read =
+        |e: &Entry| zip::read_entry(file, e, len).map_err(|err| LogError::from_zip(path, err));
+    let mut header = if let Some(e) = last_entry(entries, HEADER_JSON) {
+        pyjson::from_slice::<EvalLog>(&read(e)?)
+            .map_err(|err| LogError::json(path, HEADER_JSON, &err))?
+    } else if let Some(e) = last_entry(entries, JOURNAL_START_JSON) {
+        let start: LogStart = pyjson::from_slice(&read(e)?)
+            .map_err(|err| LogError::json(path, JOURNAL_START_JSON, &err))?;
+        EvalLog::from_start(&start)
+    } else {
+        return Err(LogError::format(
+            path,
+            format!("zip holds neither {HEADER_JSON} nor {JOURNAL_START_JSON}: not an eval log"),
+        ));
+    };
+    if let Some(e) = last_entry(entries, REDUCTIONS_JSON) {
+        let reductions: Vec<EvalSampleReductions> = pyjson::from_slice(&read(e)?)
+            .map_err(|err| LogError::json(path, REDUCTIONS_JSON, &err))?;
+        header.reductions = Some(reductions);
+    }
+    header.samples = None;
+    Ok(header)
+}
+
+/// What [`recover`] salvaged from a log whose writer may have died.
+pub struct Recovered {
+    path: PathBuf,
+    /// The header: `header.json` when the log finished, else built from the
+    /// journal's `start.json` (status `started`).
+    pub log: EvalLog,
+    /// True when the log had finished (a `header.json` was intact).
+    pub finished: bool,
+    /// Why recovery stopped before the end of the file, if it did (e.g. the
+    /// truncated member the writer was writing when it died).
+    pub stopped: Option<String>,
+    source: RecoveredSource,
+}
+
+enum RecoveredSource {
+    Zip {
+        file: File,
+        len: u64,
+        entries: Vec<Entry>,
+        samples: Vec<usize>,
+    },
+    /// Complete sample lines of a `.json` log's side file, or the samples of a
+    /// finished `.json` log.
+    Json(Vec<Vec<u8>>),
+    Reader(Box<LogReader>),
+}
+
+impl Recovered {
+    /// Number of intact samples.
+    pub fn sample_count(&self) -> usize {
+        match &self.source {
+            RecoveredSource::Zip { samples, .. } => samples.len(),
+            RecoveredSource::Json(lines) => lines.len(),
+            RecoveredSource::Reader(r) => r.sample_count(),
+        }
+    }
+
+    /// The intact samples, one at a time.
+    pub fn samples(&self) -> Box<dyn Iterator<Item = Result<EvalSample>> + '_> {
+        match &self.source {
+            RecoveredSource::Zip {
+                file,
+                len,
+                entries,
+                samples,
+            } => Box::new(samples.iter().map(move |&i| {
+                let e = &entries[i];
+                let data = zip::read_entry(file, e, *len)
+                    .map_err(|err| LogError::from_zip(&self.path, err))?;
+                pyjson::from_slice(&data).map_err(|err| LogError::json(&self.path, &e.name, &err))
+            })),
+            RecoveredSource::Json(lines) => {
+                Box::new(lines.iter().enumerate().map(move |(i, l)| {
+                    pyjson::from_slice(l).map_err(|err| {
+                        LogError::json(&self.path, &format!("sample line {}", i + 1), &err)
+                    })
+                }))
+            }
+            RecoveredSource::Reader(r) => Box::new(r.samples()),
+        }
+    }
+}
+
+/// Recovers every intact sample of a log, finished or not: for `.eval`, walks the
+/// local headers from the start of the file (ignoring a missing or damaged central
+/// directory) and keeps each member whose CRC checks out; for `.json`, reads the
+/// samples side file of a log in progress.
+pub fn recover(path: &Path) -> Result<Recovered> {
+    let mut file = File::open(path).map_err(|e| LogError::io(path, e))?;
+    let mut magic = [0u8; 4];
+    let n = read_prefix(&mut file, &mut magic).map_err(|e| LogError::io(path, e))?;
+    if n == 4 && magic == *b"PK\x03\x04" {
+        let len = file.metadata().map_err(|e| LogError::io(path, e))?.len();
+        let scan = zip::scan_local_headers(&file).map_err(|e| LogError::io(path, e))?;
+        let entries = scan.entries;
+        let finished = last_entry(&entries, HEADER_JSON).is_some();
+        let log = zip_header(path, &file, len, &entries)?;
+        let samples = sample_indices(&entries);
+        return Ok(Recovered {
+            path: path.to_owned(),
+            log,
+            finished,
+            stopped: scan.stopped,
+            source: RecoveredSource::Zip {
+                file,
+                len,
+                entries,
+                samples,
+            },
+        });
+    }
+    let side = json_samples_path(path);
+    let reader = LogReader::open(path)?;
+    let finished = reader.header().status != EvalStatus::Started;
+    if !finished && side.exists() {
+        let mut data = Vec::new();
+        File::open(&side)
+            .and_then(|mut f| f.read_to_end(&mut data))
+            .map_err(|e| LogError::io(&side, e))?;
+        // Only newline-terminated lines are complete: a flush appends whole lines.
+        let complete = match data.iter().rposition(|&b| b == b'\n') {
+            Some(i) => &data[..=i],
+            None => &data[..0],
+        };
+        let stopped = (complete.len() != data.len()).then(|| {
+            format!(
+                "{}: partial sample line at byte {}",
+                side.display(),
+                complete.len()
+            )
+        });
+        let lines = complete
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        return Ok(Recovered {
+            path: side,
+            log: reader.header().clone(),
+            finished,
+            stopped,
+            source: RecoveredSource::Json(lines),
+        });
+    }
+    Ok(Recovered {
+        path: path.to_owned(),
+        log: reader.header().clone(),
+        finished,
+        stopped: None,
+        source: RecoveredSource::Reader(Box::new(reader)),
+    })
+}

@@ -1,0 +1,83 @@
+//! ISO 8601 timestamps as Inspect writes them (UTC, `+00:00` offset).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, to the second: `2025-01-31T12:34:56+00:00` (Inspect's `iso_now()`, used for
+/// `EvalSpec.created` and `EvalStats.started_at`/`completed_at`).
+pub fn iso_now() -> String {
+    format_iso(SystemTime::now(), false)
+}
+
+/// Now, to the microsecond: `2025-01-31T12:34:56.123456+00:00` (event timestamps,
+/// sample `started_at`/`completed_at`).
+pub fn iso_now_micros() -> String {
+    format_iso(SystemTime::now(), true)
+}
+
+/// Formats a time as UTC ISO 8601 with a `+00:00` offset.
+pub fn format_iso(t: SystemTime, micros: bool) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (date, secs_of_day) = civil_from_unix(d.as_secs());
+    let (y, m, day) = date;
+    let (hh, mm, ss) = (secs_of_day / 3600, secs_of_day / 60 % 60, secs_of_day % 60);
+    if micros {
+        format!(
+            "{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{:06}+00:00",
+            d.subsec_micros()
+        )
+    } else {
+        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}+00:00")
+    }
+}
+
+/// MS-DOS date and time of `t` (UTC) for zip headers: `(time, date)`.
+pub(crate) fn dos_datetime(t: SystemTime) -> (u16, u16) {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let ((y, m, d), sod) = civil_from_unix(secs);
+    if y < 1980 {
+        return (0, (1 << 5) | 1);
+    }
+    let time = ((sod / 3600) << 11) | ((sod / 60 % 60) << 5) | (sod % 60 / 2);
+    let date = ((y - 1980) << 9) | (m << 5) | d;
+    (time as u16, date as u16)
+}
+
+/// Days since the epoch to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_unix(secs: u64) -> ((u64, u64, u64), u64) {
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    ((y.max(0) as u64, m as u64, d as u64), sod)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_known_instants() {
+        // python: datetime.fromtimestamp(1700000000.25, timezone.utc).isoformat()
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+        assert_eq!(format_iso(t, true), "2023-11-14T22:13:20.250000+00:00");
+        assert_eq!(format_iso(t, false), "2023-11-14T22:13:20+00:00");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(format_iso(leap, false), "2000-02-29T00:00:00+00:00");
+    }
+
+    #[test]
+    fn dos_datetime_packs_fields() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14 22:13:20
+        let (time, date) = dos_datetime(t);
+        assert_eq!(time, (22 << 11) | (13 << 5) | 10);
+        assert_eq!(date, ((2023 - 1980) << 9) | (11 << 5) | 14);
+    }
+}

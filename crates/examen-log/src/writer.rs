@@ -1,0 +1,550 @@
+//! The streaming log writer (synchronous; the engine calls it off its async threads).
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{LogError, Result};
+use crate::schema::{
+    EvalError, EvalLog, EvalResults, EvalSample, EvalSampleReductions, EvalStats, EvalStatus,
+    LogStart,
+};
+use crate::zip::ZipAppender;
+use crate::{
+    pyjson, sample_member_name, HEADER_JSON, JOURNAL_START_JSON, JOURNAL_SUMMARIES_DIR,
+    REDUCTIONS_JSON, SUMMARIES_JSON,
+};
+
+/// On-disk format of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `.eval`: a zip archive (the default).
+    #[default]
+    Eval,
+    /// `.json`: one JSON object.
+    Json,
+}
+
+impl LogFormat {
+    /// File extension without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            LogFormat::Eval => "eval",
+            LogFormat::Json => "json",
+        }
+    }
+
+    /// The format a path's extension names, if any.
+    pub fn from_path(path: &Path) -> Option<LogFormat> {
+        match path.extension()?.to_str()? {
+            "eval" => Some(LogFormat::Eval),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// When the writer flushes, and how hard.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Flush after this many samples are buffered (Inspect's `log_buffer`). For
+    /// `.eval` a count-triggered flush is further delayed while the buffered
+    /// compressed bytes are fewer than the central directory a flush rewrites, which
+    /// keeps total bytes written linear in the log size.
+    pub buffer_samples: usize,
+    /// Flush buffered samples at least this often (checked on every
+    /// [`LogWriter::write_sample`] and [`LogWriter::flush_if_due`]).
+    pub flush_interval: Duration,
+    /// Deflate level (0-9) for `.eval` members.
+    pub compression_level: u32,
+    /// fsync after every flush (the final write is always fsynced).
+    pub sync_on_flush: bool,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            buffer_samples: 10,
+            flush_interval: Duration::from_secs(10),
+            compression_level: 6,
+            sync_on_flush: false,
+        }
+    }
+}
+
+/// How the eval ended: what [`LogWriter::finish`] writes into the header.
+#[derive(Debug, Clone, Default)]
+pub struct LogFinish {
+    /// Final status.
+    pub status: EvalStatus,
+    /// Scores and metrics.
+    pub results: Option<EvalResults>,
+    /// Timing and usage.
+    pub stats: EvalStats,
+    /// Error that halted the eval.
+    pub error: Option<EvalError>,
+    /// Scores reduced across epochs.
+    pub reductions: Option<Vec<EvalSampleReductions>>,
+    /// Whether any sample was invalidated.
+    pub invalidated: bool,
+}
+
+/// Counters for the write-amplification and memory figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Samples written.
+    pub samples: u64,
+    /// Flushes performed (each leaves a complete log on disk).
+    pub flushes: u64,
+    /// Bytes written to the log and its side files.
+    pub bytes_written: u64,
+    /// Current size of the log file.
+    pub file_len: u64,
+}
+
+/// Writes one eval log, streaming samples to disk as the run goes.
+///
+/// After [`create`](LogWriter::create) and after every flush the file is a complete
+/// log with status `started` that Inspect's reader opens; [`finish`](LogWriter::finish)
+/// writes the final header. See the crate docs for the format and crash guarantees.
+pub struct LogWriter {
+    path: PathBuf,
+    inner: Inner,
+    opts: WriterOptions,
+    start: LogStart,
+    last_flush: Instant,
+    stats: WriterStats,
+}
+
+enum Inner {
+    Eval(EvalFile),
+    Json(JsonFile),
+}
+
+struct EvalFile {
+    zip: ZipAppender,
+    /// Summaries of the samples staged since the last flush, as a JSON array body.
+    pending_summaries: Vec<u8>,
+    pending_samples: usize,
+    journal_count: u64,
+}
+
+struct JsonFile {
+    /// Side file holding one sample JSON per line, appended at every flush.
+    samples_path: PathBuf,
+    samples_file: File,
+    samples_len: u64,
+    /// Sample bytes in the main file as of its last rewrite.
+    rewritten_len: u64,
+    pending: Vec<u8>,
+    pending_samples: usize,
+    bytes_written: u64,
+    /// (epoch, id sort key, offset in the side file, length) of every sample, so
+    /// rewrites list samples in Inspect's order (epoch, then id).
+    index: Vec<(u32, String, u64, u64)>,
+}
+
+impl LogWriter {
+    /// Creates `{dir}/{created}_{task}_{task_id}.{eval|json}` (Inspect's file name)
+    /// and writes the start of the log.
+    pub fn create(
+        dir: &Path,
+        format: LogFormat,
+        start: &LogStart,
+        opts: WriterOptions,
+    ) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+        let name = crate::log_file_name(&start.eval, format);
+        Self::create_at(&dir.join(name), format, start, opts)
+    }
+
+    /// Creates the log at an explicit path (truncating an existing file).
+    pub fn create_at(
+        path: &Path,
+        format: LogFormat,
+        start: &LogStart,
+        opts: WriterOptions,
+    ) -> Result<Self> {
+        let inner = match format {
+            LogFormat::Eval => {
+                let mut zip = ZipAppender::create(path, opts.compression_level.min(9))
+                    .map_err(|e| LogError::io(path, e))?;
+                zip.stage(JOURNAL_START_JSON, &to_json(path, "start.json", start)?);
+                zip.commit(opts.sync_on_flush)
+                    .map_err(|e| LogError::io(path, e))?;
+                Inner::Eval(EvalFile {
+                    zip,
+                    pending_summaries: Vec::new(),
+                    pending_samples: 0,
+                    journal_count: 0,
+                })
+            }
+            LogFormat::Json => {
+                let samples_path = json_samples_path(path);
+                let samples_file =
+                    File::create(&samples_path).map_err(|e| LogError::io(&samples_path, e))?;
+                let mut f = JsonFile {
+                    samples_path,
+                    samples_file,
+                    samples_len: 0,
+                    rewritten_len: 0,
+                    pending: Vec::new(),
+                    pending_samples: 0,
+                    bytes_written: 0,
+                    index: Vec::new(),
+                };
+                let header = EvalLog::from_start(start);
+                f.rewrite(path, &header, None)?;
+                Inner::Json(f)
+            }
+        };
+        let mut w = Self {
+            path: path.to_owned(),
+            inner,
+            opts,
+            start: start.clone(),
+            last_flush: Instant::now(),
+            stats: WriterStats::default(),
+        };
+        w.refresh_stats();
+        Ok(w)
+    }
+
+    /// The log file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> WriterStats {
+        self.stats
+    }
+
+    /// Buffers a finished sample (compressed, for `.eval`) and flushes when the
+    /// buffer or the flush interval says so. The sample itself is not retained.
+    pub fn write_sample(&mut self, sample: &EvalSample) -> Result<()> {
+        let json = to_json(&self.path, &sample.member_name(), sample)?;
+        let summary = to_json(&self.path, "sample summary", &sample.summary())?;
+        match &mut self.inner {
+            Inner::Eval(f) => {
+                f.zip
+                    .stage(&sample_member_name(&sample.id, sample.epoch), &json);
+                if !f.pending_summaries.is_empty() {
+                    f.pending_summaries.push(b',');
+                }
+                f.pending_summaries.extend_from_slice(&summary);
+                f.pending_samples += 1;
+            }
+            Inner::Json(f) => {
+                let offset = f.samples_len + f.pending.len() as u64;
+                f.index.push((
+                    sample.epoch,
+                    sample.id.sort_key(),
+                    offset,
+                    json.len() as u64,
+                ));
+                f.pending.extend_from_slice(&json);
+                f.pending.push(b'\n');
+                f.pending_samples += 1;
+            }
+        }
+        self.stats.samples += 1;
+        if self.count_flush_due() || self.time_flush_due() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn pending_samples(&self) -> usize {
+        match &self.inner {
+            Inner::Eval(f) => f.pending_samples,
+            Inner::Json(f) => f.pending_samples,
+        }
+    }
+
+    fn count_flush_due(&self) -> bool {
+        if self.pending_samples() < self.opts.buffer_samples.max(1) {
+            return false;
+        }
+        match &self.inner {
+            // Reason: a flush rewrites the whole central directory; waiting until the
+            // buffered bytes match it bounds directory bytes by sample bytes.
+            Inner::Eval(f) => f.zip.staged_bytes() >= f.zip.central_directory_bytes(),
+            Inner::Json(_) => true,
+        }
+    }
+
+    fn time_flush_due(&self) -> bool {
+        self.pending_samples() > 0 && self.last_flush.elapsed() >= self.opts.flush_interval
+    }
+
+    /// Flushes if samples have waited longer than the flush interval. Call it on a
+    /// timer when samples may arrive slowly.
+    pub fn flush_if_due(&mut self) -> Result<()> {
+        if self.time_flush_due() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes every buffered sample now. Afterwards the file is a complete log
+    /// (status `started`) holding every sample written so far.
+    pub fn flush(&mut self) -> Result<()> {
+        self.last_flush = Instant::now();
+        if self.pending_samples() == 0 {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let sync = self.opts.sync_on_flush;
+        match &mut self.inner {
+            Inner::Eval(f) => f.flush(&path, sync)?,
+            Inner::Json(f) => {
+                f.append_pending(sync)?;
+                // Rewriting the main file copies every sample, so do it on a doubling
+                // schedule: total rewrite bytes stay within twice the final size.
+                if f.samples_len >= 2 * f.rewritten_len.max(1) {
+                    let header = EvalLog::from_start(&self.start);
+                    f.rewrite(&path, &header, None)?;
+                }
+            }
+        }
+        self.stats.flushes += 1;
+        self.refresh_stats();
+        Ok(())
+    }
+
+    fn refresh_stats(&mut self) {
+        match &self.inner {
+            Inner::Eval(f) => {
+                self.stats.bytes_written = f.zip.bytes_written();
+                self.stats.file_len = f.zip.len();
+            }
+            Inner::Json(f) => {
+                self.stats.file_len = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+                self.stats.bytes_written = f.bytes_written;
+            }
+        }
+    }
+
+    /// Writes the remaining samples, the summaries, reductions and final header, and
+    /// fsyncs. Returns the log's path.
+    pub fn finish(self, finish: LogFinish) -> Result<PathBuf> {
+        self.finish_with_stats(finish).map(|(path, _)| path)
+    }
+
+    /// [`finish`](Self::finish), also returning the final counters.
+    pub fn finish_with_stats(mut self, finish: LogFinish) -> Result<(PathBuf, WriterStats)> {
+        let mut header = EvalLog::from_start(&self.start);
+        header.status = finish.status;
+        header.results = finish.results;
+        header.stats = finish.stats;
+        header.error = finish.error;
+        header.invalidated = finish.invalidated;
+        let path = self.path.clone();
+        match &mut self.inner {
+            Inner::Eval(f) => {
+                f.flush(&path, false)?;
+                let summaries: Vec<_> = f
+                    .zip
+                    .entries()
+                    .iter()
+                    .filter(|e| is_journal_summary(&e.name))
+                    .cloned()
+                    .collect();
+                let zip = &mut f.zip;
+                let mut failure = None;
+                let streamed = {
+                    // Read the journal members with a separate handle: the appender
+                    // is writing at the end of the same file.
+                    let reader = File::open(&path).map_err(|e| LogError::io(&path, e))?;
+                    let len_before = zip.len();
+                    zip.stream_member(SUMMARIES_JSON, |w| {
+                        w.write_all(b"[")?;
+                        let mut first = true;
+                        for e in &summaries {
+                            let body = match crate::zip::read_entry(&reader, e, len_before) {
+                                Ok(b) => b,
+                                Err(err) => {
+                                    failure = Some(LogError::from_zip(&path, err));
+                                    return Err(std::io::Error::other("journal read failed"));
+                                }
+                            };
+                            let inner = array_body(&body);
+                            if inner.is_empty() {
+                                continue;
+                            }
+                            if !first {
+                                w.write_all(b",")?;
+                            }
+                            first = false;
+                            w.write_all(inner)?;
+                        }
+                        w.write_all(b"]")
+                    })
+                };
+                if let Err(e) = streamed {
+                    return Err(failure.unwrap_or_else(|| LogError::io(&path, e)));
+                }
+                if let Some(reductions) = &finish.reductions {
+                    zip.stage(
+                        REDUCTIONS_JSON,
+                        &to_json(&path, REDUCTIONS_JSON, reductions)?,
+                    );
+                }
+                zip.stage(HEADER_JSON, &to_json(&path, HEADER_JSON, &header)?);
+                zip.commit(true).map_err(|e| LogError::io(&path, e))?;
+            }
+            Inner::Json(f) => {
+                f.append_pending(false)?;
+                f.rewrite(&path, &header, finish.reductions.as_deref())?;
+                let _ = fs::remove_file(&f.samples_path);
+            }
+        }
+        self.refresh_stats();
+        Ok((path, self.stats))
+    }
+}
+
+impl EvalFile {
+    /// Stages the journal summary member for the pending samples.
+    fn stage_journal(&mut self, path: &Path) -> Result<()> {
+        if self.pending_samples == 0 {
+            return Ok(());
+        }
+        self.journal_count += 1;
+        let mut body = Vec::with_capacity(self.pending_summaries.len() + 2);
+        body.push(b'[');
+        body.extend_from_slice(&self.pending_summaries);
+        body.push(b']');
+        let name = format!("{JOURNAL_SUMMARIES_DIR}/{}.json", self.journal_count);
+        self.zip.stage(&name, &body);
+        self.pending_summaries.clear();
+        self.pending_samples = 0;
+        let _ = path;
+        Ok(())
+    }
+
+    fn flush(&mut self, path: &Path, sync: bool) -> Result<()> {
+        self.stage_journal(path)?;
+        self.zip.commit(sync).map_err(|e| LogError::io(path, e))
+    }
+}
+
+impl JsonFile {
+    fn append_pending(&mut self, sync: bool) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.samples_file
+            .write_all(&self.pending)
+            .map_err(|e| LogError::io(&self.samples_path, e))?;
+        if sync {
+            self.samples_file
+                .sync_data()
+                .map_err(|e| LogError::io(&self.samples_path, e))?;
+        }
+        self.samples_len += self.pending.len() as u64;
+        self.bytes_written += self.pending.len() as u64;
+        self.pending.clear();
+        self.pending_samples = 0;
+        Ok(())
+    }
+
+    /// Writes the complete `.json` log (header fields, then every sample of the side
+    /// file, then reductions) to a temporary file and renames it over `path`.
+    fn rewrite(
+        &mut self,
+        path: &Path,
+        header: &EvalLog,
+        reductions: Option<&[EvalSampleReductions]>,
+    ) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        let mut head = to_json(path, "log header", header)?;
+        // Drop the closing brace: samples and reductions follow the header fields.
+        head.pop();
+        let mut out = std::io::BufWriter::with_capacity(
+            256 * 1024,
+            File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?,
+        );
+        let io = |e| LogError::io(&tmp, e);
+        out.write_all(&head).map_err(io)?;
+        out.write_all(b",\"samples\":[").map_err(io)?;
+        let mut samples =
+            File::open(&self.samples_path).map_err(|e| LogError::io(&self.samples_path, e))?;
+        let mut order: Vec<&(u32, String, u64, u64)> = self
+            .index
+            .iter()
+            .filter(|(_, _, offset, _)| *offset < self.samples_len)
+            .collect();
+        order.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+        // A sample written twice (a retried sample) keeps its latest record, as the
+        // `.eval` readers resolve a repeated member name to the last one.
+        order.dedup_by(|later, earlier| {
+            if (later.0, &later.1) == (earlier.0, &earlier.1) {
+                *earlier = *later;
+                true
+            } else {
+                false
+            }
+        });
+        let mut buf = Vec::new();
+        for (i, (_, _, offset, len)) in order.into_iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",").map_err(io)?;
+            }
+            buf.resize(*len as usize, 0);
+            samples
+                .seek(SeekFrom::Start(*offset))
+                .and_then(|_| samples.read_exact(&mut buf))
+                .map_err(|e| LogError::io(&self.samples_path, e))?;
+            out.write_all(&buf).map_err(io)?;
+        }
+        out.write_all(b"]").map_err(io)?;
+        if let Some(reductions) = reductions {
+            out.write_all(b",\"reductions\":").map_err(io)?;
+            out.write_all(&to_json(path, "reductions", &reductions)?)
+                .map_err(io)?;
+        }
+        out.write_all(b"}").map_err(io)?;
+        let file = out
+            .into_inner()
+            .map_err(|e| LogError::io(&tmp, e.into_error()))?;
+        self.bytes_written += file.metadata().map(|m| m.len()).unwrap_or(0);
+        file.sync_data().map_err(|e| LogError::io(&tmp, e))?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(|e| LogError::io(path, e))?;
+        self.rewritten_len = self.samples_len;
+        Ok(())
+    }
+}
+
+/// The side file of a `.json` log in progress: one sample per line.
+pub(crate) fn json_samples_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".samples.partial");
+    path.with_file_name(name)
+}
+
+pub(crate) fn is_journal_summary(name: &str) -> bool {
+    name.strip_prefix(JOURNAL_SUMMARIES_DIR)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|rest| rest.strip_suffix(".json"))
+        .is_some_and(|n| n.parse::<u64>().is_ok())
+}
+
+/// The inside of a JSON array's brackets (`[a,b]` → `a,b`), whitespace trimmed.
+pub(crate) fn array_body(bytes: &[u8]) -> &[u8] {
+    let t = bytes.trim_ascii();
+    let t = t.strip_prefix(b"[").unwrap_or(t);
+    let t = t.strip_suffix(b"]").unwrap_or(t);
+    t.trim_ascii()
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(path: &Path, what: &str, value: &T) -> Result<Vec<u8>> {
+    pyjson::to_vec(value).map_err(|e| LogError::Serialize {
+        path: path.to_owned(),
+        what: what.to_owned(),
+        reason: e.to_string(),
+    })
+}

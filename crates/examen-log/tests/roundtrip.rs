@@ -1,0 +1,437 @@
+//! The writer and reader together: both formats, streaming state, crash recovery.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use examen_log::{
+    read_log, read_summaries, recover, EvalStatus, LogFormat, LogReader, LogWriter, ReadOptions,
+    SampleId, WriterOptions,
+};
+use examen_types::Value;
+
+fn opts(buffer: usize) -> WriterOptions {
+    WriterOptions {
+        buffer_samples: buffer,
+        ..Default::default()
+    }
+}
+
+fn keys(samples: impl IntoIterator<Item = (SampleId, u32)>) -> BTreeSet<String> {
+    samples
+        .into_iter()
+        .map(|(id, epoch)| format!("{id}:{epoch}"))
+        .collect()
+}
+
+fn write_full(dir: &Path, format: LogFormat, n: usize, epochs: u32) -> std::path::PathBuf {
+    let ids = common::ids(n);
+    let start = common::start("roundtrip", &ids, epochs);
+    let mut w = LogWriter::create(dir, format, &start, opts(3)).unwrap();
+    for epoch in 1..=epochs {
+        for (i, id) in ids.iter().enumerate() {
+            w.write_sample(&common::sample(id.clone(), epoch, i))
+                .unwrap();
+        }
+    }
+    w.finish(common::finish(&ids, epochs)).unwrap()
+}
+
+#[test]
+fn both_formats_read_back_whole() {
+    for format in [LogFormat::Eval, LogFormat::Json] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_full(dir.path(), format, 7, 2);
+        assert_eq!(LogFormat::from_path(&path), Some(format));
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(name.contains("_roundtrip_"), "{name}");
+
+        let log = read_log(&path, ReadOptions::default()).unwrap();
+        assert_eq!(log.status, EvalStatus::Success);
+        let samples = log.samples.as_ref().unwrap();
+        assert_eq!(samples.len(), 14);
+        // Inspect's order: epoch, then id (ints zero-padded, so 1 < 10 < s1)
+        assert_eq!(samples[0].epoch, 1);
+        assert_eq!(samples[7].epoch, 2);
+        let first_ids: Vec<String> = samples[..7].iter().map(|s| s.id.to_string()).collect();
+        assert_eq!(first_ids, ["1", "3", "4", "6", "7", "s1", "s4"]);
+        // the NaN "unscored" value survives the round trip
+        let nan = samples.iter().find(|s| s.metadata["index"] == 5).unwrap();
+        assert!(nan.scores.as_ref().unwrap()["includes"].value.is_nan());
+        let ok = samples.iter().find(|s| s.metadata["index"] == 0).unwrap();
+        assert_eq!(
+            ok.scores.as_ref().unwrap()["includes"].value,
+            Value::from("C")
+        );
+        assert_eq!(ok.events.len(), 12);
+        assert_eq!(ok.events[5].kind(), "model");
+
+        let metrics = &log.results.as_ref().unwrap().scores[0].metrics;
+        assert!(metrics["accuracy"].value > 0.0);
+        assert!(log
+            .reductions
+            .as_ref()
+            .is_some_and(|r| r[0].samples.len() == 7));
+
+        let header = read_log(&path, ReadOptions { header_only: true }).unwrap();
+        assert!(header.samples.is_none());
+        assert_eq!(header.eval.eval_id, log.eval.eval_id);
+
+        let summaries = read_summaries(&path).unwrap();
+        assert_eq!(summaries.len(), 14);
+        assert!(summaries
+            .iter()
+            .all(|s| s.completed && s.message_count == Some(2)));
+
+        let reader = LogReader::open(&path).unwrap();
+        let one = reader
+            .read_sample(&SampleId::from("s4"), 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.epoch, 2);
+        assert!(reader.read_sample(&SampleId::Int(99), 1).unwrap().is_none());
+        if format == LogFormat::Json {
+            assert!(
+                !examen_log_side_file(&path).exists(),
+                "side file removed at finish"
+            );
+        }
+    }
+}
+
+fn examen_log_side_file(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap().to_owned();
+    name.push(".samples.partial");
+    path.with_file_name(name)
+}
+
+#[test]
+fn every_flush_leaves_a_readable_started_log() {
+    for format in [LogFormat::Eval, LogFormat::Json] {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = common::ids(10);
+        let start = common::start("streaming", &ids, 1);
+        let mut w = LogWriter::create(dir.path(), format, &start, opts(100)).unwrap();
+        let path = w.path().to_owned();
+        // freshly created: a started log with no samples
+        let log = read_log(&path, ReadOptions::default()).unwrap();
+        assert_eq!(log.status, EvalStatus::Started);
+        assert_eq!(log.samples.unwrap().len(), 0);
+        for (i, id) in ids.iter().enumerate() {
+            w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
+            w.flush().unwrap();
+            let rec = recover(&path).unwrap();
+            assert_eq!(rec.sample_count(), i + 1, "{format:?} after flush {i}");
+            assert!(!rec.finished);
+            if format == LogFormat::Eval {
+                // the .eval itself is complete after every flush
+                let log = read_log(&path, ReadOptions::default()).unwrap();
+                assert_eq!(log.status, EvalStatus::Started);
+                assert_eq!(log.samples.unwrap().len(), i + 1);
+                assert_eq!(read_summaries(&path).unwrap().len(), i + 1);
+            }
+        }
+        // .json: the main file holds every sample as of its last (doubling) rewrite
+        if format == LogFormat::Json {
+            let log = read_log(&path, ReadOptions::default()).unwrap();
+            assert_eq!(log.status, EvalStatus::Started);
+            assert!(log.samples.unwrap().len() >= 5);
+        }
+        assert_eq!(w.stats().flushes, 10);
+    }
+}
+
+#[test]
+fn count_flushes_are_amortised_against_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = common::ids(400);
+    let start = common::start("amortised", &ids, 1);
+    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, &start, opts(1)).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
+    }
+    let before_finish = w.stats();
+    // buffer of 1, but far fewer flushes than samples: each waits for enough bytes
+    assert!(before_finish.flushes > 5, "{before_finish:?}");
+    assert!(before_finish.flushes < 200, "{before_finish:?}");
+    let path = w.finish(common::finish(&ids, 1)).unwrap();
+    let len = fs::metadata(&path).unwrap().len();
+    let reader = LogReader::open(&path).unwrap();
+    assert_eq!(reader.sample_count(), 400);
+    // directory rewrites cost at most about as much as the samples themselves
+    let amplification = before_finish.bytes_written as f64 / before_finish.file_len as f64;
+    assert!(
+        amplification < 2.5,
+        "write amplification {amplification} ({len} bytes)"
+    );
+}
+
+/// Simulates a SIGKILL during every flush at many offsets: the file is the new
+/// flush's bytes up to the crash point, then whatever the previous state held.
+#[test]
+fn recovery_after_crash_at_any_offset_keeps_every_flushed_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = common::ids(12);
+    let start = common::start("crash", &ids, 1);
+    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, &start, opts(100)).unwrap();
+    let path = w.path().to_owned();
+    // snapshots[k] = file bytes after flush k (k = 0: just created), with samples count
+    let mut snapshots = vec![(fs::read(&path).unwrap(), 0usize)];
+    for (i, id) in ids.iter().enumerate() {
+        w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
+        if i % 3 == 2 {
+            w.flush().unwrap();
+            snapshots.push((fs::read(&path).unwrap(), i + 1));
+        }
+    }
+    let path_final = w.finish(common::finish(&ids, 1)).unwrap();
+    snapshots.push((fs::read(&path_final).unwrap(), ids.len()));
+
+    let crashed = dir.path().join("crashed.eval");
+    let mut checked = 0;
+    for k in 1..snapshots.len() {
+        let (before, durable) = &snapshots[k - 1];
+        let (after, _) = &snapshots[k];
+        for cut in (0..=after.len()).step_by(97).chain([after.len() - 1]) {
+            let mut bytes = after[..cut].to_vec();
+            if cut < before.len() {
+                bytes.extend_from_slice(&before[cut..]);
+            }
+            fs::write(&crashed, &bytes).unwrap();
+            let rec = recover(&crashed).unwrap_or_else(|e| panic!("flush {k}, cut {cut}: {e}"));
+            let got: Vec<_> = rec
+                .samples()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap_or_else(|e| panic!("flush {k}, cut {cut}: {e}"));
+            assert!(
+                got.len() >= *durable,
+                "flush {k}, cut {cut}: recovered {} of {durable} durable samples",
+                got.len()
+            );
+            let want = keys(ids[..*durable].iter().map(|id| (id.clone(), 1)));
+            let have = keys(got.iter().map(|s| (s.id.clone(), s.epoch)));
+            assert!(
+                have.is_superset(&want),
+                "flush {k}, cut {cut}: missing samples"
+            );
+            assert_eq!(rec.log.eval.task, "crash");
+            checked += 1;
+        }
+    }
+    assert!(checked > 50);
+}
+
+#[test]
+fn json_recovery_reads_the_side_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = common::ids(5);
+    let start = common::start("jsoncrash", &ids, 1);
+    let mut w = LogWriter::create(dir.path(), LogFormat::Json, &start, opts(2)).unwrap();
+    let path = w.path().to_owned();
+    for (i, id) in ids.iter().enumerate() {
+        w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
+    }
+    // 4 samples flushed (buffer 2), the 5th still buffered; simulate the writer
+    // dying while appending a line
+    drop(w);
+    let side = examen_log_side_file(&path);
+    let mut f = fs::OpenOptions::new().append(true).open(&side).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"id\": 99, \"epo").unwrap();
+    let rec = recover(&path).unwrap();
+    assert_eq!(rec.sample_count(), 4);
+    assert!(rec.stopped.is_some());
+    assert_eq!(rec.samples().filter(|s| s.is_ok()).count(), 4);
+}
+
+#[test]
+fn reader_errors_name_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_full(dir.path(), LogFormat::Eval, 3, 1);
+    let bytes = fs::read(&path).unwrap();
+    let cut = dir.path().join("x.eval");
+    fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let err = LogReader::open(&cut).err().unwrap().to_string();
+    assert!(err.starts_with(&cut.display().to_string()), "{err}");
+    assert!(err.contains("not a zip file"), "{err}");
+
+    let text = dir.path().join("notes.json");
+    fs::write(&text, "hello").unwrap();
+    let err = LogReader::open(&text).err().unwrap().to_string();
+    assert!(
+        err.contains("notes.json") && err.contains("not an eval log"),
+        "{err}"
+    );
+
+    let broken = dir.path().join("broken.json");
+    fs::write(
+        &broken,
+        r#"{"version": 2, "status": "success", "eval": {"task": 1}}"#,
+    )
+    .unwrap();
+    let err = LogReader::open(&broken).err().unwrap().to_string();
+    assert!(
+        err.contains("broken.json") && err.contains("line 1"),
+        "{err}"
+    );
+}
+
+/// A child process writes a log flushing after every sample and reports each flush;
+/// the parent SIGKILLs it mid-stream and recovers every reported sample.
+#[cfg(unix)]
+#[test]
+fn sigkill_mid_write_loses_no_flushed_sample() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    if let Ok(path) = std::env::var("EXAMEN_LOG_KILL_CHILD") {
+        // child: write until killed
+        let ids: Vec<SampleId> = (0..1_000_000).map(|i| SampleId::Int(i + 1)).collect();
+        let start = common::start("killed", &ids[..10], 1);
+        let mut w =
+            LogWriter::create_at(Path::new(&path), LogFormat::Eval, &start, opts(1)).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
+            w.flush().unwrap();
+            println!("flushed {}", i + 1);
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.eval");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sigkill_mid_write_loses_no_flushed_sample",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("EXAMEN_LOG_KILL_CHILD", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut flushed = 0usize;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("flushed ") {
+            flushed = n.parse().unwrap();
+            if flushed >= 300 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(flushed >= 300, "child stopped early");
+    let rec = recover(&path).unwrap();
+    assert!(!rec.finished);
+    let have: BTreeSet<i64> = rec
+        .samples()
+        .map(|s| match s.unwrap().id {
+            SampleId::Int(i) => i,
+            SampleId::Str(s) => panic!("unexpected id {s}"),
+        })
+        .collect();
+    for i in 1..=flushed as i64 {
+        assert!(
+            have.contains(&i),
+            "sample {i} was flushed before the kill but is lost"
+        );
+    }
+}
+
+#[test]
+fn flush_interval_bounds_how_long_samples_wait() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = common::ids(4);
+    let start = common::start("interval", &ids, 1);
+    // interval zero: every sample is flushed at once, however large the buffer
+    let eager = WriterOptions {
+        buffer_samples: 1000,
+        flush_interval: Duration::ZERO,
+        ..Default::default()
+    };
+    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, &start, eager).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
+        assert_eq!(recover(w.path()).unwrap().sample_count(), i + 1);
+    }
+    // an interval that cannot elapse during the test: samples wait in the buffer
+    let lazy = WriterOptions {
+        buffer_samples: 1000,
+        flush_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, &start, lazy).unwrap();
+    w.write_sample(&common::sample(ids[0].clone(), 1, 0))
+        .unwrap();
+    w.flush_if_due().unwrap();
+    assert_eq!(recover(w.path()).unwrap().sample_count(), 0);
+    w.flush().unwrap();
+    assert_eq!(recover(w.path()).unwrap().sample_count(), 1);
+}
+
+#[test]
+fn writer_and_reader_can_move_to_worker_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<LogWriter>();
+    assert_send::<LogReader>();
+    assert_send::<examen_log::LogError>();
+}
+
+#[test]
+fn a_sample_written_twice_reads_as_its_latest_record() {
+    for format in [LogFormat::Eval, LogFormat::Json] {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = common::ids(2);
+        let start = common::start("retry", &ids, 1);
+        let mut w = LogWriter::create(dir.path(), format, &start, opts(1)).unwrap();
+        let mut first = common::sample(ids[0].clone(), 1, 0);
+        first.metadata.insert("attempt".into(), 1.into());
+        w.write_sample(&first).unwrap();
+        w.flush().unwrap();
+        w.write_sample(&common::sample(ids[1].clone(), 1, 1))
+            .unwrap();
+        let mut retried = first.clone();
+        retried.metadata.insert("attempt".into(), 2.into());
+        w.write_sample(&retried).unwrap();
+        let path = w.finish(common::finish(&ids, 1)).unwrap();
+        let log = read_log(&path, ReadOptions::default()).unwrap();
+        let samples = log.samples.unwrap();
+        assert_eq!(samples.len(), 2, "{format:?}");
+        let s = samples.iter().find(|s| s.id == ids[0]).unwrap();
+        assert_eq!(s.metadata["attempt"], 2, "{format:?}");
+        assert_eq!(read_summaries(&path).unwrap().len(), 2, "{format:?}");
+    }
+}
+
+#[test]
+fn convert_between_formats_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = write_full(dir.path(), LogFormat::Eval, 5, 2);
+    let as_json =
+        examen_log::convert_log(&original, &dir.path().join("c.json"), LogFormat::Json).unwrap();
+    let back =
+        examen_log::convert_log(&as_json, &dir.path().join("c.eval"), LogFormat::Eval).unwrap();
+    let a = read_log(&original, ReadOptions::default()).unwrap();
+    for path in [&as_json, &back] {
+        let b = read_log(path, ReadOptions::default()).unwrap();
+        assert_eq!(b.status, a.status);
+        assert_eq!(b.eval, a.eval);
+        assert_eq!(b.results, a.results);
+        assert_eq!(b.reductions, a.reductions);
+        let (sa, sb) = (a.samples.as_ref().unwrap(), b.samples.as_ref().unwrap());
+        assert_eq!(sa.len(), sb.len());
+        for (x, y) in sa.iter().zip(sb) {
+            // NaN != NaN, so compare the serialized forms
+            assert_eq!(
+                serde_json::to_string(x).unwrap(),
+                serde_json::to_string(y).unwrap()
+            );
+        }
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Creates the Python venv used by examen's Inspect compatibility tests: .venv in the
+# repository root with the pinned inspect-ai. Idempotent and quick when the venv
+# already has the pinned version. Prints the venv's python path on success.
+#
+# Usage: scripts/inspect-venv.sh            (PYTHON=python3.11 to pick the interpreter)
+set -euo pipefail
+
+PIN_VERSION="0.3.285"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${EXAMEN_INSPECT_VENV:-$ROOT/.venv}"
+VPY="$VENV/bin/python"
+
+installed() {
+  "$VPY" - "$PIN_VERSION" <<'PY' 2>/dev/null
+import importlib.metadata as m, sys
+sys.exit(0 if m.version("inspect-ai") == sys.argv[1] else 1)
+PY
+}
+
+if [ -x "$VPY" ] && installed; then
+  echo "$VPY"
+  exit 0
+fi
+
+PYTHON="${PYTHON:-python3}"
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "inspect-venv: $PYTHON not found; install Python >= 3.10 or set PYTHON" >&2
+  exit 1
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'; then
+  echo "inspect-venv: $PYTHON is older than 3.10, which inspect-ai $PIN_VERSION requires" >&2
+  exit 1
+fi
+
+if [ ! -x "$VPY" ]; then
+  echo "inspect-venv: creating $VENV" >&2
+  "$PYTHON" -m venv "$VENV"
+fi
+echo "inspect-venv: installing inspect-ai==$PIN_VERSION into $VENV" >&2
+"$VPY" -m pip install --quiet --disable-pip-version-check --no-input "inspect-ai==$PIN_VERSION" >&2
+installed || { echo "inspect-venv: inspect-ai $PIN_VERSION did not install" >&2; exit 1; }
+echo "$VPY"

@@ -1,0 +1,210 @@
+"""Inspect compatibility checks for examen's eval logs.
+
+Run with the venv made by scripts/inspect-venv.sh (pinned inspect-ai).
+
+  check EXPECTED.json LOG...
+      Reads each LOG with Inspect's own reader and checks it against the expected
+      values (a JSON file written by examen's test):
+        {"status": "success", "samples": 6,
+         "scores": {"<id>:<epoch>": {"<scorer>": <value>}},
+         "metrics": {"<score name>": {"<metric>": <value>}}}
+      Checks: read_eval_log (full and header_only), read_eval_log_sample_summaries,
+      `inspect log dump` (and `--header-only`), status, sample counts, every sample's
+      scores and every metric (floats compared to 1e-9; NaN equals NaN). A
+      "samples" value of null skips the sample checks. EXPECTED maps each log path
+      to its expected values ("*" for any other log); NaN is written as null.
+      Prints one line per log and exits non-zero on the first mismatch.
+
+  generate OUT_DIR
+      Runs a small task with Inspect itself on mockllm/model, offline, writing one
+      .eval and one .json log to OUT_DIR, and prints (stdout, JSON) what Inspect
+      reports for them: {"logs": [...], "status", "samples", "scores", "metrics"}.
+      examen's test reads those logs and compares.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _offline_tokens() -> None:
+    # mockllm counts prompt tokens with tiktoken's o200k_base, which downloads its
+    # vocabulary on first use; there is no network here, so count approximately.
+    import inspect_ai.model._model as model_mod
+    import inspect_ai.model._tokens as tokens_mod
+
+    def count_text_tokens(text: str) -> int:
+        return max(1, len(text) // 4)
+
+    tokens_mod.count_text_tokens = count_text_tokens
+    model_mod.count_text_tokens = count_text_tokens
+
+
+def _same(a: Any, b: Any) -> bool:
+    # JSON has no NaN: the expected side writes it as null
+    if isinstance(a, float) and math.isnan(a) and b is None:
+        return True
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+class Mismatch(Exception):
+    pass
+
+
+def _expect(what: str, got: Any, want: Any) -> None:
+    if not _same(got, want):
+        raise Mismatch(f"{what}: got {got!r}, expected {want!r}")
+
+
+def _metrics(log: Any) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    if log.results is None:
+        return out
+    for score in log.results.scores:
+        out[score.name] = {name: m.value for name, m in score.metrics.items()}
+    return out
+
+
+def _sample_scores(samples: Any) -> dict[str, dict[str, Any]]:
+    return {
+        f"{s.id}:{s.epoch}": {k: v.value for k, v in (s.scores or {}).items()}
+        for s in samples
+    }
+
+
+def _inspect_cli() -> list[str]:
+    exe = Path(sys.executable).with_name("inspect")
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-m", "inspect_ai._cli.main"]
+
+
+def check_log(path: str, expected: dict[str, Any]) -> None:
+    from inspect_ai.log import read_eval_log, read_eval_log_sample_summaries
+
+    header = read_eval_log(path, header_only=True)
+    _expect("header_only status", header.status, expected["status"])
+    _expect("header_only samples", header.samples, None)
+    _expect("header_only metrics", _metrics(header), expected["metrics"])
+
+    full = read_eval_log(path)
+    _expect("status", full.status, expected["status"])
+    _expect("eval_id", full.eval.eval_id, header.eval.eval_id)
+    _expect("metrics", _metrics(full), expected["metrics"])
+    if expected.get("samples") is not None:
+        samples = full.samples or []
+        _expect("sample count", len(samples), expected["samples"])
+        _expect("sample scores", _sample_scores(samples), expected["scores"])
+        if full.results is not None and expected["status"] == "success":
+            _expect("results.completed_samples", full.results.completed_samples, expected["samples"])
+
+        summaries = read_eval_log_sample_summaries(path)
+        _expect("summary count", len(summaries), expected["samples"])
+        _expect("summary scores", _sample_scores(summaries), expected["scores"])
+
+    dump = subprocess.run(
+        [*_inspect_cli(), "log", "dump", path],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    if dump.returncode != 0:
+        raise Mismatch(f"inspect log dump failed: {dump.stderr.strip()[-2000:]}")
+    dumped = json.loads(dump.stdout)
+    _expect("dump status", dumped["status"], expected["status"])
+    if expected.get("samples") is not None:
+        _expect("dump sample count", len(dumped.get("samples") or []), expected["samples"])
+    dump_header = subprocess.run(
+        [*_inspect_cli(), "log", "dump", "--header-only", path],
+        capture_output=True,
+        text=True,
+    )
+    if dump_header.returncode != 0:
+        raise Mismatch(f"inspect log dump --header-only failed: {dump_header.stderr.strip()[-2000:]}")
+    _expect("dump --header-only status", json.loads(dump_header.stdout)["status"], expected["status"])
+
+
+def cmd_check(expected_path: str, logs: list[str]) -> int:
+    expected_all = json.loads(Path(expected_path).read_text())
+    failed = 0
+    for log in logs:
+        expected = expected_all[log] if log in expected_all else expected_all["*"]
+        try:
+            check_log(log, expected)
+            print(f"ok: {log}")
+        except Mismatch as ex:
+            print(f"FAIL: {log}: {ex}")
+            failed += 1
+        except Exception as ex:  # a reader error is a failure to report, not a crash
+            print(f"FAIL: {log}: {type(ex).__name__}: {ex}")
+            failed += 1
+    print(f"{len(logs) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_generate(out_dir: str) -> int:
+    _offline_tokens()
+    from inspect_ai import Task, eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.scorer import includes
+    from inspect_ai.solver import generate
+
+    task = Task(
+        name="inspect_compat",
+        dataset=[
+            Sample(id=1, input="What is 1+1?", target="2"),
+            Sample(id="b", input="Say hi", target="Default output from mockllm/model"),
+            Sample(id=3, input="Say anything", target="output"),
+        ],
+        solver=[generate()],
+        scorer=[includes()],
+    )
+    result: dict[str, Any] = {"logs": []}
+    for fmt in ("eval", "json"):
+        logs = eval(
+            task,
+            model="mockllm/model",
+            log_dir=out_dir,
+            log_format=fmt,
+            epochs=2,
+            display="none",
+        )
+        log = logs[0]
+        if log.status != "success":
+            raise SystemExit(f"Inspect run failed: {log.error}")
+        result["logs"].append(log.location)
+        result["status"] = log.status
+        result["samples"] = len(log.samples or [])
+        result["scores"] = _sample_scores(log.samples or [])
+        result["metrics"] = _metrics(log)
+    print(json.dumps(result))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 3 and argv[0] == "check":
+        return cmd_check(argv[1], argv[2:])
+    if len(argv) == 2 and argv[0] == "generate":
+        return cmd_generate(argv[1])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
