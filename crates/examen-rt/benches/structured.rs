@@ -87,7 +87,9 @@ fn channel_4_producers_4_consumers(backend: Backend) -> usize {
                 Ok::<_, ()>(n)
             }
         });
-        let counts = examen_rt::collect(consumers.collect::<Vec<_>>()).await.unwrap();
+        let counts = examen_rt::collect(consumers.collect::<Vec<_>>())
+            .await
+            .unwrap();
         producers.join().await.unwrap();
         counts.into_iter().sum()
     })

@@ -13,6 +13,7 @@
 //! | channels and ordering | [`channel`], [`ordered`] |
 //! | shared limits | [`CapacityLimiter`] |
 //! | blocking work, processes, sockets | [`to_thread`], [`process::run`], [`net::connect_tcp`] |
+//! | interrupts (`SIGINT`, `SIGTERM`) | [`signal::Interrupts`] |
 //! | tests on both backends | [`test`] (`#[examen_rt::test]`) |
 //!
 //! # Example
@@ -47,6 +48,7 @@ pub mod net;
 mod ordered;
 pub mod process;
 mod runtime;
+pub mod signal;
 mod time;
 
 pub use backend::{Backend, UnknownBackend, ASYNC_BACKEND_ENV};

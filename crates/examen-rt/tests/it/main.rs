@@ -9,5 +9,6 @@ mod net;
 mod ordered;
 mod process;
 mod shield;
+mod signal;
 mod support;
 mod time;
