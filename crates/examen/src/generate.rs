@@ -1,0 +1,338 @@
+//! The handle solvers and scorers use to call models during a sample:
+//! [`Generate`]. It applies the sample's message and token limits, records
+//! every call as a `model` event and counts token usage and waiting time.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use examen_model::{Model, ModelOptions};
+use examen_types::{ChatMessage, GenerateConfig, ModelOutput, ModelUsage};
+
+use crate::state::TaskState;
+use crate::transcript::{utc_timestamp, Event, Transcript};
+
+/// A boxed, sendable future (what [`Solver`](crate::Solver) and
+/// [`Scorer`](crate::Scorer) methods return).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A limit a sample ran into. It ends the solvers; the sample is still
+/// scored and logged (it is not an error).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitExceeded {
+    /// `message`, `token`, `time` or `working`.
+    pub kind: &'static str,
+    /// The limit.
+    pub limit: f64,
+    /// Inspect's message, e.g. `Message limit reached. count: 4; limit: 4`.
+    pub message: String,
+}
+
+/// Why a sample (or one attempt of it) stopped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SampleError {
+    /// A limit was reached: the sample is scored as it stands.
+    #[error("{}", .0.message)]
+    Limit(LimitExceeded),
+    /// Something failed: the sample is recorded with this error.
+    #[error("{message}")]
+    Failed {
+        /// What failed.
+        message: String,
+        /// The chain of causes.
+        traceback: String,
+    },
+}
+
+impl SampleError {
+    /// A failure with a message.
+    pub fn failed(message: impl Into<String>) -> Self {
+        let message = message.into();
+        SampleError::Failed {
+            traceback: message.clone(),
+            message,
+        }
+    }
+
+    /// A failure from an error and its causes.
+    pub fn from_error(context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut traceback = format!("{context}: {error}");
+        let mut source = error.source();
+        while let Some(cause) = source {
+            traceback.push_str(&format!("\ncaused by: {cause}"));
+            source = cause.source();
+        }
+        SampleError::Failed {
+            message: format!("{context}: {error}"),
+            traceback,
+        }
+    }
+}
+
+/// A model named by a solver or scorer argument: a model role bound for the
+/// eval (e.g. `grader`), or a model name (`openai/gpt-4o`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelRef {
+    /// The model being evaluated.
+    Evaluated,
+    /// A role: the model bound to it, or the evaluated model when unbound.
+    Role(String),
+    /// A model by name.
+    Named(String),
+}
+
+/// Models shared by the samples of one task run: the model under
+/// evaluation, the role bindings and models resolved by name.
+pub(crate) struct ModelSet {
+    pub(crate) model: Model,
+    pub(crate) roles: HashMap<String, Model>,
+    named: Mutex<HashMap<String, Model>>,
+    options: ModelOptions,
+}
+
+impl ModelSet {
+    pub(crate) fn new(model: Model, roles: HashMap<String, Model>, options: ModelOptions) -> Self {
+        Self {
+            model,
+            roles,
+            named: Mutex::new(HashMap::new()),
+            options,
+        }
+    }
+
+    fn resolve(&self, model: &ModelRef) -> Result<(Model, Option<String>), SampleError> {
+        match model {
+            ModelRef::Evaluated => Ok((self.model.clone(), None)),
+            ModelRef::Role(role) => Ok((
+                self.roles
+                    .get(role)
+                    .cloned()
+                    .unwrap_or_else(|| self.model.clone()),
+                Some(role.clone()),
+            )),
+            ModelRef::Named(name) => {
+                if name == self.model.name() {
+                    return Ok((self.model.clone(), None));
+                }
+                let mut named = self.named.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(model) = named.get(name) {
+                    return Ok((model.clone(), None));
+                }
+                let model = examen_model::get_model(name, self.options.clone()).map_err(|e| {
+                    SampleError::from_error(&format!("cannot use model `{name}`"), &e)
+                })?;
+                named.insert(name.clone(), model.clone());
+                Ok((model, None))
+            }
+        }
+    }
+}
+
+/// The model-calling handle given to solvers and scorers for one sample.
+#[derive(Clone)]
+pub struct Generate {
+    pub(crate) models: Arc<ModelSet>,
+    pub(crate) config: GenerateConfig,
+    pub(crate) transcript: Arc<Mutex<Transcript>>,
+    /// Whether limits apply (they do while solving, not while scoring).
+    pub(crate) limits_active: bool,
+}
+
+impl fmt::Debug for Generate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Generate")
+            .field("model", &self.models.model.name())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Generate {
+    /// The name of the model under evaluation.
+    pub fn model_name(&self) -> &str {
+        self.models.model.name()
+    }
+
+    /// Calls the evaluated model with the conversation, appends its answer
+    /// and sets `state.output` (Inspect's `generate()`). `config` is layered
+    /// over the task's config.
+    pub async fn generate(
+        &self,
+        state: &mut TaskState,
+        config: &GenerateConfig,
+    ) -> Result<(), SampleError> {
+        if self.limits_active {
+            check_message_limit(state, true)?;
+            check_token_limit(state, true)?;
+        }
+        let config = self.config.merge(config);
+        let (output, usage) = self
+            .call(&ModelRef::Evaluated, &state.messages, &config)
+            .await?;
+        state.token_usage += usage;
+        let message = output
+            .message()
+            .cloned()
+            .map(ChatMessage::from)
+            .unwrap_or_else(|| ChatMessage::assistant(output.completion.as_str()));
+        state.messages.push(message);
+        state.output = output;
+        if self.limits_active {
+            check_token_limit(state, false)?;
+            check_message_limit(state, false)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `model` with `input` (for graders and critics). Usage counts
+    /// towards the sample's tokens when called from a solver.
+    pub async fn call_model(
+        &self,
+        model: &ModelRef,
+        input: &[ChatMessage],
+        config: &GenerateConfig,
+        state: Option<&mut TaskState>,
+    ) -> Result<ModelOutput, SampleError> {
+        let (output, usage) = self.call(model, input, config).await?;
+        if let Some(state) = state {
+            state.token_usage += usage;
+            if self.limits_active {
+                check_token_limit(state, false)?;
+            }
+        }
+        Ok(output)
+    }
+
+    async fn call(
+        &self,
+        model: &ModelRef,
+        input: &[ChatMessage],
+        config: &GenerateConfig,
+    ) -> Result<(ModelOutput, ModelUsage), SampleError> {
+        let (model, role) = self.models.resolve(model)?;
+        let working_start = self.lock().working_time().as_secs_f64();
+        let result = model.generate(input, &[], config).await;
+        let mut transcript = self.lock();
+        let mut base = transcript.base();
+        base.working_start = working_start;
+        match result {
+            Ok(generation) => {
+                transcript.add_waiting(generation.limiter_wait);
+                let usage = generation.output.usage.clone().unwrap_or_default();
+                let retries = u64::try_from(generation.retries.len()).unwrap_or(u64::MAX);
+                let call = generation.call.as_ref().map(|call| {
+                    serde_json::json!({
+                        "request": call.request,
+                        "response": call.response,
+                        "time": call.time.as_secs_f64(),
+                    })
+                });
+                transcript.push(Event::Model {
+                    base,
+                    model: model.name().to_string(),
+                    role,
+                    input: input.to_vec(),
+                    tools: Vec::new(),
+                    tool_choice: "none".into(),
+                    config: config.clone(),
+                    output: generation.output.clone(),
+                    retries: (retries > 0).then_some(retries),
+                    error: None,
+                    call,
+                    completed: utc_timestamp(std::time::SystemTime::now()),
+                    working_time: generation.working_time.as_secs_f64(),
+                });
+                Ok((generation.output, usage))
+            }
+            Err(error) => {
+                transcript.push(Event::Model {
+                    base,
+                    model: model.name().to_string(),
+                    role,
+                    input: input.to_vec(),
+                    tools: Vec::new(),
+                    tool_choice: "none".into(),
+                    config: config.clone(),
+                    output: ModelOutput::default(),
+                    retries: None,
+                    error: Some(error.to_string()),
+                    call: None,
+                    completed: utc_timestamp(std::time::SystemTime::now()),
+                    working_time: 0.0,
+                });
+                Err(SampleError::from_error(
+                    &format!("model `{}` failed", model.name()),
+                    &error,
+                ))
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Transcript> {
+        self.transcript.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Inspect's message limit: reaching it before a generate, or exceeding it
+/// after, ends the sample.
+pub(crate) fn check_message_limit(
+    state: &TaskState,
+    raise_for_equal: bool,
+) -> Result<(), SampleError> {
+    let Some(limit) = state.message_limit else {
+        return Ok(());
+    };
+    let count = state.messages.len();
+    if count > limit || (raise_for_equal && count == limit) {
+        let status = if count == limit {
+            "reached"
+        } else {
+            "exceeded"
+        };
+        return Err(SampleError::Limit(LimitExceeded {
+            kind: "message",
+            limit: limit as f64,
+            message: format!(
+                "Message limit {status}. count: {}; limit: {}",
+                thousands(count as u64),
+                thousands(limit as u64)
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// Inspect's token limit.
+pub(crate) fn check_token_limit(
+    state: &TaskState,
+    raise_for_equal: bool,
+) -> Result<(), SampleError> {
+    let Some(limit) = state.token_limit else {
+        return Ok(());
+    };
+    let total = state.token_usage.total_tokens;
+    if total > limit || (raise_for_equal && total == limit) {
+        let status = if total == limit {
+            "reached"
+        } else {
+            "exceeded"
+        };
+        return Err(SampleError::Limit(LimitExceeded {
+            kind: "token",
+            limit: limit as f64,
+            message: format!(
+                "Token limit {status}. value: {}; limit: {}",
+                thousands(total),
+                thousands(limit)
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// Python's `f"{n:,}"`.
+fn thousands(n: u64) -> String {
+    crate::template::group_thousands(&n.to_string(), ',')
+}

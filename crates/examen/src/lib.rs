@@ -1,0 +1,84 @@
+//! examen's eval engine: run a task (dataset → solver chain → scorers →
+//! metrics) against one or more models, with Inspect AI's vocabulary and
+//! Inspect's numbers.
+//!
+//! # Brief overview
+//!
+//! - [`Task`] (in [`task`]): a [`Dataset`](dataset::Dataset), [`Solver`]s,
+//!   [`Scorer`]s, epochs with [`Reducer`](reducer::Reducer)s, limits and an
+//!   error policy. Build one in Rust with [`Task::new`] or read a YAML task
+//!   file with [`taskfile::load_task_file`].
+//! - [`dataset`]: `.jsonl`, `.json` and `.csv` files with field mapping,
+//!   auto ids, shuffling, `limit` and `sample_id` selection.
+//! - [`solver`]: `generate`, `system_message`, `user_message`,
+//!   `prompt_template`, `chain_of_thought`, `multiple_choice`,
+//!   `self_critique`, `chain`; they change a [`TaskState`](state::TaskState)
+//!   and call models through [`Generate`].
+//! - [`scorer`]: `match`, `includes`, `exact`, `f1`, `pattern`, `answer`,
+//!   `choice`, `model_graded_qa`, `model_graded_fact`, with Inspect's text
+//!   rules ([`scorer::rules`]).
+//! - [`metric`] and [`reducer`]: `accuracy`, `mean`, `stderr`, `std`, `var`,
+//!   `bootstrap_stderr`, `grouped`; epoch reducers `mean`, `median`, `mode`,
+//!   `max`, `majority`, `at_least_k`, `pass_at_k`.
+//! - [`registry`]: the names task files use, with one-line descriptions
+//!   (what `examen list` prints).
+//! - [`eval`] (in [`runner`]): runs tasks × models × samples × epochs under
+//!   `examen-rt` structured concurrency, reports [`EvalEvent`]s on a channel
+//!   and hands finished samples to a log sink ([`runner::LogDir`] writes
+//!   Inspect-compatible logs; [`runner::MemoryLog`] keeps them in memory).
+//!
+//! The engine never prints. It runs identically on tokio and smol: the same
+//! task gives the same samples, scores and metrics on both.
+//!
+//! # Example
+//!
+//! ```
+//! use examen::{dataset::Dataset, sample::Sample, scorer, solver, EvalOptions, Task};
+//! use examen_model::{MockLlm, Model};
+//! use examen_types::ModelOutput;
+//!
+//! let dataset = Dataset::from_samples(vec![Sample::new("What is 1+1?", "2")]).unwrap();
+//! let task = Task::new("arithmetic", dataset)
+//!     .solver(solver::generate())
+//!     .scorer(scorer::includes());
+//! let model = Model::from_mock(MockLlm::from_fn(|_| ModelOutput::from_text("mockllm/model", "2")));
+//! let outcomes = examen_rt::run(examen_rt::Backend::Tokio, examen::eval(vec![task], vec![model], EvalOptions::default(), None)).unwrap();
+//! assert_eq!(outcomes[0].results.as_ref().and_then(|r| r.metric("includes", "accuracy")), Some(1.0));
+//! ```
+//!
+//! # Differences from Inspect, by design
+//!
+//! - Shuffles use a seeded SplitMix64 ([`rng`]), not Python's Mersenne
+//!   Twister: a seed gives a reproducible order, but not Inspect's order.
+//!   `bootstrap_stderr` resamples with the same generator (seed 0 unless
+//!   given), so it is reproducible where Inspect's varies run to run.
+//! - Auto ids count from 1 in file order, before any shuffle.
+//! - Results keep each score's value, answer and reason (not its
+//!   explanation or metadata, which the log has), so reductions carry no
+//!   explanations and `majority` records no `panel` votes.
+//! - Templates are Python format strings with the common format specs; the
+//!   regular expressions of `pattern` and `answer` use fancy-regex, which
+//!   covers Python's syntax (lookaround, lazy quantifiers, `\Z`).
+
+pub mod dataset;
+pub mod generate;
+pub mod metric;
+pub mod reducer;
+pub mod registry;
+pub mod rng;
+pub mod runner;
+pub mod sample;
+pub mod scorer;
+pub mod solver;
+pub mod state;
+pub mod task;
+pub mod taskfile;
+pub mod template;
+mod text;
+pub mod transcript;
+
+pub use generate::{BoxFuture, Generate, LimitExceeded, ModelRef, SampleError};
+pub use runner::{eval, EvalEvent, EvalOptions, EvalOutcome};
+pub use scorer::Scorer;
+pub use solver::Solver;
+pub use task::Task;

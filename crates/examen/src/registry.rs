@@ -1,0 +1,728 @@
+//! The names task files (and the CLI's `examen list`) use for solvers,
+//! scorers, metrics and reducers, with a one-line description each, and
+//! the builders that turn a name plus YAML arguments into the real thing.
+
+use std::sync::Arc;
+
+use examen_types::{GenerateConfig, JsonObject, JsonValue};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_norway::Value as Yaml;
+
+use crate::generate::ModelRef;
+use crate::metric::{
+    Accuracy, BootstrapStderr, Grouped, GroupedAll, Mean, Metric, Std, Stderr, Var,
+};
+use crate::reducer::{Reducer, REDUCERS};
+use crate::scorer::rules::MatchLocation;
+use crate::scorer::{self, ModelGraded, Scorer};
+use crate::solver::{self, MessageRole, MessageTemplate, MultipleChoice, Solver};
+
+/// What kind of component a registry entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A solver.
+    Solver,
+    /// A scorer.
+    Scorer,
+    /// A metric.
+    Metric,
+    /// An epoch reducer.
+    Reducer,
+}
+
+impl Kind {
+    /// `solver`, `scorer`, `metric` or `reducer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Solver => "solver",
+            Kind::Scorer => "scorer",
+            Kind::Metric => "metric",
+            Kind::Reducer => "reducer",
+        }
+    }
+}
+
+/// One name a task file can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The kind.
+    pub kind: Kind,
+    /// The name.
+    pub name: &'static str,
+    /// What it does, in one line.
+    pub description: &'static str,
+    /// Its arguments, in one line (empty when it takes none).
+    pub args: &'static str,
+}
+
+const fn entry(
+    kind: Kind,
+    name: &'static str,
+    description: &'static str,
+    args: &'static str,
+) -> Entry {
+    Entry {
+        kind,
+        name,
+        description,
+        args,
+    }
+}
+
+/// The solvers.
+pub const SOLVERS: &[Entry] = &[
+    entry(
+        Kind::Solver,
+        "generate",
+        "call the model and append its answer",
+        "{max_tokens, temperature, ...} (generation options)",
+    ),
+    entry(
+        Kind::Solver,
+        "system_message",
+        "insert a system message after any existing ones",
+        "template | {template, ...params}",
+    ),
+    entry(
+        Kind::Solver,
+        "user_message",
+        "append a user message",
+        "template | {template, ...params}",
+    ),
+    entry(
+        Kind::Solver,
+        "assistant_message",
+        "append an assistant message",
+        "template | {template, ...params}",
+    ),
+    entry(
+        Kind::Solver,
+        "prompt_template",
+        "rewrite the prompt from a template ({prompt} is the prompt)",
+        "template | {template, ...params}",
+    ),
+    entry(
+        Kind::Solver,
+        "chain_of_thought",
+        "ask for step-by-step reasoning ending in ANSWER:",
+        "template?",
+    ),
+    entry(
+        Kind::Solver,
+        "multiple_choice",
+        "ask a lettered multiple-choice question, generate, mark the picked choices",
+        "{template?, cot?, multiple_correct?, max_tokens?}",
+    ),
+    entry(
+        Kind::Solver,
+        "self_critique",
+        "have a model critique the answer, then answer again",
+        "{critique_template?, completion_template?, model?}",
+    ),
+    entry(
+        Kind::Solver,
+        "chain",
+        "run a list of solvers in order",
+        "[solver, ...]",
+    ),
+];
+
+/// The scorers.
+pub const SCORERS: &[Entry] = &[
+    entry(Kind::Scorer, "match", "target at the end (or begin/any/exact) of the output, optionally as a number", "location | {location?, ignore_case?, numeric?}"),
+    entry(Kind::Scorer, "includes", "target appears anywhere in the output", "{ignore_case?}"),
+    entry(Kind::Scorer, "exact", "normalised output equals a normalised target", ""),
+    entry(Kind::Scorer, "f1", "token-overlap F1 with the best target", "{stop_words?}"),
+    entry(Kind::Scorer, "pattern", "answer extracted by a regular expression equals a target", "regex | {pattern, ignore_case?, match_all?}"),
+    entry(Kind::Scorer, "answer", "answer after `ANSWER:` (a letter, word or line) equals a target", "letter | word | line"),
+    entry(Kind::Scorer, "choice", "choices picked by multiple_choice equal the target letters", ""),
+    entry(Kind::Scorer, "model_graded_qa", "a grader model judges the answer against the criterion", "{template?, instructions?, grade_pattern?, include_history?, partial_credit?, model?, model_role?}"),
+    entry(Kind::Scorer, "model_graded_fact", "a grader model checks the answer contains the expert answer", "{template?, instructions?, grade_pattern?, include_history?, partial_credit?, model?, model_role?}"),
+];
+
+/// The metrics.
+pub const METRICS: &[Entry] = &[
+    entry(
+        Kind::Metric,
+        "accuracy",
+        "mean of the scores as floats (C=1, P=0.5, I=N=0)",
+        "",
+    ),
+    entry(Kind::Metric, "mean", "mean of the scores", ""),
+    entry(
+        Kind::Metric,
+        "stderr",
+        "standard error of the mean (sample std, ddof 1, over sqrt n)",
+        "",
+    ),
+    entry(
+        Kind::Metric,
+        "std",
+        "sample standard deviation (ddof 1)",
+        "",
+    ),
+    entry(Kind::Metric, "var", "sample variance (ddof 1)", ""),
+    entry(
+        Kind::Metric,
+        "bootstrap_stderr",
+        "standard error of the mean by bootstrap resampling",
+        "{num_samples?: 1000, seed?: 0}",
+    ),
+    entry(
+        Kind::Metric,
+        "grouped",
+        "a metric per value of a metadata key, plus an aggregate",
+        "{metric, group_key, all?: samples|groups|false, all_label?}",
+    ),
+];
+
+/// Every entry: solvers, scorers, metrics and reducers.
+pub fn entries() -> Vec<Entry> {
+    let mut all = Vec::new();
+    all.extend_from_slice(SOLVERS);
+    all.extend_from_slice(SCORERS);
+    all.extend_from_slice(METRICS);
+    all.extend(REDUCERS.iter().map(|(name, description)| Entry {
+        kind: Kind::Reducer,
+        name,
+        description,
+        args: "",
+    }));
+    all
+}
+
+/// An error naming an unknown entry, listing the valid names and the
+/// closest one.
+pub(crate) fn unknown(kind: Kind, name: &str, valid: &[&str]) -> String {
+    let mut message = format!(
+        "unknown {} `{name}`; expected one of: {}",
+        kind.as_str(),
+        valid.join(", ")
+    );
+    if let Some(best) = closest(name, valid) {
+        message.push_str(&format!(" (did you mean `{best}`?)"));
+    }
+    message
+}
+
+fn closest<'a>(name: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid
+        .iter()
+        .map(|v| (levenshtein(name, v), *v))
+        .filter(|(d, v)| *d <= 2.max(v.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn names(entries: &[Entry]) -> Vec<&'static str> {
+    entries.iter().map(|e| e.name).collect()
+}
+
+fn args<T: DeserializeOwned>(owner: &str, value: Option<Yaml>) -> Result<T, String> {
+    let value = value.unwrap_or(Yaml::Mapping(serde_norway::Mapping::new()));
+    let value = if value.is_null() {
+        Yaml::Mapping(serde_norway::Mapping::new())
+    } else {
+        value
+    };
+    serde_norway::from_value(value).map_err(|e| format!("{owner}: {e}"))
+}
+
+fn yaml_to_json(value: &Yaml) -> Result<JsonValue, String> {
+    serde_json::to_value(value).map_err(|e| e.to_string())
+}
+
+/// A template argument: a string, or a mapping with `template` and
+/// extra parameters.
+fn template_args(owner: &str, value: Option<Yaml>) -> Result<(String, JsonObject), String> {
+    match value {
+        Some(Yaml::String(s)) => Ok((s, JsonObject::new())),
+        Some(Yaml::Mapping(map)) => {
+            let mut params = match yaml_to_json(&Yaml::Mapping(map))? {
+                JsonValue::Object(o) => o,
+                _ => JsonObject::new(),
+            };
+            match params.shift_remove("template") {
+                Some(JsonValue::String(t)) => Ok((t, params)),
+                _ => Err(format!(
+                    "{owner}: expected a template string, or a mapping with a `template` string"
+                )),
+            }
+        }
+        _ => Err(format!("{owner}: expected a template string")),
+    }
+}
+
+/// The names of `GenerateConfig`'s fields, read from its `Deserialize`.
+pub(crate) fn generate_config_fields() -> &'static [&'static str] {
+    struct Probe(Option<&'static [&'static str]>);
+    impl<'de> serde::Deserializer<'de> for &mut Probe {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("probe"))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(serde::de::Error::custom("probe"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit unit_struct
+            newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+    static FIELDS: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let mut probe = Probe(None);
+        let _ = GenerateConfig::deserialize(&mut probe);
+        probe.0.unwrap_or(&[])
+    })
+}
+
+/// Generation options from YAML, rejecting unknown option names.
+pub(crate) fn generate_config(value: Option<Yaml>) -> Result<GenerateConfig, String> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(GenerateConfig::default());
+    };
+    let Yaml::Mapping(map) = &value else {
+        return Err(
+            "expected a mapping of generation options (max_tokens, temperature, ...)".to_string(),
+        );
+    };
+    let known = generate_config_fields();
+    for key in map.keys() {
+        let key = key.as_str().unwrap_or_default();
+        if !known.contains(&key) {
+            return Err(unknown_option(key, known));
+        }
+    }
+    serde_norway::from_value(value).map_err(|e| e.to_string())
+}
+
+fn unknown_option(key: &str, known: &[&str]) -> String {
+    let mut message = format!(
+        "unknown generation option `{key}`; expected one of: {}",
+        known.join(", ")
+    );
+    if let Some(best) = closest(key, known) {
+        message.push_str(&format!(" (did you mean `{best}`?)"));
+    }
+    message
+}
+
+fn model_ref(model: Option<String>, role: Option<String>, default_role: Option<&str>) -> ModelRef {
+    match (model, role) {
+        (Some(model), _) => ModelRef::Named(model),
+        (None, Some(role)) => ModelRef::Role(role),
+        (None, None) => default_role.map_or(ModelRef::Evaluated, |r| ModelRef::Role(r.to_string())),
+    }
+}
+
+/// Builds a solver from its name and YAML arguments.
+pub fn build_solver(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Solver>, String> {
+    let message = |role| -> Result<Arc<dyn Solver>, String> {
+        let (template, params) = template_args(name, value.clone())?;
+        Ok(Arc::new(MessageTemplate {
+            role,
+            template,
+            params,
+        }))
+    };
+    match name {
+        "generate" => Ok(Arc::new(solver::GenerateSolver {
+            config: generate_config(value).map_err(|e| format!("generate: {e}"))?,
+        })),
+        "system_message" => message(MessageRole::System),
+        "user_message" => message(MessageRole::User),
+        "assistant_message" => message(MessageRole::Assistant),
+        "prompt_template" => {
+            let (template, params) = template_args(name, value)?;
+            Ok(Arc::new(solver::PromptTemplate { template, params }))
+        }
+        "chain_of_thought" => {
+            let template = match value {
+                None | Some(Yaml::Null) => solver::DEFAULT_COT_TEMPLATE.to_string(),
+                other => template_args(name, other)?.0,
+            };
+            Ok(Arc::new(solver::ChainOfThought { template }))
+        }
+        "multiple_choice" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Args {
+                template: Option<String>,
+                #[serde(default)]
+                cot: bool,
+                #[serde(default)]
+                multiple_correct: bool,
+                max_tokens: Option<u64>,
+            }
+            let a: Args = args(name, value)?;
+            let solver = MultipleChoice {
+                template: a.template,
+                cot: a.cot,
+                multiple_correct: a.multiple_correct,
+                max_tokens: a.max_tokens,
+            };
+            solver.validate()?;
+            Ok(Arc::new(solver))
+        }
+        "self_critique" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Args {
+                critique_template: Option<String>,
+                completion_template: Option<String>,
+                model: Option<String>,
+                model_role: Option<String>,
+            }
+            let a: Args = args(name, value)?;
+            Ok(Arc::new(solver::SelfCritique {
+                critique_template: a
+                    .critique_template
+                    .unwrap_or_else(|| solver::DEFAULT_CRITIQUE_TEMPLATE.to_string()),
+                completion_template: a
+                    .completion_template
+                    .unwrap_or_else(|| solver::DEFAULT_CRITIQUE_COMPLETION_TEMPLATE.to_string()),
+                model: model_ref(a.model, a.model_role, None),
+            }))
+        }
+        "chain" => {
+            let Some(Yaml::Sequence(items)) = value else {
+                return Err("chain: expected a list of solvers".into());
+            };
+            let solvers = items
+                .into_iter()
+                .map(solver_from_yaml)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(solver::chain(solvers))
+        }
+        other => Err(unknown(Kind::Solver, other, &names(SOLVERS))),
+    }
+}
+
+/// A solver entry: a name, or a one-key mapping `{name: args}`.
+pub fn solver_from_yaml(value: Yaml) -> Result<Arc<dyn Solver>, String> {
+    let (name, args) = entry_parts(Kind::Solver, value)?;
+    build_solver(&name, args)
+}
+
+/// A scorer entry: a name, or a one-key mapping `{name: args}`.
+pub fn scorer_from_yaml(value: Yaml) -> Result<Arc<dyn Scorer>, String> {
+    let (name, args) = entry_parts(Kind::Scorer, value)?;
+    build_scorer(&name, args)
+}
+
+/// A metric entry: a name, or a one-key mapping `{name: args}`.
+pub fn metric_from_yaml(value: Yaml) -> Result<Arc<dyn Metric>, String> {
+    let (name, args) = entry_parts(Kind::Metric, value)?;
+    build_metric(&name, args)
+}
+
+pub(crate) fn entry_parts(kind: Kind, value: Yaml) -> Result<(String, Option<Yaml>), String> {
+    match value {
+        Yaml::String(name) => Ok((name, None)),
+        Yaml::Mapping(map) => {
+            if map.len() != 1 {
+                let keys: Vec<String> = map
+                    .keys()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect();
+                return Err(format!(
+                    "a {} with arguments is a mapping with one key, its name (e.g. `{{match: {{numeric: true}}}}`); found keys: {}",
+                    kind.as_str(),
+                    keys.join(", ")
+                ));
+            }
+            let (k, v) = map
+                .into_iter()
+                .next()
+                .ok_or_else(|| format!("empty {} mapping", kind.as_str()))?;
+            let name = k
+                .as_str()
+                .ok_or_else(|| format!("a {} name must be a string", kind.as_str()))?
+                .to_string();
+            Ok((name, Some(v)))
+        }
+        _ => Err(format!(
+            "expected a {} name or a `{{name: arguments}}` mapping",
+            kind.as_str()
+        )),
+    }
+}
+
+/// Builds a scorer from its name and YAML arguments.
+pub fn build_scorer(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Scorer>, String> {
+    match name {
+        "match" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Args {
+                location: Option<String>,
+                ignore_case: Option<bool>,
+                numeric: Option<bool>,
+            }
+            let a: Args = match value {
+                Some(Yaml::String(location)) => Args {
+                    location: Some(location),
+                    ignore_case: None,
+                    numeric: None,
+                },
+                other => args(name, other)?,
+            };
+            let location = match a.location.as_deref() {
+                None => MatchLocation::End,
+                Some(l) => MatchLocation::parse(l).ok_or_else(|| {
+                    format!(
+                        "match: unknown location `{l}`; expected one of: begin, end, any, exact"
+                    )
+                })?,
+            };
+            Ok(Arc::new(scorer::Match {
+                location,
+                ignore_case: a.ignore_case.unwrap_or(true),
+                numeric: a.numeric.unwrap_or(false),
+            }))
+        }
+        "includes" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Args {
+                ignore_case: Option<bool>,
+            }
+            let a: Args = args(name, value)?;
+            Ok(Arc::new(scorer::Includes {
+                ignore_case: a.ignore_case.unwrap_or(true),
+            }))
+        }
+        "exact" => {
+            no_args(name, value)?;
+            Ok(scorer::exact())
+        }
+        "choice" => {
+            no_args(name, value)?;
+            Ok(scorer::choice())
+        }
+        "f1" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Args {
+                stop_words: Option<Vec<String>>,
+            }
+            let a: Args = args(name, value)?;
+            Ok(Arc::new(scorer::F1 {
+                stop_words: a.stop_words,
+            }))
+        }
+        "pattern" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Args {
+                pattern: String,
+                ignore_case: Option<bool>,
+                match_all: Option<bool>,
+            }
+            let a: Args = match value {
+                Some(Yaml::String(pattern)) => Args {
+                    pattern,
+                    ignore_case: None,
+                    match_all: None,
+                },
+                other => args(name, other)?,
+            };
+            Ok(Arc::new(scorer::Pattern::new(
+                &a.pattern,
+                a.ignore_case.unwrap_or(true),
+                a.match_all.unwrap_or(false),
+            )?))
+        }
+        "answer" => {
+            let kind = match value {
+                Some(Yaml::String(kind)) => kind,
+                Some(Yaml::Mapping(map)) => {
+                    #[derive(Deserialize)]
+                    #[serde(deny_unknown_fields)]
+                    struct Args {
+                        pattern: String,
+                    }
+                    let a: Args = args(name, Some(Yaml::Mapping(map)))?;
+                    a.pattern
+                }
+                _ => return Err("answer: expected `letter`, `word` or `line`".into()),
+            };
+            Ok(Arc::new(
+                scorer::Pattern::answer(&kind).map_err(|e| format!("answer: {e}"))?,
+            ))
+        }
+        "model_graded_qa" | "model_graded_fact" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Args {
+                template: Option<String>,
+                instructions: Option<String>,
+                grade_pattern: Option<String>,
+                #[serde(default)]
+                include_history: bool,
+                #[serde(default)]
+                partial_credit: bool,
+                model: Option<String>,
+                model_role: Option<String>,
+            }
+            let a: Args = args(name, value)?;
+            let scorer = ModelGraded::with_options(
+                name == "model_graded_fact",
+                a.template,
+                a.instructions,
+                a.grade_pattern,
+                a.include_history,
+                a.partial_credit,
+                model_ref(a.model, a.model_role, Some("grader")),
+            )
+            .map_err(|e| format!("{name}: {e}"))?;
+            Ok(Arc::new(scorer))
+        }
+        other => Err(unknown(Kind::Scorer, other, &names(SCORERS))),
+    }
+}
+
+fn no_args(name: &str, value: Option<Yaml>) -> Result<(), String> {
+    match value {
+        None | Some(Yaml::Null) => Ok(()),
+        Some(Yaml::Mapping(m)) if m.is_empty() => Ok(()),
+        Some(_) => Err(format!("{name}: takes no arguments")),
+    }
+}
+
+/// Builds a metric from its name and YAML arguments.
+pub fn build_metric(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Metric>, String> {
+    match name {
+        "accuracy" | "mean" | "stderr" | "std" | "var" => {
+            no_args(name, value)?;
+            Ok(match name {
+                "accuracy" => Arc::new(Accuracy::default()),
+                "mean" => Arc::new(Mean::default()),
+                "stderr" => Arc::new(Stderr::default()),
+                "std" => Arc::new(Std::default()),
+                _ => Arc::new(Var::default()),
+            })
+        }
+        "bootstrap_stderr" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Args {
+                num_samples: Option<usize>,
+                seed: Option<u64>,
+            }
+            let a: Args = args(name, value)?;
+            let defaults = BootstrapStderr::default();
+            Ok(Arc::new(BootstrapStderr {
+                num_samples: a.num_samples.unwrap_or(defaults.num_samples),
+                seed: a.seed.unwrap_or(defaults.seed),
+                to_float: defaults.to_float,
+            }))
+        }
+        "grouped" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Args {
+                metric: Yaml,
+                group_key: String,
+                all: Option<Yaml>,
+                all_label: Option<String>,
+            }
+            let a: Args = args(name, value)?;
+            let inner = metric_from_yaml(a.metric).map_err(|e| format!("grouped: {e}"))?;
+            let all = match a.all {
+                None => GroupedAll::Samples,
+                Some(Yaml::Bool(false)) => GroupedAll::None,
+                Some(Yaml::String(s)) if s == "samples" => GroupedAll::Samples,
+                Some(Yaml::String(s)) if s == "groups" => GroupedAll::Groups,
+                Some(_) => {
+                    return Err("grouped: `all` must be `samples`, `groups` or `false`".into())
+                }
+            };
+            let mut grouped = Grouped::new(inner, a.group_key);
+            grouped.all = all;
+            if let Some(label) = a.all_label {
+                grouped.all_label = label;
+            }
+            Ok(Arc::new(grouped))
+        }
+        other => Err(unknown(Kind::Metric, other, &names(METRICS))),
+    }
+}
+
+/// Parses a reducer name, or says which names are valid.
+pub fn build_reducer(name: &str) -> Result<Reducer, String> {
+    Reducer::parse(name).ok_or_else(|| {
+        let valid: Vec<&str> = REDUCERS.iter().map(|(n, _)| *n).collect();
+        unknown(Kind::Reducer, name, &valid)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_list_the_valid_ones() {
+        let err = build_scorer("inclides", None).err().unwrap_or_default();
+        assert!(
+            err.starts_with("unknown scorer `inclides`; expected one of: match, includes, exact"),
+            "{err}"
+        );
+        assert!(err.ends_with("(did you mean `includes`?)"), "{err}");
+        let err = build_reducer("pass_at").err().unwrap_or_default();
+        assert!(err.contains("pass_at_k"), "{err}");
+        let err = build_solver("generat", None).err().unwrap_or_default();
+        assert!(err.contains("did you mean `generate`"), "{err}");
+        assert!(build_metric("acuracy", None)
+            .err()
+            .unwrap_or_default()
+            .contains("did you mean `accuracy`"));
+    }
+
+    #[test]
+    fn generate_config_fields_are_known() {
+        let fields = generate_config_fields();
+        assert!(fields.contains(&"max_tokens"));
+        assert!(fields.contains(&"temperature"));
+        let err = generate_config(serde_norway::from_str("{max_token: 3}").ok())
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.contains("unknown generation option `max_token`")
+                && err.contains("did you mean `max_tokens`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_entry_has_a_description() {
+        let all = entries();
+        assert!(all.len() >= 30);
+        assert!(all.iter().all(|e| !e.description.is_empty()));
+    }
+}

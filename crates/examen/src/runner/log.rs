@@ -1,0 +1,329 @@
+//! Where finished samples go: the [`EvalLogger`]/[`LogSink`] traits the
+//! runner writes through, the records it hands them, and [`MemoryLog`], an
+//! in-memory implementation for tests and embedding.
+
+use std::sync::{Arc, Mutex};
+
+use examen_types::{
+    ChatMessage, GenerateConfig, JsonObject, JsonValue, ModelOutput, ModelUsage, Score,
+};
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::generate::BoxFuture;
+use crate::runner::results::{EvalResults, SampleReductions};
+use crate::sample::{SampleId, SampleInput, Target};
+use crate::transcript::{EvalError, Event, SampleLimit};
+
+/// A log could not be opened or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("log: {message}")]
+pub struct LogSinkError {
+    /// What failed (naming the file).
+    pub message: String,
+}
+
+impl LogSinkError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// One solver of the plan, as recorded in the log (Inspect's `EvalPlanStep`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanStep {
+    /// The solver's name.
+    pub solver: String,
+    /// Its arguments.
+    pub params: JsonObject,
+}
+
+/// A scorer as recorded in the log (Inspect's `EvalScorer`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScorerInfo {
+    /// The score's name (unique within the task).
+    pub name: String,
+    /// The scorer's arguments.
+    pub options: JsonObject,
+    /// The metrics' names.
+    pub metrics: Vec<String>,
+}
+
+/// The dataset as recorded in the log (Inspect's `EvalDataset`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetInfo {
+    /// Name.
+    pub name: Option<String>,
+    /// Location.
+    pub location: Option<String>,
+    /// Number of samples run.
+    pub samples: usize,
+    /// Their ids.
+    pub sample_ids: Vec<SampleId>,
+    /// Whether it was shuffled.
+    pub shuffled: bool,
+}
+
+/// What is known when a task starts running against a model (the log
+/// header: Inspect's `EvalSpec` and `EvalPlan`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStart {
+    /// Id of this `eval()` call.
+    pub run_id: String,
+    /// Id of this task × model run.
+    pub eval_id: String,
+    /// Id of the task.
+    pub task_id: String,
+    /// Task name.
+    pub task: String,
+    /// Task version.
+    pub task_version: u32,
+    /// Task file, if any.
+    pub task_file: Option<String>,
+    /// Model name.
+    pub model: String,
+    /// Model base URL, if any.
+    pub model_base_url: Option<String>,
+    /// Model roles bound for the run (role → model name).
+    pub model_roles: IndexMap<String, String>,
+    /// The dataset.
+    pub dataset: DatasetInfo,
+    /// Generation options.
+    pub config: GenerateConfig,
+    /// The solvers.
+    pub plan: Vec<PlanStep>,
+    /// The scorers.
+    pub scorers: Vec<ScorerInfo>,
+    /// Epochs.
+    pub epochs: usize,
+    /// Reducer names.
+    pub epochs_reducer: Vec<String>,
+    /// Run options as Inspect records them in `EvalConfig`
+    /// (`limit`, `epochs`, `fail_on_error`, `message_limit`, ...).
+    pub eval_config: JsonObject,
+    /// Task metadata.
+    pub metadata: JsonObject,
+    /// When the run was created (ISO 8601).
+    pub created: String,
+}
+
+/// A finished sample (Inspect's `EvalSample`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleRecord {
+    /// Sample id.
+    pub id: SampleId,
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Input.
+    pub input: SampleInput,
+    /// Choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<String>>,
+    /// Target.
+    pub target: Target,
+    /// Metadata (as the solvers left it).
+    pub metadata: JsonObject,
+    /// The final conversation.
+    pub messages: Vec<ChatMessage>,
+    /// The final output.
+    pub output: ModelOutput,
+    /// Scores by scorer name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores: Option<IndexMap<String, Score>>,
+    /// The store.
+    pub store: JsonObject,
+    /// Transcript events.
+    pub events: Vec<Event>,
+    /// Token usage by model.
+    pub model_usage: IndexMap<String, ModelUsage>,
+    /// When the sample started (ISO 8601).
+    pub started_at: String,
+    /// When it finished.
+    pub completed_at: String,
+    /// Seconds from start to finish.
+    pub total_time: f64,
+    /// Seconds of working time (total less waiting for connections).
+    pub working_time: f64,
+    /// Unique id of this sample run.
+    pub uuid: String,
+    /// The error that ended it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<EvalError>,
+    /// Errors of earlier attempts (`retry_on_error`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_retries: Vec<EvalError>,
+    /// The limit it hit, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<SampleLimit>,
+    /// Message limit in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_limit: Option<usize>,
+    /// Token limit in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_limit: Option<u64>,
+    /// Time limit in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_limit: Option<f64>,
+}
+
+/// How a task run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalStatus {
+    /// Every sample ran (errors within the `fail_on_error` allowance).
+    Success,
+    /// `fail_on_error` tripped, or the run could not start.
+    Error,
+    /// The run was cancelled.
+    Cancelled,
+}
+
+/// Run statistics (Inspect's `EvalStats`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalStats {
+    /// When the run started.
+    pub started_at: String,
+    /// When it finished.
+    pub completed_at: String,
+    /// Token usage by model.
+    pub model_usage: IndexMap<String, ModelUsage>,
+}
+
+/// What is known when a task run ends (the log footer).
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskFinish {
+    /// How it ended.
+    pub status: EvalStatus,
+    /// Scores and metrics.
+    pub results: Option<EvalResults>,
+    /// Per-sample reduced scores.
+    pub reductions: Vec<SampleReductions>,
+    /// Statistics.
+    pub stats: EvalStats,
+    /// The error that ended it, if any.
+    pub error: Option<EvalError>,
+}
+
+/// Opens one log per task × model run.
+pub trait EvalLogger: Send + Sync {
+    /// Opens the log for a run about to start.
+    fn open<'a>(
+        &'a self,
+        start: &'a TaskStart,
+    ) -> BoxFuture<'a, Result<Arc<dyn LogSink>, LogSinkError>>;
+}
+
+/// Receives a run's samples as they finish, then its results.
+pub trait LogSink: Send + Sync {
+    /// Stores a finished sample. Called concurrently from running samples.
+    fn write_sample<'a>(&'a self, sample: SampleRecord) -> BoxFuture<'a, Result<(), LogSinkError>>;
+
+    /// Completes the log; returns where it was written, if anywhere.
+    fn finish<'a>(
+        &'a self,
+        finish: TaskFinish,
+    ) -> BoxFuture<'a, Result<Option<String>, LogSinkError>>;
+}
+
+/// A log kept in memory: every run's header, samples and footer.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryLog {
+    runs: Arc<Mutex<Vec<Arc<MemoryRun>>>>,
+}
+
+/// One run kept by [`MemoryLog`].
+#[derive(Debug)]
+pub struct MemoryRun {
+    /// The header.
+    pub start: TaskStart,
+    /// Samples in the order they finished.
+    pub samples: Mutex<Vec<SampleRecord>>,
+    /// The footer, once finished.
+    pub finish: Mutex<Option<TaskFinish>>,
+}
+
+impl MemoryLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The runs logged so far, in the order they started.
+    pub fn runs(&self) -> Vec<Arc<MemoryRun>> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl MemoryRun {
+    /// The samples, sorted by id then epoch.
+    pub fn sorted_samples(&self) -> Vec<SampleRecord> {
+        let mut samples = self
+            .samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        samples.sort_by_key(|s| (s.id.clone(), s.epoch));
+        samples
+    }
+
+    /// The footer, once finished.
+    pub fn finished(&self) -> Option<TaskFinish> {
+        self.finish
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+struct MemorySink(Arc<MemoryRun>);
+
+impl EvalLogger for MemoryLog {
+    fn open<'a>(
+        &'a self,
+        start: &'a TaskStart,
+    ) -> BoxFuture<'a, Result<Arc<dyn LogSink>, LogSinkError>> {
+        Box::pin(async move {
+            let run = Arc::new(MemoryRun {
+                start: start.clone(),
+                samples: Mutex::new(Vec::new()),
+                finish: Mutex::new(None),
+            });
+            self.runs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(run.clone());
+            Ok(Arc::new(MemorySink(run)) as Arc<dyn LogSink>)
+        })
+    }
+}
+
+impl LogSink for MemorySink {
+    fn write_sample<'a>(&'a self, sample: SampleRecord) -> BoxFuture<'a, Result<(), LogSinkError>> {
+        Box::pin(async move {
+            self.0
+                .samples
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(sample);
+            Ok(())
+        })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        finish: TaskFinish,
+    ) -> BoxFuture<'a, Result<Option<String>, LogSinkError>> {
+        Box::pin(async move {
+            *self.0.finish.lock().unwrap_or_else(|e| e.into_inner()) = Some(finish);
+            Ok(None)
+        })
+    }
+}
+
+/// Serializes a record to JSON (for sinks that store JSON).
+pub fn to_json<T: Serialize>(value: &T) -> JsonValue {
+    serde_json::to_value(value).unwrap_or(JsonValue::Null)
+}

@@ -1,0 +1,248 @@
+//! [`LogDir`]: the [`EvalLogger`] that writes Inspect-compatible `.eval`
+//! (or `.json`) logs with examen-log's `LogWriter`, one file per task ×
+//! model run. File I/O runs on `examen_rt::to_thread`, never on the async
+//! workers.
+//!
+//! The engine's records serialize to Inspect's JSON shape; they are read
+//! into examen-log's schema types through that JSON, so the two crates
+//! agree on field names by construction (a mismatch fails loudly, naming the
+//! record).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use examen_log::{LogFinish, LogFormat, LogStart, LogWriter, WriterOptions};
+use examen_types::{JsonObject, JsonValue};
+use serde::de::DeserializeOwned;
+
+use super::log::{to_json, EvalLogger, LogSink, LogSinkError, SampleRecord, TaskFinish, TaskStart};
+use crate::generate::BoxFuture;
+
+/// Writes one log file per run into a directory.
+#[derive(Debug, Clone)]
+pub struct LogDir {
+    dir: PathBuf,
+    format: LogFormat,
+    options: WriterOptions,
+}
+
+impl LogDir {
+    /// Logs in `dir` (created when missing), in `format`.
+    pub fn new(dir: impl Into<PathBuf>, format: LogFormat) -> Self {
+        Self {
+            dir: dir.into(),
+            format,
+            options: WriterOptions::default(),
+        }
+    }
+
+    /// Sets the writer's flush options.
+    #[must_use]
+    pub fn with_options(mut self, options: WriterOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn convert<T: DeserializeOwned>(what: &str, value: JsonValue) -> Result<T, LogSinkError> {
+    serde_json::from_value(value)
+        .map_err(|e| LogSinkError::new(format!("cannot convert the {what} to the log schema: {e}")))
+}
+
+fn object(value: JsonValue) -> JsonObject {
+    match value {
+        JsonValue::Object(map) => map,
+        _ => JsonObject::new(),
+    }
+}
+
+/// Inspect records `created` to the second.
+fn to_the_second(timestamp: &str) -> String {
+    match (timestamp.find('.'), timestamp.find('+')) {
+        (Some(dot), Some(plus)) if dot < plus => {
+            format!("{}{}", &timestamp[..dot], &timestamp[plus..])
+        }
+        _ => timestamp.to_string(),
+    }
+}
+
+/// The log header for a run starting.
+pub fn log_start(start: &TaskStart) -> Result<LogStart, LogSinkError> {
+    let mut config = start.eval_config.clone();
+    // Inspect's EvalConfig holds whole seconds.
+    for key in ["time_limit", "working_limit"] {
+        if let Some(seconds) = config.get(key).and_then(JsonValue::as_f64) {
+            config.insert(key.into(), JsonValue::from(seconds.ceil() as u64));
+        }
+    }
+    let model_roles: JsonObject = start
+        .model_roles
+        .iter()
+        .map(|(role, model)| {
+            (
+                role.clone(),
+                serde_json::json!({"model": model, "config": {}, "args": {}}),
+            )
+        })
+        .collect();
+    let scorers: Vec<JsonValue> = start
+        .scorers
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "name": s.name,
+                "options": s.options,
+                "metrics": s.metrics.iter().map(|m| serde_json::json!({"name": m, "options": {}})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut eval = serde_json::json!({
+        "eval_id": start.eval_id,
+        "run_id": start.run_id,
+        "created": to_the_second(&start.created),
+        "task": start.task,
+        "task_id": start.task_id,
+        "task_version": start.task_version,
+        "task_attribs": {},
+        "task_args": {},
+        "task_args_passed": {},
+        "dataset": start.dataset,
+        "model": start.model,
+        "model_generate_config": start.config,
+        "model_args": {},
+        "config": config,
+        "packages": {"examen": env!("CARGO_PKG_VERSION")},
+        "scorers": scorers,
+    });
+    if let JsonValue::Object(map) = &mut eval {
+        if let Some(file) = &start.task_file {
+            map.insert("task_file".into(), JsonValue::from(file.as_str()));
+        }
+        if let Some(url) = &start.model_base_url {
+            map.insert("model_base_url".into(), JsonValue::from(url.as_str()));
+        }
+        if !model_roles.is_empty() {
+            map.insert("model_roles".into(), JsonValue::Object(model_roles));
+        }
+        if !start.metadata.is_empty() {
+            map.insert("metadata".into(), JsonValue::Object(start.metadata.clone()));
+        }
+    }
+    let steps: Vec<JsonValue> = start
+        .plan
+        .iter()
+        .map(|step| serde_json::json!({"solver": step.solver, "params": step.params, "params_passed": step.params}))
+        .collect();
+    convert(
+        "log header",
+        serde_json::json!({
+            "version": examen_log::LOG_SCHEMA_VERSION,
+            "eval": eval,
+            "plan": {"name": "plan", "steps": steps, "config": start.config},
+        }),
+    )
+}
+
+/// A finished sample in the log schema.
+pub fn log_sample(record: &SampleRecord) -> Result<examen_log::EvalSample, LogSinkError> {
+    let mut json =
+        object(serde_json::to_value(record).map_err(|e| LogSinkError::new(e.to_string()))?);
+    // Inspect records the time limit in whole seconds.
+    if let Some(seconds) = json.get("time_limit").and_then(JsonValue::as_f64) {
+        json.insert("time_limit".into(), JsonValue::from(seconds.ceil() as u64));
+    }
+    convert(
+        &format!("sample {} (epoch {})", record.id, record.epoch),
+        JsonValue::Object(json),
+    )
+}
+
+/// The log footer for a finished run.
+pub fn log_finish(finish: &TaskFinish) -> Result<LogFinish, LogSinkError> {
+    Ok(LogFinish {
+        status: convert("status", to_json(&finish.status))?,
+        results: match &finish.results {
+            Some(results) => Some(convert("results", to_json(results))?),
+            None => None,
+        },
+        stats: convert("stats", to_json(&finish.stats))?,
+        error: match &finish.error {
+            Some(error) => Some(convert("error", to_json(error))?),
+            None => None,
+        },
+        reductions: if finish.reductions.is_empty() {
+            None
+        } else {
+            Some(convert("reductions", to_json(&finish.reductions))?)
+        },
+        invalidated: false,
+    })
+}
+
+struct WriterSink {
+    writer: Arc<Mutex<Option<LogWriter>>>,
+}
+
+impl EvalLogger for LogDir {
+    fn open<'a>(
+        &'a self,
+        start: &'a TaskStart,
+    ) -> BoxFuture<'a, Result<Arc<dyn LogSink>, LogSinkError>> {
+        Box::pin(async move {
+            let header = log_start(start)?;
+            let (dir, format, options) = (self.dir.clone(), self.format, self.options.clone());
+            let writer =
+                examen_rt::to_thread(move || LogWriter::create(&dir, format, &header, options))
+                    .await
+                    .map_err(|e| LogSinkError::new(e.to_string()))?;
+            Ok(Arc::new(WriterSink {
+                writer: Arc::new(Mutex::new(Some(writer))),
+            }) as Arc<dyn LogSink>)
+        })
+    }
+}
+
+impl LogSink for WriterSink {
+    fn write_sample<'a>(&'a self, sample: SampleRecord) -> BoxFuture<'a, Result<(), LogSinkError>> {
+        let writer = self.writer.clone();
+        Box::pin(async move {
+            examen_rt::to_thread(move || {
+                let sample = log_sample(&sample)?;
+                let mut guard = writer.lock().unwrap_or_else(|e| e.into_inner());
+                match guard.as_mut() {
+                    Some(w) => w
+                        .write_sample(&sample)
+                        .map_err(|e| LogSinkError::new(e.to_string())),
+                    None => Err(LogSinkError::new("the log is already finished")),
+                }
+            })
+            .await
+        })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        finish: TaskFinish,
+    ) -> BoxFuture<'a, Result<Option<String>, LogSinkError>> {
+        let writer = self.writer.clone();
+        Box::pin(async move {
+            let finish = log_finish(&finish)?;
+            examen_rt::to_thread(move || {
+                let taken = writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match taken {
+                    Some(w) => w
+                        .finish(finish)
+                        .map(|path| Some(path.display().to_string()))
+                        .map_err(|e| LogSinkError::new(e.to_string())),
+                    None => Err(LogSinkError::new("the log is already finished")),
+                }
+            })
+            .await
+        })
+    }
+}

@@ -1,0 +1,656 @@
+//! The runner: runs tasks × models × samples × epochs under structured
+//! concurrency from `examen-rt`, and reports progress as [`EvalEvent`]s and
+//! finished samples to a [`LogSink`]. It never prints.
+//!
+//! Concurrency: task × model runs go `max_tasks` at a time; within a run,
+//! sample × epoch units go `max_samples` at a time (default: the model's
+//! `max_connections`, else 10); model calls are further bounded by the
+//! model layer's `max_connections`. Each unit runs in its own task of the
+//! run's group, so a `fail_on_error` abort cancels the others, and dropping
+//! the [`eval`] future cancels everything.
+//!
+//! Results keep only the small part of each score (value, answer,
+//! explanation, reason, and the metadata keys metrics read), so a long run
+//! stays flat in memory: messages and events go to the log sink and are
+//! dropped.
+
+pub mod log;
+mod log_dir;
+pub mod results;
+mod sample;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use examen_model::{Model, ModelOptions};
+use examen_types::{GenerateConfig, JsonObject, JsonValue, ModelUsage, Value};
+use indexmap::IndexMap;
+
+use crate::generate::ModelSet;
+use crate::sample::{Sample, SampleId};
+use crate::task::{Epochs, FailOnError, Limits, Task};
+use crate::transcript::{utc_timestamp, EvalError};
+use log::{
+    DatasetInfo, EvalLogger, EvalStats, EvalStatus, LogSink, PlanStep, ScorerInfo, TaskFinish,
+    TaskStart,
+};
+use results::{compute_results, EvalResults, SampleReductions, ScoreStore, ScorerSlot};
+
+pub use log::MemoryLog;
+pub use log_dir::{log_finish, log_sample, log_start, LogDir};
+
+/// Options for one [`eval`] call (Inspect's `eval()` arguments).
+#[derive(Clone, Default)]
+pub struct EvalOptions {
+    /// Task × model runs at once (default: the number of models).
+    pub max_tasks: Option<usize>,
+    /// Sample × epoch units at once per run (default: `max_connections`).
+    pub max_samples: Option<usize>,
+    /// Concurrent connections per model API (passed to the model layer).
+    pub max_connections: Option<u32>,
+    /// Run only the first `n` samples.
+    pub limit: Option<usize>,
+    /// Run only these sample ids.
+    pub sample_id: Option<Vec<String>>,
+    /// Override the tasks' epochs.
+    pub epochs: Option<Epochs>,
+    /// Override the tasks' error policy.
+    pub fail_on_error: Option<FailOnError>,
+    /// Keep going after `fail_on_error` trips; fail at the end.
+    pub continue_on_fail: Option<bool>,
+    /// Retry a failing sample up to this many times (earlier errors are kept).
+    pub retry_on_error: u32,
+    /// Override the tasks' limits.
+    pub limits: Limits,
+    /// Generation options layered over the tasks' config.
+    pub config: GenerateConfig,
+    /// Model roles (e.g. `grader`).
+    pub model_roles: HashMap<String, Model>,
+    /// How models named by solvers and scorers are built.
+    pub model_options: ModelOptions,
+    /// Where logs go (none: results only).
+    pub logger: Option<Arc<dyn EvalLogger>>,
+    /// Run the scorers (default true).
+    pub no_score: bool,
+}
+
+impl std::fmt::Debug for EvalOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalOptions")
+            .field("max_tasks", &self.max_tasks)
+            .field("max_samples", &self.max_samples)
+            .field("max_connections", &self.max_connections)
+            .field("limit", &self.limit)
+            .field("sample_id", &self.sample_id)
+            .field("epochs", &self.epochs)
+            .field("fail_on_error", &self.fail_on_error)
+            .field("continue_on_fail", &self.continue_on_fail)
+            .field("retry_on_error", &self.retry_on_error)
+            .field("limits", &self.limits)
+            .field("config", &self.config)
+            .field("model_roles", &self.model_roles.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Progress reported while [`eval`] runs. `run` numbers the task × model
+/// runs from 0 in the order of [`EvalEvent::TaskStarted`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum EvalEvent {
+    /// A task × model run started.
+    TaskStarted {
+        /// Run number.
+        run: usize,
+        /// Task name.
+        task: String,
+        /// Model name.
+        model: String,
+        /// Sample × epoch units to run.
+        total: usize,
+        /// Samples.
+        samples: usize,
+        /// Epochs.
+        epochs: usize,
+    },
+    /// A sample × epoch unit finished (scored, limited or errored).
+    SampleFinished {
+        /// Run number.
+        run: usize,
+        /// Sample id.
+        sample_id: SampleId,
+        /// Epoch.
+        epoch: usize,
+        /// Score values by scorer.
+        scores: IndexMap<String, Value>,
+        /// Token usage of the sample.
+        usage: ModelUsage,
+        /// The error, if it failed.
+        error: Option<String>,
+        /// The limit it hit, if any.
+        limit: Option<String>,
+        /// Units finished so far in this run.
+        completed: usize,
+        /// Running mean of the first scorer's values, as floats.
+        running: Option<(String, f64)>,
+    },
+    /// A sample attempt failed and will be retried.
+    SampleRetry {
+        /// Run number.
+        run: usize,
+        /// Sample id.
+        sample_id: SampleId,
+        /// Epoch.
+        epoch: usize,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// Its error.
+        error: String,
+    },
+    /// Connections the model has in flight, and its limit.
+    Connections {
+        /// Run number.
+        run: usize,
+        /// Model name.
+        model: String,
+        /// In flight.
+        in_use: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A run finished.
+    TaskFinished {
+        /// Run number.
+        run: usize,
+        /// How it ended.
+        status: EvalStatus,
+        /// Scores and metrics.
+        results: Option<EvalResults>,
+        /// The error that failed it.
+        error: Option<String>,
+        /// Where the log was written.
+        log_location: Option<String>,
+    },
+}
+
+/// The outcome of one task × model run.
+#[derive(Debug, Clone)]
+pub struct EvalOutcome {
+    /// Task name.
+    pub task: String,
+    /// Model name.
+    pub model: String,
+    /// How it ended.
+    pub status: EvalStatus,
+    /// Scores and metrics (also on error, over the samples that finished).
+    pub results: Option<EvalResults>,
+    /// Per-sample reduced scores.
+    pub reductions: Vec<SampleReductions>,
+    /// The error that failed the run.
+    pub error: Option<EvalError>,
+    /// Sample × epoch units that errored.
+    pub errored_samples: u64,
+    /// Token usage by model.
+    pub model_usage: IndexMap<String, ModelUsage>,
+    /// Where the log was written.
+    pub log_location: Option<String>,
+}
+
+/// An `eval()` call that cannot start (nothing ran).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalSetupError {
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Runs every task against every model.
+///
+/// Returns one [`EvalOutcome`] per task × model, in task-major order. A
+/// failing sample is data: it is logged, counted, and fails the run only as
+/// `fail_on_error` says.
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels every running sample; logs of unfinished
+/// runs are left unfinished.
+///
+/// # Panics
+///
+/// Outside an `examen_rt` runtime.
+pub async fn eval(
+    tasks: Vec<Task>,
+    models: Vec<Model>,
+    options: EvalOptions,
+    events: Option<examen_rt::Sender<EvalEvent>>,
+) -> Result<Vec<EvalOutcome>, EvalSetupError> {
+    if models.is_empty() {
+        return Err(EvalSetupError {
+            message: "no model to evaluate".into(),
+        });
+    }
+    for task in &tasks {
+        let mut effective = task.clone();
+        if let Some(epochs) = &options.epochs {
+            effective.epochs = epochs.clone();
+        }
+        effective.validate().map_err(|message| EvalSetupError {
+            message: format!("task `{}`: {message}", task.name),
+        })?;
+    }
+    let run_id = examen_types::short_uuid();
+    let max_tasks = options.max_tasks.unwrap_or(models.len()).max(1);
+    let options = Arc::new(options);
+    let mut runs = Vec::new();
+    for task in tasks {
+        let task = Arc::new(task);
+        let task_id = examen_types::short_uuid();
+        for model in &models {
+            runs.push((task.clone(), task_id.clone(), model.clone()));
+        }
+    }
+    let run_counter = Arc::new(AtomicU64::new(0));
+    let funcs = runs.into_iter().map(|(task, task_id, model)| {
+        let options = options.clone();
+        let events = events.clone();
+        let run_id = run_id.clone();
+        let run_counter = run_counter.clone();
+        move || async move {
+            let run = usize::try_from(run_counter.fetch_add(1, Ordering::SeqCst)).unwrap_or(0);
+            Ok::<_, std::convert::Infallible>(
+                run_task(run, &run_id, &task_id, task, model, &options, events).await,
+            )
+        }
+    });
+    match examen_rt::collect_limited(max_tasks, funcs).await {
+        Ok(outcomes) => Ok(outcomes),
+        Err(never) => match never {},
+    }
+}
+
+/// What every sample of a run shares.
+pub(crate) struct RunShared {
+    pub(crate) run: usize,
+    pub(crate) task: Arc<Task>,
+    pub(crate) solvers: Vec<Arc<dyn crate::solver::Solver>>,
+    pub(crate) samples: Vec<Sample>,
+    pub(crate) models: Arc<ModelSet>,
+    pub(crate) config: GenerateConfig,
+    pub(crate) limits: Limits,
+    pub(crate) fail_on_error: FailOnError,
+    pub(crate) continue_on_fail: bool,
+    pub(crate) retry_on_error: u32,
+    pub(crate) score: bool,
+    pub(crate) total: usize,
+    pub(crate) scorer_names: Vec<String>,
+    pub(crate) metadata_keys: Vec<String>,
+    pub(crate) sink: Option<Arc<dyn LogSink>>,
+    pub(crate) events: Option<examen_rt::Sender<EvalEvent>>,
+    pub(crate) errors: AtomicU64,
+    pub(crate) progress: Mutex<Progress>,
+}
+
+#[derive(Default)]
+pub(crate) struct Progress {
+    pub(crate) scores: ScoreStore,
+    pub(crate) finished: usize,
+    pub(crate) running_sum: f64,
+    pub(crate) running_count: usize,
+    pub(crate) usage: IndexMap<String, ModelUsage>,
+    pub(crate) first_error: Option<EvalError>,
+}
+
+impl RunShared {
+    pub(crate) async fn emit(&self, event: EvalEvent) {
+        if let Some(events) = &self.events {
+            // A display that went away does not stop the eval.
+            let _ = events.send(event).await;
+        }
+    }
+}
+
+/// A run stopped before its samples finished.
+#[derive(Debug)]
+pub(crate) enum RunAbort {
+    /// `fail_on_error` tripped.
+    Failed(EvalError),
+    /// The log could not be written.
+    Log(String),
+}
+
+fn unique_scorer_names(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let mut candidate = name.clone();
+        let mut n = 1;
+        while out.contains(&candidate) {
+            candidate = format!("{name}{n}");
+            n += 1;
+        }
+        out.push(candidate);
+    }
+    out
+}
+
+#[allow(clippy::too_many_lines)]
+async fn run_task(
+    run: usize,
+    run_id: &str,
+    task_id: &str,
+    task: Arc<Task>,
+    model: Model,
+    options: &EvalOptions,
+    events: Option<examen_rt::Sender<EvalEvent>>,
+) -> EvalOutcome {
+    let started_at = utc_timestamp(SystemTime::now());
+    let mut dataset = task.dataset.clone();
+    if let Some(ids) = &options.sample_id {
+        dataset.select_ids(ids);
+    }
+    if let Some(limit) = options.limit {
+        dataset.limit(limit);
+    }
+    let epochs = options
+        .epochs
+        .clone()
+        .unwrap_or_else(|| task.epochs.clone());
+    let mut config = task.config.merge(&options.config);
+    if let Some(max_connections) = options.max_connections {
+        config.max_connections = Some(max_connections);
+    }
+    let limits = task.limits.merge(&options.limits);
+    let fail_on_error = options
+        .fail_on_error
+        .or(task.fail_on_error)
+        .unwrap_or_default();
+    let continue_on_fail = options
+        .continue_on_fail
+        .or(task.continue_on_fail)
+        .unwrap_or(false);
+
+    let failed_outcome = |message: String| EvalOutcome {
+        task: task.name.clone(),
+        model: model.name().to_string(),
+        status: EvalStatus::Error,
+        results: None,
+        reductions: Vec::new(),
+        error: Some(EvalError::new(message.clone(), message)),
+        errored_samples: 0,
+        model_usage: IndexMap::new(),
+        log_location: None,
+    };
+
+    // Roles: the eval's bindings win over the task's defaults.
+    let mut roles = options.model_roles.clone();
+    for (role, name) in &task.model_roles {
+        if !roles.contains_key(role) {
+            match examen_model::get_model(name, options.model_options.clone()) {
+                Ok(m) => {
+                    roles.insert(role.clone(), m);
+                }
+                Err(e) => {
+                    return failed_outcome(format!(
+                        "task `{}`: model role `{role}`: {e}",
+                        task.name
+                    ))
+                }
+            }
+        }
+    }
+    let mut role_names: IndexMap<String, String> = roles
+        .iter()
+        .map(|(k, v)| (k.clone(), v.name().to_string()))
+        .collect();
+    role_names.sort_keys();
+
+    let solvers = task.effective_solvers();
+    let scorer_names = unique_scorer_names(task.scorers.iter().map(|s| s.name().to_string()));
+    let slots: Vec<ScorerSlot> = task
+        .scorers
+        .iter()
+        .zip(&scorer_names)
+        .map(|(scorer, name)| ScorerSlot {
+            name: name.clone(),
+            scorer: scorer.name().to_string(),
+            params: scorer.params(),
+            metrics: task.metrics.clone().unwrap_or_else(|| scorer.metrics()),
+        })
+        .collect();
+    let mut metadata_keys: Vec<String> = slots
+        .iter()
+        .flat_map(|s| s.metrics.iter().flat_map(|m| m.metadata_keys()))
+        .collect();
+    metadata_keys.dedup();
+
+    let total = dataset.len() * epochs.epochs;
+    let start = TaskStart {
+        run_id: run_id.to_string(),
+        eval_id: examen_types::short_uuid(),
+        task_id: task_id.to_string(),
+        task: task.name.clone(),
+        task_version: task.version,
+        task_file: task.source_file.as_ref().map(|p| p.display().to_string()),
+        model: model.name().to_string(),
+        model_base_url: model.base_url().map(str::to_string),
+        model_roles: role_names,
+        dataset: DatasetInfo {
+            name: dataset.name.clone(),
+            location: dataset.location.clone(),
+            samples: dataset.len(),
+            sample_ids: dataset
+                .samples
+                .iter()
+                .filter_map(|s| s.id.clone())
+                .collect(),
+            shuffled: dataset.shuffled,
+        },
+        config: config.clone(),
+        plan: solvers
+            .iter()
+            .map(|s| PlanStep {
+                solver: s.name().to_string(),
+                params: s.params(),
+            })
+            .collect(),
+        scorers: slots
+            .iter()
+            .map(|s| ScorerInfo {
+                name: s.name.clone(),
+                options: s.params.clone(),
+                metrics: s.metrics.iter().map(|m| m.name().to_string()).collect(),
+            })
+            .collect(),
+        epochs: epochs.epochs,
+        epochs_reducer: epochs.reducers.iter().map(|r| r.name()).collect(),
+        eval_config: eval_config_json(options, &epochs, &limits, fail_on_error, continue_on_fail),
+        metadata: task.metadata.clone(),
+        created: started_at.clone(),
+    };
+
+    let sink = match &options.logger {
+        Some(logger) => match logger.open(&start).await {
+            Ok(sink) => Some(sink),
+            Err(e) => return failed_outcome(e.to_string()),
+        },
+        None => None,
+    };
+
+    let max_samples = options
+        .max_samples
+        .or_else(|| config.max_connections.map(|c| c as usize))
+        .or_else(|| model.config().max_connections.map(|c| c as usize))
+        .unwrap_or(examen_model::DEFAULT_MAX_CONNECTIONS)
+        .max(1);
+
+    let shared = Arc::new(RunShared {
+        run,
+        task: task.clone(),
+        solvers,
+        samples: dataset.samples,
+        models: Arc::new(ModelSet::new(
+            model.clone(),
+            roles,
+            options.model_options.clone(),
+        )),
+        config,
+        limits,
+        fail_on_error,
+        continue_on_fail,
+        retry_on_error: options.retry_on_error,
+        score: !options.no_score,
+        total,
+        scorer_names,
+        metadata_keys,
+        sink: sink.clone(),
+        events,
+        errors: AtomicU64::new(0),
+        progress: Mutex::new(Progress::default()),
+    });
+    shared
+        .emit(EvalEvent::TaskStarted {
+            run,
+            task: task.name.clone(),
+            model: model.name().to_string(),
+            total,
+            samples: shared.samples.len(),
+            epochs: epochs.epochs,
+        })
+        .await;
+
+    let units: Vec<(usize, usize)> = (1..=epochs.epochs)
+        .flat_map(|epoch| (0..shared.samples.len()).map(move |position| (position, epoch)))
+        .collect();
+    let funcs = units.into_iter().map(|(position, epoch)| {
+        let shared = shared.clone();
+        move || async move { sample::run_sample(shared, position, epoch).await }
+    });
+    let outcome = examen_rt::collect_limited(max_samples, funcs).await;
+
+    let errored = shared.errors.load(Ordering::SeqCst);
+    let (mut status, mut error) = match outcome {
+        Ok(_) => (EvalStatus::Success, None),
+        Err(RunAbort::Failed(e)) => (EvalStatus::Error, Some(e)),
+        Err(RunAbort::Log(message)) => (
+            EvalStatus::Error,
+            Some(EvalError::new(message.clone(), message)),
+        ),
+    };
+    let (store, usage, first_error) = {
+        let mut progress = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            std::mem::take(&mut progress.scores),
+            progress.usage.clone(),
+            progress.first_error.clone(),
+        )
+    };
+    let store_results = shared
+        .score
+        .then(|| compute_results(store, &slots, &epochs.reducers, total));
+    if status == EvalStatus::Success && fail_on_error.should_fail(errored, total as u64) {
+        status = EvalStatus::Error;
+        error = first_error;
+    }
+    let (results, reductions) = match store_results {
+        Some(Ok((results, reductions))) => (Some(results), reductions),
+        Some(Err(message)) => {
+            status = EvalStatus::Error;
+            error = Some(EvalError::new(message.clone(), message));
+            (None, Vec::new())
+        }
+        None => (None, Vec::new()),
+    };
+    let finish = TaskFinish {
+        status,
+        results: results.clone(),
+        reductions: reductions.clone(),
+        stats: EvalStats {
+            started_at,
+            completed_at: utc_timestamp(SystemTime::now()),
+            model_usage: usage.clone(),
+        },
+        error: error.clone(),
+    };
+    let mut log_location = None;
+    if let Some(sink) = &sink {
+        match sink.finish(finish).await {
+            Ok(location) => log_location = location,
+            Err(e) => {
+                status = EvalStatus::Error;
+                error.get_or_insert_with(|| EvalError::new(e.to_string(), e.to_string()));
+            }
+        }
+    }
+    shared
+        .emit(EvalEvent::TaskFinished {
+            run,
+            status,
+            results: results.clone(),
+            error: error.as_ref().map(|e| e.message.clone()),
+            log_location: log_location.clone(),
+        })
+        .await;
+    EvalOutcome {
+        task: task.name.clone(),
+        model: model.name().to_string(),
+        status,
+        results,
+        reductions,
+        error,
+        errored_samples: errored,
+        model_usage: usage,
+        log_location,
+    }
+}
+
+fn eval_config_json(
+    options: &EvalOptions,
+    epochs: &Epochs,
+    limits: &Limits,
+    fail_on_error: FailOnError,
+    continue_on_fail: bool,
+) -> JsonObject {
+    let mut c = JsonObject::new();
+    if let Some(limit) = options.limit {
+        c.insert("limit".into(), JsonValue::from(limit));
+    }
+    if let Some(ids) = &options.sample_id {
+        c.insert("sample_id".into(), JsonValue::from(ids.clone()));
+    }
+    c.insert("epochs".into(), JsonValue::from(epochs.epochs));
+    if !epochs.reducers.is_empty() {
+        c.insert(
+            "epochs_reducer".into(),
+            JsonValue::from(epochs.reducers.iter().map(|r| r.name()).collect::<Vec<_>>()),
+        );
+    }
+    c.insert("fail_on_error".into(), fail_on_error.to_json());
+    c.insert("continue_on_fail".into(), JsonValue::from(continue_on_fail));
+    if options.retry_on_error > 0 {
+        c.insert(
+            "retry_on_error".into(),
+            JsonValue::from(options.retry_on_error),
+        );
+    }
+    if let Some(v) = limits.message_limit {
+        c.insert("message_limit".into(), JsonValue::from(v));
+    }
+    if let Some(v) = limits.token_limit {
+        c.insert("token_limit".into(), JsonValue::from(v));
+    }
+    if let Some(v) = limits.time_limit {
+        c.insert("time_limit".into(), JsonValue::from(v));
+    }
+    if let Some(v) = limits.working_limit {
+        c.insert("working_limit".into(), JsonValue::from(v));
+    }
+    if let Some(v) = options.max_samples {
+        c.insert("max_samples".into(), JsonValue::from(v));
+    }
+    if let Some(v) = options.max_tasks {
+        c.insert("max_tasks".into(), JsonValue::from(v));
+    }
+    c.insert("score".into(), JsonValue::from(!options.no_score));
+    c
+}

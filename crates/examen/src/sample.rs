@@ -1,0 +1,224 @@
+//! Samples: one input with its target(s), choices, id and metadata
+//! (Inspect's `Sample` and `Target`).
+
+use std::fmt;
+
+use examen_types::{ChatMessage, JsonObject, MessageSource};
+use serde::{Deserialize, Serialize};
+
+/// A sample id: an integer or a string, as in Inspect (`int | str`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SampleId {
+    /// An integer id (auto ids are integers counted from 1).
+    Int(i64),
+    /// A string id.
+    Str(String),
+}
+
+impl fmt::Display for SampleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SampleId::Int(i) => write!(f, "{i}"),
+            SampleId::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<i64> for SampleId {
+    fn from(i: i64) -> Self {
+        SampleId::Int(i)
+    }
+}
+
+impl From<&str> for SampleId {
+    fn from(s: &str) -> Self {
+        SampleId::Str(s.to_string())
+    }
+}
+
+impl From<String> for SampleId {
+    fn from(s: String) -> Self {
+        SampleId::Str(s)
+    }
+}
+
+impl SampleId {
+    /// Whether this id is the one the user named on the command line or in
+    /// a task file: integer ids also match their decimal text (`--sample-id 3`).
+    pub fn matches(&self, selector: &str) -> bool {
+        match self {
+            SampleId::Int(i) => selector.trim().parse::<i64>().is_ok_and(|s| s == *i),
+            SampleId::Str(s) => s == selector,
+        }
+    }
+}
+
+/// The input of a sample: a prompt, or a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SampleInput {
+    /// A single user prompt.
+    Text(String),
+    /// Chat messages (system, user, assistant, tool).
+    Messages(Vec<ChatMessage>),
+}
+
+impl SampleInput {
+    /// The messages a solver chain starts from: a text input becomes one
+    /// user message. Every message is marked as coming from the input.
+    pub fn to_messages(&self) -> Vec<ChatMessage> {
+        match self {
+            SampleInput::Text(text) => {
+                vec![ChatMessage::user(text.as_str()).with_source(MessageSource::Input)]
+            }
+            SampleInput::Messages(messages) => messages
+                .iter()
+                .cloned()
+                .map(|m| m.with_source(MessageSource::Input))
+                .collect(),
+        }
+    }
+
+    /// Inspect's `input_text`: the text, or the text of the last user message.
+    pub fn text(&self) -> String {
+        match self {
+            SampleInput::Text(text) => text.clone(),
+            SampleInput::Messages(messages) => messages
+                .iter()
+                .rev()
+                .find(|m| matches!(m, ChatMessage::User(_)))
+                .map(ChatMessage::text)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&str> for SampleInput {
+    fn from(s: &str) -> Self {
+        SampleInput::Text(s.to_string())
+    }
+}
+
+impl From<String> for SampleInput {
+    fn from(s: String) -> Self {
+        SampleInput::Text(s)
+    }
+}
+
+impl From<Vec<ChatMessage>> for SampleInput {
+    fn from(m: Vec<ChatMessage>) -> Self {
+        SampleInput::Messages(m)
+    }
+}
+
+/// The target of a sample: one or more strings (Inspect's `Target`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Target {
+    /// A single target (the empty string when the sample has none).
+    One(String),
+    /// Several acceptable targets.
+    Many(Vec<String>),
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target::One(String::new())
+    }
+}
+
+impl Target {
+    /// The targets as a list.
+    pub fn as_list(&self) -> Vec<String> {
+        match self {
+            Target::One(t) => vec![t.clone()],
+            Target::Many(ts) => ts.clone(),
+        }
+    }
+
+    /// Inspect's `Target.text`: the targets concatenated.
+    pub fn text(&self) -> String {
+        match self {
+            Target::One(t) => t.clone(),
+            Target::Many(ts) => ts.concat(),
+        }
+    }
+}
+
+impl From<&str> for Target {
+    fn from(s: &str) -> Self {
+        Target::One(s.to_string())
+    }
+}
+
+impl From<String> for Target {
+    fn from(s: String) -> Self {
+        Target::One(s)
+    }
+}
+
+impl From<Vec<String>> for Target {
+    fn from(v: Vec<String>) -> Self {
+        Target::Many(v)
+    }
+}
+
+impl From<Vec<&str>> for Target {
+    fn from(v: Vec<&str>) -> Self {
+        Target::Many(v.into_iter().map(str::to_string).collect())
+    }
+}
+
+/// One sample of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The input given to the solvers.
+    pub input: SampleInput,
+    /// The target(s) the scorers compare against.
+    #[serde(default)]
+    pub target: Target,
+    /// Answer choices, for multiple-choice samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<String>>,
+    /// The id (assigned from 1 upward when the dataset has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<SampleId>,
+    /// Arbitrary metadata, also available to templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<JsonObject>,
+}
+
+impl Sample {
+    /// A sample with an input and a target.
+    pub fn new(input: impl Into<SampleInput>, target: impl Into<Target>) -> Self {
+        Self {
+            input: input.into(),
+            target: target.into(),
+            choices: None,
+            id: None,
+            metadata: None,
+        }
+    }
+
+    /// Sets the id (builder style).
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<SampleId>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the choices (builder style).
+    #[must_use]
+    pub fn with_choices<S: Into<String>>(mut self, choices: impl IntoIterator<Item = S>) -> Self {
+        self.choices = Some(choices.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets the metadata (builder style).
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: JsonObject) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+}

@@ -1,0 +1,656 @@
+//! Task files: a YAML description of a task, so that running an eval needs
+//! no Rust. The shape (a contract; extend it, keep it working):
+//!
+//! ```yaml
+//! name: arithmetic                 # required
+//! dataset:
+//!   path: arithmetic.jsonl         # relative to the task file: .jsonl, .json (array) or .csv
+//!   fields: {input: question, target: answer, id: id, choices: options, metadata: [level]}
+//!   shuffle: true                  # optional, with `seed: 42` (or `shuffle: 42`)
+//!   limit: 100                     # optional
+//!   sample_id: [1, 2]              # optional
+//! # or inline: dataset: {samples: [{input: "What is 1+1?", target: "2"}]}
+//! solver:                          # run in order; default [generate]
+//!   - system_message: "You are a careful calculator."
+//!   - prompt_template: "{prompt}\nEnd with ANSWER: <number>"
+//!   - generate
+//! scorer: includes                 # a name, a list, or {match: {location: end, numeric: true}}
+//! metrics: [accuracy, stderr]      # optional: replaces the scorers' metrics
+//! epochs: {epochs: 3, reducer: [mean, pass_at_2]}   # or a number
+//! config: {max_tokens: 64, temperature: 0}
+//! fail_on_error: 0.1               # true, false, a fraction or a count
+//! continue_on_fail: false
+//! message_limit: 10                # also token_limit, time_limit, working_limit (seconds)
+//! model_roles: {grader: mockllm/model}
+//! ```
+//!
+//! Every error names the file, the line and the column, and says what was
+//! expected; an unknown solver, scorer, metric or reducer lists the valid
+//! names (see [`crate::registry`]).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use examen_types::{GenerateConfig, JsonObject};
+use indexmap::IndexMap;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_norway::Value as Yaml;
+
+use crate::dataset::{
+    record_to_sample, Dataset, DatasetError, DatasetFormat, DatasetOptions, FieldSpec,
+};
+use crate::metric::Metric;
+use crate::registry::{self, Kind};
+use crate::scorer::Scorer;
+use crate::solver::Solver;
+use crate::task::{Epochs, FailOnError, Limits, Task};
+
+/// A task file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskFileError {
+    /// The file cannot be read.
+    #[error("{}: cannot read task file: {source}", path.display())]
+    Read {
+        /// The task file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or does not have the expected shape.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        /// The task file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What was expected.
+        message: String,
+    },
+    /// The dataset cannot be read.
+    #[error("{}: dataset: {source}", path.display())]
+    Dataset {
+        /// The task file.
+        path: PathBuf,
+        /// The dataset error (naming the dataset file and line).
+        source: DatasetError,
+    },
+}
+
+thread_local! {
+    /// The task file's directory while it is being parsed, so dataset paths
+    /// can be checked where they are written (and errors point there).
+    static TASK_DIR: RefCell<PathBuf> = RefCell::new(PathBuf::new());
+}
+
+/// Reads a task file into a [`Task`] (loading its dataset).
+pub fn load_task_file(path: impl AsRef<Path>) -> Result<Task, TaskFileError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| TaskFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_task(&text, path)
+}
+
+/// Parses task-file text; `path` names the file in errors and anchors
+/// relative dataset paths.
+pub fn parse_task(text: &str, path: &Path) -> Result<Task, TaskFileError> {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let previous = TASK_DIR.with(|d| std::mem::replace(&mut *d.borrow_mut(), dir.clone()));
+    let parsed = serde_norway::from_str::<RawTask>(text);
+    TASK_DIR.with(|d| *d.borrow_mut() = previous);
+    let raw = parsed.map_err(|e| parse_error(path, text, &e))?;
+    build_task(raw, path, &dir)
+}
+
+fn parse_error(path: &Path, text: &str, error: &serde_norway::Error) -> TaskFileError {
+    let mut message = error.to_string();
+    if let Some(idx) = message.rfind(" at line ") {
+        message.truncate(idx);
+    }
+    let (line, column) = match error.location() {
+        Some(location) => (location.line(), location.column()),
+        // Errors about the document as a whole (a missing field) point at its start.
+        None => (1, 1),
+    };
+    let message = if message.starts_with("missing field") && text.trim().is_empty() {
+        "the task file is empty; expected a mapping with at least `name` and `dataset`".to_string()
+    } else {
+        message
+    };
+    TaskFileError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+fn build_task(raw: RawTask, path: &Path, dir: &Path) -> Result<Task, TaskFileError> {
+    let dataset_error = |source| TaskFileError::Dataset {
+        path: path.to_path_buf(),
+        source,
+    };
+    let spec = raw.dataset;
+    let mut dataset = match spec.source {
+        DatasetSource::Path(relative) => {
+            Dataset::read(dir.join(relative), &spec.options).map_err(dataset_error)?
+        }
+        DatasetSource::Inline(samples) => {
+            let mut dataset = Dataset::from_samples(samples).map_err(dataset_error)?;
+            dataset.name = spec.options.name.clone();
+            if let Some(seed) = spec.options.shuffle {
+                dataset.shuffle(seed);
+            }
+            if let Some(seed) = spec.options.shuffle_choices {
+                dataset.shuffle_choices(seed).map_err(|message| {
+                    dataset_error(DatasetError::Record {
+                        path: path.to_path_buf(),
+                        line: 0,
+                        message,
+                    })
+                })?;
+            }
+            if let Some(limit) = spec.options.limit {
+                dataset.limit(limit);
+            }
+            dataset
+        }
+    };
+    if let Some(ids) = &spec.sample_id {
+        dataset.select_ids(ids);
+    }
+    let mut task = Task::new(raw.name, dataset);
+    task.version = raw.version;
+    task.solvers = raw.solver.map(|s| s.0).unwrap_or_default();
+    task.scorers = raw.scorer.map(|s| s.0).unwrap_or_default();
+    task.metrics = raw.metrics.map(|m| m.0);
+    task.epochs = raw.epochs.unwrap_or_default();
+    task.config = raw.config.map(|c| c.0).unwrap_or_default();
+    task.fail_on_error = raw.fail_on_error;
+    task.continue_on_fail = raw.continue_on_fail;
+    task.limits = Limits {
+        message_limit: raw.message_limit,
+        token_limit: raw.token_limit,
+        time_limit: raw.time_limit,
+        working_limit: raw.working_limit,
+    };
+    task.model_roles = raw.model_roles.unwrap_or_default().into_iter().collect();
+    task.metadata = raw.metadata.unwrap_or_default();
+    task.source_file = Some(path.to_path_buf());
+    Ok(task)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    name: String,
+    #[serde(default)]
+    version: u32,
+    dataset: DatasetSpec,
+    #[serde(default)]
+    solver: Option<OneOrMany<SolverEntry>>,
+    #[serde(default)]
+    scorer: Option<OneOrMany<ScorerEntry>>,
+    #[serde(default)]
+    metrics: Option<OneOrMany<MetricEntry>>,
+    #[serde(default)]
+    epochs: Option<Epochs>,
+    #[serde(default)]
+    config: Option<ConfigSpec>,
+    #[serde(default)]
+    fail_on_error: Option<FailOnError>,
+    #[serde(default)]
+    continue_on_fail: Option<bool>,
+    #[serde(default)]
+    message_limit: Option<usize>,
+    #[serde(default)]
+    token_limit: Option<u64>,
+    #[serde(default)]
+    time_limit: Option<f64>,
+    #[serde(default)]
+    working_limit: Option<f64>,
+    #[serde(default)]
+    model_roles: Option<IndexMap<String, String>>,
+    #[serde(default)]
+    metadata: Option<JsonObject>,
+}
+
+/// Builds a component from a YAML entry (name or `{name: args}`).
+trait Component: Sized {
+    const KIND: Kind;
+    fn build(value: Yaml) -> Result<Self, String>;
+}
+
+struct SolverEntry(Arc<dyn Solver>);
+struct ScorerEntry(Arc<dyn Scorer>);
+struct MetricEntry(Arc<dyn Metric>);
+
+impl Component for SolverEntry {
+    const KIND: Kind = Kind::Solver;
+    fn build(value: Yaml) -> Result<Self, String> {
+        registry::solver_from_yaml(value).map(SolverEntry)
+    }
+}
+
+impl Component for ScorerEntry {
+    const KIND: Kind = Kind::Scorer;
+    fn build(value: Yaml) -> Result<Self, String> {
+        registry::scorer_from_yaml(value).map(ScorerEntry)
+    }
+}
+
+impl Component for MetricEntry {
+    const KIND: Kind = Kind::Metric;
+    fn build(value: Yaml) -> Result<Self, String> {
+        registry::metric_from_yaml(value).map(MetricEntry)
+    }
+}
+
+struct Entry<C>(C);
+
+// Components are built inside the visitor, while the YAML node is current,
+// so that the error carries the node's path and position.
+impl<'de, C: Component> Deserialize<'de> for Entry<C> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<C>(std::marker::PhantomData<C>);
+        impl<'de, C: Component> Visitor<'de> for V<C> {
+            type Value = Entry<C>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "a {} name or a `{{name: arguments}}` mapping",
+                    C::KIND.as_str()
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                C::build(Yaml::String(v.to_string()))
+                    .map(Entry)
+                    .map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let value = Yaml::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                C::build(value).map(Entry).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_any(V::<C>(std::marker::PhantomData))
+    }
+}
+
+/// One entry or a list of them.
+struct OneOrMany<C>(Vec<Arc<C::Inner>>)
+where
+    C: Unwrap;
+
+trait Unwrap {
+    type Inner: ?Sized;
+    fn unwrap(self) -> Arc<Self::Inner>;
+}
+
+impl Unwrap for SolverEntry {
+    type Inner = dyn Solver;
+    fn unwrap(self) -> Arc<dyn Solver> {
+        self.0
+    }
+}
+
+impl Unwrap for ScorerEntry {
+    type Inner = dyn Scorer;
+    fn unwrap(self) -> Arc<dyn Scorer> {
+        self.0
+    }
+}
+
+impl Unwrap for MetricEntry {
+    type Inner = dyn Metric;
+    fn unwrap(self) -> Arc<dyn Metric> {
+        self.0
+    }
+}
+
+impl<'de, C: Component + Unwrap> Deserialize<'de> for OneOrMany<C> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<C>(std::marker::PhantomData<C>);
+        impl<'de, C: Component + Unwrap> Visitor<'de> for V<C> {
+            type Value = OneOrMany<C>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let kind = C::KIND.as_str();
+                write!(
+                    f,
+                    "a {kind} name, a `{{name: arguments}}` mapping, or a list of them"
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let one = C::build(Yaml::String(v.to_string())).map_err(E::custom)?;
+                Ok(OneOrMany(vec![one.unwrap()]))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let value = Yaml::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let one = C::build(value).map_err(de::Error::custom)?;
+                Ok(OneOrMany(vec![one.unwrap()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Entry(item)) = seq.next_element::<Entry<C>>()? {
+                    out.push(item.unwrap());
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V::<C>(std::marker::PhantomData))
+    }
+}
+
+struct ConfigSpec(GenerateConfig);
+
+impl<'de> Deserialize<'de> for ConfigSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ConfigSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of generation options (max_tokens, temperature, ...)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ConfigSpec, A::Error> {
+                let value = Yaml::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                registry::generate_config(Some(value))
+                    .map(ConfigSpec)
+                    .map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Epochs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Epochs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of epochs, or `{epochs: N, reducer: name or [names]}`")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Epochs, E> {
+                let epochs = usize::try_from(v).map_err(E::custom)?;
+                if epochs == 0 {
+                    return Err(E::custom("epochs must be at least 1"));
+                }
+                Ok(Epochs {
+                    epochs,
+                    reducers: Vec::new(),
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Epochs, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom("epochs must be at least 1"))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Epochs, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Raw {
+                    epochs: usize,
+                    #[serde(default)]
+                    reducer: Option<Yaml>,
+                }
+                let raw = Raw::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                if raw.epochs == 0 {
+                    return Err(de::Error::custom("epochs must be at least 1"));
+                }
+                let names: Vec<Yaml> = match raw.reducer {
+                    None | Some(Yaml::Null) => Vec::new(),
+                    Some(Yaml::Sequence(items)) => items,
+                    Some(one) => vec![one],
+                };
+                let mut reducers = Vec::new();
+                for name in names {
+                    let name = name
+                        .as_str()
+                        .ok_or_else(|| {
+                            de::Error::custom("a reducer is a name such as `mean` or `pass_at_2`")
+                        })?
+                        .to_string();
+                    reducers.push(registry::build_reducer(&name).map_err(de::Error::custom)?);
+                }
+                let epochs = Epochs {
+                    epochs: raw.epochs,
+                    reducers,
+                };
+                for reducer in &epochs.reducers {
+                    if let Some(k) = reducer.k().filter(|k| *k > epochs.epochs) {
+                        return Err(de::Error::custom(format!(
+                            "reducer `{}` requires {k} epochs however the task has only {}",
+                            reducer.name(),
+                            epochs.epochs
+                        )));
+                    }
+                }
+                Ok(epochs)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for FailOnError {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FailOnError;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false, a fraction below 1, or a count of errors")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<FailOnError, E> {
+                Ok(FailOnError::Bool(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<FailOnError, E> {
+                Ok(if v == 0 {
+                    FailOnError::Fraction(0.0)
+                } else {
+                    FailOnError::Count(v)
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<FailOnError, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom("must not be negative"))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<FailOnError, E> {
+                if v.is_nan() || v < 0.0 {
+                    Err(E::custom("must not be negative"))
+                } else if v < 1.0 {
+                    Ok(FailOnError::Fraction(v))
+                } else if v.fract() == 0.0 {
+                    Ok(FailOnError::Count(v as u64))
+                } else {
+                    Err(E::custom(
+                        "a value of 1 or more is a count of errors and must be whole",
+                    ))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+enum DatasetSource {
+    Path(PathBuf),
+    Inline(Vec<crate::sample::Sample>),
+}
+
+struct DatasetSpec {
+    source: DatasetSource,
+    options: DatasetOptions,
+    sample_id: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFields {
+    input: Option<String>,
+    target: Option<String>,
+    id: Option<String>,
+    choices: Option<String>,
+    metadata: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataset {
+    path: Option<String>,
+    samples: Option<Vec<JsonObject>>,
+    format: Option<String>,
+    name: Option<String>,
+    fields: Option<RawFields>,
+    shuffle: Option<Yaml>,
+    seed: Option<u64>,
+    shuffle_choices: Option<Yaml>,
+    limit: Option<usize>,
+    sample_id: Option<Yaml>,
+}
+
+fn seed_of(what: &str, value: Option<Yaml>, seed: Option<u64>) -> Result<Option<u64>, String> {
+    match value {
+        None | Some(Yaml::Bool(false)) | Some(Yaml::Null) => {
+            if seed.is_some() && what == "shuffle" {
+                return Err("`seed` is set but `shuffle` is not; add `shuffle: true`".into());
+            }
+            Ok(None)
+        }
+        // Without a seed the order changes from run to run, as in Inspect.
+        Some(Yaml::Bool(true)) => Ok(Some(seed.unwrap_or_else(random_seed))),
+        Some(Yaml::Number(n)) => match (n.as_u64(), seed) {
+            (Some(s), None) => Ok(Some(s)),
+            (Some(_), Some(_)) => Err(format!(
+                "pass either an integer `{what}` seed or `seed`, not both"
+            )),
+            (None, _) => Err(format!(
+                "`{what}` must be true, false or a non-negative integer seed"
+            )),
+        },
+        Some(_) => Err(format!(
+            "`{what}` must be true, false or a non-negative integer seed"
+        )),
+    }
+}
+
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+impl TryFrom<RawDataset> for DatasetSpec {
+    type Error = String;
+
+    fn try_from(raw: RawDataset) -> Result<Self, String> {
+        let defaults = FieldSpec::default();
+        let fields = match raw.fields {
+            Some(f) => FieldSpec {
+                input: f.input.unwrap_or(defaults.input),
+                target: f.target.unwrap_or(defaults.target),
+                id: f.id.unwrap_or(defaults.id),
+                choices: f.choices.unwrap_or(defaults.choices),
+                metadata: f.metadata,
+            },
+            None => defaults,
+        };
+        let format = match raw.format.as_deref() {
+            None => None,
+            Some("jsonl") => Some(DatasetFormat::Jsonl),
+            Some("json") => Some(DatasetFormat::Json),
+            Some("csv") => Some(DatasetFormat::Csv),
+            Some(other) => {
+                return Err(format!(
+                    "unknown dataset format `{other}`; expected one of: jsonl, json, csv"
+                ))
+            }
+        };
+        let sample_id = match raw.sample_id {
+            None | Some(Yaml::Null) => None,
+            Some(Yaml::Sequence(items)) => {
+                Some(items.iter().map(id_text).collect::<Result<_, _>>()?)
+            }
+            Some(one) => Some(vec![id_text(&one)?]),
+        };
+        let options = DatasetOptions {
+            fields: fields.clone(),
+            format,
+            shuffle: seed_of("shuffle", raw.shuffle, raw.seed)?,
+            shuffle_choices: seed_of("shuffle_choices", raw.shuffle_choices, None)?,
+            limit: raw.limit,
+            name: raw.name,
+        };
+        let source = match (raw.path, raw.samples) {
+            (Some(_), Some(_)) => return Err("give either `path` or `samples`, not both".into()),
+            (None, None) => {
+                return Err(
+                    "expected `path` (a .jsonl, .json or .csv file) or inline `samples`".into(),
+                )
+            }
+            (Some(path), None) => {
+                let relative = PathBuf::from(&path);
+                if options.format.is_none() && DatasetFormat::from_path(&relative).is_none() {
+                    return Err(format!("dataset path `{path}`: unsupported format; expected a .jsonl, .json or .csv file (or set `format`)"));
+                }
+                let full = TASK_DIR.with(|d| d.borrow().join(&relative));
+                if !full.is_file() {
+                    return Err(format!(
+                        "dataset file `{path}` not found (looked for {})",
+                        full.display()
+                    ));
+                }
+                DatasetSource::Path(relative)
+            }
+            (None, Some(records)) => {
+                let mut samples = Vec::with_capacity(records.len());
+                for (idx, record) in records.iter().enumerate() {
+                    samples.push(
+                        record_to_sample(record, &fields)
+                            .map_err(|e| format!("samples[{idx}]: {e}"))?,
+                    );
+                }
+                DatasetSource::Inline(samples)
+            }
+        };
+        Ok(DatasetSpec {
+            source,
+            options,
+            sample_id,
+        })
+    }
+}
+
+fn id_text(value: &Yaml) -> Result<String, String> {
+    match value {
+        Yaml::String(s) => Ok(s.clone()),
+        Yaml::Number(n) => Ok(n.to_string()),
+        _ => Err("a sample id is a string or an integer".into()),
+    }
+}
+
+impl<'de> Deserialize<'de> for DatasetSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DatasetSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a mapping with `path` (a .jsonl, .json or .csv file) or inline `samples`",
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DatasetSpec, A::Error> {
+                let raw = RawDataset::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                DatasetSpec::try_from(raw).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}

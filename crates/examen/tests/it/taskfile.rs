@@ -1,0 +1,277 @@
+use std::path::{Path, PathBuf};
+
+use examen::sample::{SampleId, SampleInput, Target};
+use examen::taskfile::{load_task_file, TaskFileError};
+
+fn example_task() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/arithmetic/task.yaml")
+}
+
+/// Writes `yaml` as `task.yaml` (with the given extra files) in a temp dir
+/// and loads it; returns the error text with the temp path replaced by `task.yaml`.
+fn load_err(yaml: &str, files: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let path = dir.path().join("task.yaml");
+    std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("{e}"));
+    match load_task_file(&path) {
+        Ok(task) => panic!("expected an error, loaded task `{}`", task.name),
+        Err(e) => e
+            .to_string()
+            .replace(&dir.path().display().to_string(), "DIR"),
+    }
+}
+
+const DATA: (&str, &str) = ("data.jsonl", "{\"input\": \"1+1?\", \"target\": \"2\"}\n");
+
+#[test]
+fn the_example_task_loads() {
+    let task = load_task_file(example_task()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(task.name, "arithmetic");
+    assert_eq!(task.dataset.len(), 20);
+    let first = &task.dataset.samples[0];
+    assert_eq!(first.id, Some(SampleId::Str("q01".into())));
+    assert_eq!(first.input, SampleInput::Text("What is 6 + 3?".into()));
+    assert_eq!(first.target, Target::One("9".into()));
+    assert_eq!(
+        first.metadata.as_ref().and_then(|m| m.get("level")),
+        Some(&"easy".into())
+    );
+    let solvers: Vec<&str> = task.solvers.iter().map(|s| s.name()).collect();
+    assert_eq!(
+        solvers,
+        vec!["system_message", "prompt_template", "generate"]
+    );
+    assert_eq!(task.scorers.len(), 1);
+    assert_eq!(task.scorers[0].params().get("numeric"), Some(&true.into()));
+    assert_eq!(task.epochs.epochs, 2);
+    assert_eq!(
+        task.epochs
+            .reducers
+            .iter()
+            .map(|r| r.name())
+            .collect::<Vec<_>>(),
+        vec!["mean", "pass_at_2"]
+    );
+    assert_eq!(task.config.max_tokens, Some(64));
+    assert_eq!(
+        task.fail_on_error,
+        Some(examen::task::FailOnError::Fraction(0.1))
+    );
+    assert_eq!(task.metrics.as_ref().map(Vec::len), Some(3));
+}
+
+#[test]
+fn the_contract_shape_parses() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("arithmetic.jsonl"),
+        (1..=5)
+            .map(|i| format!("{{\"id\": {i}, \"question\": \"q{i}\", \"answer\": \"{i}\", \"options\": [\"a\", \"b\"], \"level\": {i}}}\n"))
+            .collect::<String>(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let yaml = r#"
+name: arithmetic
+dataset:
+  path: arithmetic.jsonl
+  fields: {input: question, target: answer, id: id, choices: options, metadata: [level]}
+  shuffle: true
+  seed: 7
+  limit: 3
+solver:
+  - system_message: "You are a careful calculator."
+  - prompt_template: "{prompt}\nEnd with ANSWER: <number>"
+  - generate
+scorer: {match: {location: end, numeric: true}}
+epochs: {epochs: 3, reducer: [mean, pass_at_2]}
+config: {max_tokens: 64, temperature: 0}
+fail_on_error: 0.1
+"#;
+    let path = dir.path().join("task.yaml");
+    std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("{e}"));
+    let task = load_task_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(task.dataset.len(), 3);
+    assert!(task.dataset.shuffled);
+    assert_eq!(
+        task.dataset.samples[0].choices.as_ref().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(task.config.temperature, Some(0.0));
+    // The same seed gives the same order.
+    let again = load_task_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let ids = |t: &examen::Task| {
+        t.dataset
+            .samples
+            .iter()
+            .filter_map(|s| s.id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&task), ids(&again));
+
+    // Other accepted spellings: a number of epochs, a list of scorers, a bool policy.
+    let inline = "name: t\ndataset: {samples: [{input: \"What is 1+1?\", target: \"2\"}, {input: hi, target: [a, b]}]}\nscorer: [includes, exact, {answer: letter}]\nepochs: 2\nfail_on_error: false\n";
+    std::fs::write(&path, inline).unwrap_or_else(|e| panic!("{e}"));
+    let task = load_task_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        task.dataset.samples[1].target,
+        Target::Many(vec!["a".into(), "b".into()])
+    );
+    assert_eq!(task.dataset.samples[1].id, Some(SampleId::Int(2)));
+    assert_eq!(
+        task.scorers.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        vec!["includes", "exact", "answer"]
+    );
+    assert_eq!(task.epochs.epochs, 2);
+    assert_eq!(
+        task.fail_on_error,
+        Some(examen::task::FailOnError::Bool(false))
+    );
+    assert!(
+        task.solvers.is_empty(),
+        "default solver chain is [generate]"
+    );
+    assert_eq!(task.effective_solvers()[0].name(), "generate");
+}
+
+#[test]
+fn unknown_key_names_file_line_column() {
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nsolvr: [generate]\n",
+        &[DATA],
+    );
+    assert!(err.starts_with("DIR/task.yaml:3:1: unknown field `solvr`, expected one of `name`, `version`, `dataset`, `solver`"), "{err}");
+}
+
+#[test]
+fn unknown_scorer_lists_valid_names() {
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nscorer:\n  - match\n  - inclides\n",
+        &[DATA],
+    );
+    assert!(err.starts_with("DIR/task.yaml:5:5: scorer[1]: unknown scorer `inclides`; expected one of: match, includes, exact, f1, pattern, answer, choice, model_graded_qa, model_graded_fact (did you mean `includes`?)"), "{err}");
+}
+
+#[test]
+fn unknown_solver_lists_valid_names() {
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nsolver: [chain_of_thougth, generate]\n",
+        &[DATA],
+    );
+    assert!(err.starts_with("DIR/task.yaml:3:10: solver[0]: unknown solver `chain_of_thougth`; expected one of: generate, system_message"), "{err}");
+    assert!(err.contains("(did you mean `chain_of_thought`?)"), "{err}");
+}
+
+#[test]
+fn unknown_reducer_and_metric_list_valid_names() {
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nepochs: {epochs: 2, reducer: [mean, avg]}\n",
+        &[DATA],
+    );
+    assert!(err.starts_with("DIR/task.yaml:3:9: epochs: unknown reducer `avg`; expected one of: mean, median, mode, max, majority, at_least_k, pass_at_k, pass_k_k"), "{err}");
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nmetrics: [accuracy, sdterr]\n",
+        &[DATA],
+    );
+    assert!(err.starts_with("DIR/task.yaml:3:21: metrics[1]: unknown metric `sdterr`; expected one of: accuracy, mean, stderr"), "{err}");
+}
+
+#[test]
+fn bad_values_say_what_was_expected() {
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nepochs: {epochs: 2, reducer: pass_at_3}\n",
+        &[DATA],
+    );
+    assert!(err.starts_with("DIR/task.yaml:3:9: epochs: reducer `pass_at_3` requires 3 epochs however the task has only 2"), "{err}");
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nconfig: {max_token: 64}\n",
+        &[DATA],
+    );
+    assert!(
+        err.starts_with("DIR/task.yaml:3:9: config: unknown generation option `max_token`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `max_tokens`"), "{err}");
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nscorer: {match: {location: middle}}\n",
+        &[DATA],
+    );
+    assert!(err.starts_with("DIR/task.yaml:3:9: scorer: match: unknown location `middle`; expected one of: begin, end, any, exact"), "{err}");
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nfail_on_error: 2.5\n",
+        &[DATA],
+    );
+    assert!(err.starts_with("DIR/task.yaml:3:16: fail_on_error: a value of 1 or more is a count of errors and must be whole"), "{err}");
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\nmessage_limit: lots\n",
+        &[DATA],
+    );
+    assert!(
+        err.starts_with(
+            "DIR/task.yaml:3:16: message_limit: invalid type: string \"lots\", expected"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_fields_and_files() {
+    let err = load_err("dataset: {path: data.jsonl}\n", &[DATA]);
+    assert_eq!(err, "DIR/task.yaml:1:1: missing field `name`");
+    let err = load_err("name: t\ndataset:\n  path: missing.jsonl\n", &[]);
+    assert!(
+        err.starts_with("DIR/task.yaml:3:3: dataset: dataset file `missing.jsonl` not found"),
+        "{err}"
+    );
+    let err = load_err(
+        "name: t\ndataset:\n  path: data.txt\n",
+        &[("data.txt", "x")],
+    );
+    assert!(err.starts_with("DIR/task.yaml:3:3: dataset: dataset path `data.txt`: unsupported format; expected a .jsonl, .json or .csv file"), "{err}");
+    let err = load_err("name: t\ndataset: {samples: [{target: x}]}\n", &[]);
+    assert!(
+        err.starts_with(
+            "DIR/task.yaml:2:10: dataset: samples[0]: no input: the record has no `input` field"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_yaml_names_the_position() {
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl\nscorer: includes\n",
+        &[DATA],
+    );
+    assert!(err.starts_with("DIR/task.yaml:3:"), "{err}");
+}
+
+#[test]
+fn dataset_errors_name_the_dataset_line() {
+    let err = load_err(
+        "name: t\ndataset: {path: data.jsonl}\n",
+        &[("data.jsonl", "{\"input\": \"a\"}\n\n{\"input\": \"b\",}\n")],
+    );
+    assert!(
+        err.starts_with("DIR/task.yaml: dataset: DIR/data.jsonl:3: column 15: invalid JSON"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_task_file_is_named() {
+    let err = load_task_file("/nonexistent/task.yaml")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.starts_with("/nonexistent/task.yaml: cannot read task file"),
+        "{err}"
+    );
+    assert!(matches!(
+        load_task_file("/nonexistent/task.yaml"),
+        Err(TaskFileError::Read { .. })
+    ));
+}
