@@ -7,7 +7,7 @@ Run with the venv made by scripts/inspect-venv.sh (pinned inspect-ai).
       values (a JSON file written by examen's test):
         {"status": "success", "samples": 6,
          "scores": {"<id>:<epoch>": {"<scorer>": <value>}},
-         "metrics": {"<score name>": {"<metric>": <value>}}}
+         "metrics": {"<score name>[/<reducer>]": {"<metric>": <value>}}}
       Checks: read_eval_log (full and header_only), read_eval_log_sample_summaries,
       `inspect log dump` (and `--header-only`), status, sample counts, every sample's
       scores and every metric (floats compared to 1e-9; NaN equals NaN). A
@@ -77,7 +77,9 @@ def _metrics(log: Any) -> dict[str, dict[str, float]]:
     if log.results is None:
         return out
     for score in log.results.scores:
-        out[score.name] = {name: m.value for name, m in score.metrics.items()}
+        # One score per scorer and reducer: "match" alone, or "match/mean" with reducers.
+        key = score.name if score.reducer is None else f"{score.name}/{score.reducer}"
+        out[key] = {name: m.value for name, m in score.metrics.items()}
     return out
 
 

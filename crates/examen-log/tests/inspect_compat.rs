@@ -66,7 +66,11 @@ fn expected_for(path: &Path) -> Json {
             .iter()
             .map(|(k, m)| (k.clone(), json!(m.value)))
             .collect();
-        metrics.insert(score.name.clone(), Json::Object(m));
+        let key = match &score.reducer {
+            Some(reducer) => format!("{}/{reducer}", score.name),
+            None => score.name.clone(),
+        };
+        metrics.insert(key, Json::Object(m));
     }
     json!({
         "status": log.status.as_str(),
@@ -203,8 +207,12 @@ fn examen_reads_inspect_logs() {
             assert!(!s.events.is_empty());
         }
         for score in &read.results.as_ref().unwrap().scores {
+            let key = match &score.reducer {
+                Some(reducer) => format!("{}/{reducer}", score.name),
+                None => score.name.clone(),
+            };
             for (name, metric) in &score.metrics {
-                let want = report["metrics"][&score.name][name].as_f64().unwrap();
+                let want = report["metrics"][&key][name].as_f64().unwrap();
                 assert!(
                     (metric.value - want).abs() < 1e-12,
                     "{name}: {} vs {want}",

@@ -8,6 +8,8 @@ mod crosscheck;
 mod datasets;
 /// The runner end to end on mockllm, on both backends.
 mod engine;
+/// Inspect's own reader on logs of real evals.
+mod inspect_compat;
 /// Logs written by examen-log and read back.
 mod logs;
 /// Limits and the error policy.
