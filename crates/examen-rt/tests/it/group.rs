@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use examen_rt::{collect, collect_all, collect_limited, ErrorGroup, TaskGroup};
@@ -35,36 +35,28 @@ async fn collect_of_nothing_is_empty() {
 #[examen_rt::test]
 async fn first_error_cancels_every_sibling() {
     let (dropped, guards) = drop_channel();
-    let (failing_now, may_fail) = examen_rt::channel::<()>(1);
-    let funcs = (0..10usize)
-        .map(|id| {
-            let dropped = dropped.clone();
-            let may_fail = may_fail.clone();
-            let failing_now = failing_now.clone();
-            move || async move {
-                let _guard = DropGuard { id, dropped };
-                if id == 3 {
-                    // Fail only once every sibling holds its guard.
-                    may_fail.recv().await;
-                    return Err(format!("sample {id} failed"));
+    let running = Arc::new(AtomicUsize::new(0));
+    let funcs = (0..10usize).map(|id| {
+        let dropped = dropped.clone();
+        let running = running.clone();
+        move || async move {
+            let _guard = DropGuard { id, dropped };
+            running.fetch_add(1, Ordering::SeqCst);
+            if id == 3 {
+                // Fail only once every sibling is running and holds its guard.
+                while running.load(Ordering::SeqCst) < 10 {
+                    examen_rt::yield_now().await;
                 }
-                let _ = failing_now; // keeps the channel open
-                std::future::pending::<Result<(), String>>().await
+                return Err(format!("sample {id} failed"));
             }
-        })
-        .collect::<Vec<_>>();
-    let started = examen_rt::spawn(async move {
-        // Give the siblings a chance to start; the result does not depend on it.
-        examen_rt::yield_now().await;
-        failing_now.send(()).await.ok();
+            std::future::pending::<Result<(), String>>().await
+        }
     });
-    let err = within_a_minute("collect", collect(funcs))
-        .await
-        .unwrap_err();
+    let err = within_a_minute("collect", collect(funcs)).await.unwrap_err();
     assert_eq!(err, "sample 3 failed");
-    started.await.unwrap();
     // Every child, the failing one included, has been dropped by the time collect returned.
     assert_eq!(receive_ids(&guards, 10).await, (0..10).collect::<Vec<_>>());
+    assert!(guards.try_recv().is_none());
 }
 
 /// A gate the children wait at: the last to arrive opens it. Children released together fail
@@ -123,19 +115,25 @@ async fn collect_returns_only_the_first_error() {
 #[examen_rt::test]
 async fn task_group_returns_every_error() {
     let wait_at_gate = Arc::new(gate(4));
+    let failed = Arc::new(Mutex::new(Vec::new()));
     let mut group = TaskGroup::new();
     for id in 0..4usize {
         let wait_at_gate = wait_at_gate.clone();
+        let failed = failed.clone();
         group.spawn(move || async move {
             wait_at_gate().await;
+            failed.lock().unwrap().push(format!("child {id}"));
             Err(format!("child {id}"))
         });
     }
     let errors = within_a_minute("join", group.join()).await.unwrap_err();
-    assert_eq!(errors.len(), 4);
-    let mut all: Vec<String> = errors.into_iter().collect();
-    all.sort();
-    assert_eq!(all, vec!["child 0", "child 1", "child 2", "child 3"]);
+    let mut reported: Vec<String> = errors.into_iter().collect();
+    reported.sort();
+    let mut failed = failed.lock().unwrap().clone();
+    failed.sort();
+    // Every child that failed is reported, none twice; released together, they all fail.
+    assert_eq!(reported, failed);
+    assert_eq!(reported, vec!["child 0", "child 1", "child 2", "child 3"]);
 }
 
 #[examen_rt::test]
