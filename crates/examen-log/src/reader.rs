@@ -427,29 +427,37 @@ impl Recovered {
         }
     }
 
-    /// The intact samples, one at a time.
-    pub fn samples(&self) -> Box<dyn Iterator<Item = Result<EvalSample>> + '_> {
-        match &self.source {
+    /// The `i`-th intact sample (in the order of [`samples`](Self::samples)),
+    /// or `None` past the end.
+    pub fn sample(&self, i: usize) -> Option<Result<EvalSample>> {
+        if i >= self.sample_count() {
+            return None;
+        }
+        Some(match &self.source {
             RecoveredSource::Zip {
                 file,
                 len,
                 entries,
                 samples,
-            } => Box::new(samples.iter().map(move |&i| {
-                let e = &entries[i];
-                let data = zip::read_entry(file, e, *len)
-                    .map_err(|err| LogError::from_zip(&self.path, err))?;
-                pyjson::from_slice(&data).map_err(|err| LogError::json(&self.path, &e.name, &err))
-            })),
-            RecoveredSource::Json(lines) => {
-                Box::new(lines.iter().enumerate().map(move |(i, l)| {
-                    pyjson::from_slice(l).map_err(|err| {
-                        LogError::json(&self.path, &format!("sample line {}", i + 1), &err)
+            } => {
+                let e = &entries[samples[i]];
+                zip::read_entry(file, e, *len)
+                    .map_err(|err| LogError::from_zip(&self.path, err))
+                    .and_then(|data| {
+                        pyjson::from_slice(&data)
+                            .map_err(|err| LogError::json(&self.path, &e.name, &err))
                     })
-                }))
             }
-            RecoveredSource::Reader(r) => Box::new(r.samples()),
-        }
+            RecoveredSource::Json(lines) => pyjson::from_slice(&lines[i]).map_err(|err| {
+                LogError::json(&self.path, &format!("sample line {}", i + 1), &err)
+            }),
+            RecoveredSource::Reader(r) => r.sample_at(i),
+        })
+    }
+
+    /// The intact samples, one at a time.
+    pub fn samples(&self) -> Box<dyn Iterator<Item = Result<EvalSample>> + '_> {
+        Box::new((0..self.sample_count()).filter_map(move |i| self.sample(i)))
     }
 }
 

@@ -90,6 +90,11 @@ pub(crate) struct ModelSet {
     pub(crate) roles: HashMap<String, Model>,
     named: Mutex<HashMap<String, Model>>,
     options: ModelOptions,
+    /// Models that could not be built, and why: `None` is the evaluated
+    /// model, `Some(role)` a role. A call to one fails with the reason.
+    /// Re-scoring a log builds the log's models up front, but only a scorer
+    /// that calls one needs it (scoring `includes` needs no API key).
+    unavailable: HashMap<Option<String>, String>,
 }
 
 impl ModelSet {
@@ -99,21 +104,39 @@ impl ModelSet {
             roles,
             named: Mutex::new(HashMap::new()),
             options,
+            unavailable: HashMap::new(),
+        }
+    }
+
+    /// Marks the evaluated model (`role` `None`; `model` is then only a
+    /// stand-in, never called) or a role (left unbound) as unavailable.
+    pub(crate) fn set_unavailable(&mut self, role: Option<String>, reason: String) {
+        self.unavailable.insert(role, reason);
+    }
+
+    fn available(&self, role: Option<&String>) -> Result<(), SampleError> {
+        match self.unavailable.get(&role.cloned()) {
+            Some(reason) => Err(SampleError::failed(reason.clone())),
+            None => Ok(()),
         }
     }
 
     fn resolve(&self, model: &ModelRef) -> Result<(Model, Option<String>), SampleError> {
         match model {
-            ModelRef::Evaluated => Ok((self.model.clone(), None)),
-            ModelRef::Role(role) => Ok((
-                self.roles
-                    .get(role)
-                    .cloned()
-                    .unwrap_or_else(|| self.model.clone()),
-                Some(role.clone()),
-            )),
+            ModelRef::Evaluated => {
+                self.available(None)?;
+                Ok((self.model.clone(), None))
+            }
+            ModelRef::Role(role) => match self.roles.get(role) {
+                Some(bound) => Ok((bound.clone(), Some(role.clone()))),
+                None => {
+                    self.available(Some(role))?;
+                    self.available(None)?;
+                    Ok((self.model.clone(), Some(role.clone())))
+                }
+            },
             ModelRef::Named(name) => {
-                if name == self.model.name() {
+                if name == self.model.name() && self.available(None).is_ok() {
                     return Ok((self.model.clone(), None));
                 }
                 let mut named = self.named.lock().unwrap_or_else(|e| e.into_inner());

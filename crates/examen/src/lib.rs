@@ -78,7 +78,7 @@ mod text;
 pub mod transcript;
 
 pub use generate::{BoxFuture, Generate, LimitExceeded, ModelRef, SampleError};
-pub use runner::{eval, EvalEvent, EvalOptions, EvalOutcome};
+pub use runner::{eval, eval_retry, EvalEvent, EvalOptions, EvalOutcome};
 pub use scorer::Scorer;
 pub use solver::Solver;
 pub use task::Task;

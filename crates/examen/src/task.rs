@@ -140,6 +140,10 @@ pub struct Task {
     pub metadata: JsonObject,
     /// The task file it was read from.
     pub source_file: Option<PathBuf>,
+    /// The task-file overrides it was loaded with (`-T key=value`, see
+    /// [`load_task_file_with_args`](crate::taskfile::load_task_file_with_args)),
+    /// recorded as the log's `task_args` so a retry loads the same task.
+    pub args: JsonObject,
 }
 
 impl Task {
@@ -160,6 +164,7 @@ impl Task {
             model_roles: HashMap::new(),
             metadata: JsonObject::new(),
             source_file: None,
+            args: JsonObject::new(),
         }
     }
 

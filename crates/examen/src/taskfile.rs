@@ -72,6 +72,17 @@ pub enum TaskFileError {
         /// What was expected.
         message: String,
     },
+    /// A `-T key=value` override cannot be applied, or gives a field a value
+    /// it cannot have.
+    #[error("{}: -T {arg}: {message}", path.display())]
+    Arg {
+        /// The task file.
+        path: PathBuf,
+        /// The override(s), as given (`config.temperature=hot`).
+        arg: String,
+        /// What was expected.
+        message: String,
+    },
     /// The dataset cannot be read.
     #[error("{}: dataset: {source}", path.display())]
     Dataset {
@@ -101,19 +112,166 @@ pub fn load_task_file(path: impl AsRef<Path>) -> Result<Task, TaskFileError> {
 /// Parses task-file text; `path` names the file in errors and anchors
 /// relative dataset paths.
 pub fn parse_task(text: &str, path: &Path) -> Result<Task, TaskFileError> {
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let previous = TASK_DIR.with(|d| std::mem::replace(&mut *d.borrow_mut(), dir.clone()));
-    let parsed = serde_norway::from_str::<RawTask>(text);
-    TASK_DIR.with(|d| *d.borrow_mut() = previous);
-    let raw = parsed.map_err(|e| parse_error(path, text, &e))?;
-    build_task(raw, path, &dir)
+    let raw = parse_raw(text, path).map_err(|e| parse_error(path, text, &e))?;
+    build_task(raw, path)
 }
 
-fn parse_error(path: &Path, text: &str, error: &serde_norway::Error) -> TaskFileError {
+fn parse_raw(text: &str, path: &Path) -> Result<RawTask, serde_norway::Error> {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let previous = TASK_DIR.with(|d| std::mem::replace(&mut *d.borrow_mut(), dir));
+    let parsed = serde_norway::from_str::<RawTask>(text);
+    TASK_DIR.with(|d| *d.borrow_mut() = previous);
+    parsed
+}
+
+/// Reads a task file with overrides applied in order (`-T key=value`): each
+/// sets a top-level field (`epochs=3`) or, with dots, a field of a nested
+/// mapping (`config.temperature=0.5`, `dataset.limit=5`). Values are YAML,
+/// so `3` is a number, `true` a boolean and `[a, b]` a list. The overrides
+/// are kept in [`Task::args`] (and so in the log, for a retry).
+///
+/// An error in an overridden field names the override; any other error
+/// names the file's line and column as [`load_task_file`] does.
+pub fn load_task_file_with_args(
+    path: impl AsRef<Path>,
+    args: &[(String, String)],
+) -> Result<Task, TaskFileError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| TaskFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_task_with_args(&text, path, args)
+}
+
+/// [`load_task_file_with_args`] on task-file text.
+pub fn parse_task_with_args(
+    text: &str,
+    path: &Path,
+    args: &[(String, String)],
+) -> Result<Task, TaskFileError> {
+    if args.is_empty() {
+        return parse_task(text, path);
+    }
+    let arg_error = |arg: String, message: String| TaskFileError::Arg {
+        path: path.to_path_buf(),
+        arg,
+        message,
+    };
+    let mut doc: Yaml = if text.trim().is_empty() {
+        Yaml::Mapping(serde_norway::Mapping::new())
+    } else {
+        serde_norway::from_str(text).map_err(|e| parse_error(path, text, &e))?
+    };
+    let mut recorded = JsonObject::new();
+    for (key, value) in args {
+        let parsed: Yaml = serde_norway::from_str(value).map_err(|e| {
+            arg_error(
+                format!("{key}={value}"),
+                format!("the value is not valid YAML: {}", strip_location(&e)),
+            )
+        })?;
+        let json = serde_json::to_value(&parsed)
+            .map_err(|e| arg_error(format!("{key}={value}"), e.to_string()))?;
+        set_field(&mut doc, key, parsed).map_err(|why| arg_error(format!("{key}={value}"), why))?;
+        recorded.insert(key.clone(), json);
+    }
+    let edited = serde_norway::to_string(&doc).map_err(|e| {
+        let all: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        arg_error(all.join(" -T "), e.to_string())
+    })?;
+    let raw = match parse_raw(&edited, path) {
+        Ok(raw) => raw,
+        Err(e) => return Err(override_error(text, &edited, path, args, &e)),
+    };
+    let mut task = build_task(raw, path)?;
+    task.args = recorded;
+    Ok(task)
+}
+
+/// Blames an error in the edited task file on the overrides of the
+/// top-level field it is in, or else on the file itself.
+fn override_error(
+    text: &str,
+    edited: &str,
+    path: &Path,
+    args: &[(String, String)],
+    error: &serde_norway::Error,
+) -> TaskFileError {
+    let field = error
+        .location()
+        .and_then(|location| top_level_key(edited, location.line()));
+    let blamed: Vec<String> = args
+        .iter()
+        .filter(|(key, _)| field.as_deref() == key.split('.').next())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !blamed.is_empty() {
+        return TaskFileError::Arg {
+            path: path.to_path_buf(),
+            arg: blamed.join(" -T "),
+            message: strip_location(error),
+        };
+    }
+    // Not in an overridden field: the file's own error, at its own line.
+    match parse_raw(text, path) {
+        Err(original) => parse_error(path, text, &original),
+        Ok(_) => {
+            let all: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            TaskFileError::Arg {
+                path: path.to_path_buf(),
+                arg: all.join(" -T "),
+                message: strip_location(error),
+            }
+        }
+    }
+}
+
+/// The top-level key whose block holds `line` (1-based) of block-style YAML.
+fn top_level_key(yaml: &str, line: usize) -> Option<String> {
+    yaml.lines()
+        .take(line)
+        .filter(|l| !l.starts_with([' ', '-', '#']) && !l.is_empty())
+        .filter_map(|l| l.split_once(':').map(|(key, _)| key.trim().to_string()))
+        .last()
+}
+
+fn strip_location(error: &serde_norway::Error) -> String {
     let mut message = error.to_string();
     if let Some(idx) = message.rfind(" at line ") {
         message.truncate(idx);
     }
+    message
+}
+
+/// Sets `key` (dotted for nested mappings) in a YAML document.
+fn set_field(doc: &mut Yaml, key: &str, value: Yaml) -> Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.trim().is_empty()) {
+        return Err("a key is a field name, or names joined by dots (config.temperature)".into());
+    }
+    let mut node = doc;
+    for (depth, part) in parts.iter().enumerate() {
+        let Yaml::Mapping(map) = node else {
+            return Err(format!(
+                "`{}` is not a mapping, so it has no field `{part}`",
+                parts[..depth].join(".")
+            ));
+        };
+        let name = Yaml::String((*part).to_string());
+        if depth + 1 == parts.len() {
+            map.insert(name, value);
+            return Ok(());
+        }
+        node = map
+            .entry(name)
+            .or_insert_with(|| Yaml::Mapping(serde_norway::Mapping::new()));
+    }
+    Ok(())
+}
+
+fn parse_error(path: &Path, text: &str, error: &serde_norway::Error) -> TaskFileError {
+    let message = strip_location(error);
     let (line, column) = match error.location() {
         Some(location) => (location.line(), location.column()),
         // Errors about the document as a whole (a missing field) point at its start.
@@ -132,7 +290,8 @@ fn parse_error(path: &Path, text: &str, error: &serde_norway::Error) -> TaskFile
     }
 }
 
-fn build_task(raw: RawTask, path: &Path, dir: &Path) -> Result<Task, TaskFileError> {
+fn build_task(raw: RawTask, path: &Path) -> Result<Task, TaskFileError> {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dataset_error = |source| TaskFileError::Dataset {
         path: path.to_path_buf(),
         source,

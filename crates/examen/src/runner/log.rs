@@ -83,10 +83,15 @@ pub struct TaskStart {
     pub task_version: u32,
     /// Task file, if any.
     pub task_file: Option<String>,
+    /// Arguments the task was loaded with (`-T key=value`, see
+    /// [`Task::args`](crate::Task::args)), recorded as Inspect's `task_args`.
+    pub task_args: JsonObject,
     /// Model name.
     pub model: String,
     /// Model base URL, if any.
     pub model_base_url: Option<String>,
+    /// Provider arguments the model was built with (`-M key=value`).
+    pub model_args: JsonObject,
     /// Model roles bound for the run (role → model name).
     pub model_roles: IndexMap<String, String>,
     /// The dataset.
@@ -104,8 +109,10 @@ pub struct TaskStart {
     /// Run options as Inspect records them in `EvalConfig`
     /// (`limit`, `epochs`, `fail_on_error`, `message_limit`, ...).
     pub eval_config: JsonObject,
-    /// Task metadata.
+    /// Task metadata, with the eval's metadata merged over it.
     pub metadata: JsonObject,
+    /// Tags of the eval.
+    pub tags: Vec<String>,
     /// When the run was created (ISO 8601).
     pub created: String,
 }
@@ -221,6 +228,21 @@ pub trait LogSink: Send + Sync {
     /// Stores a finished sample. Called concurrently from running samples.
     fn write_sample<'a>(&'a self, sample: SampleRecord) -> BoxFuture<'a, Result<(), LogSinkError>>;
 
+    /// Stores a sample carried over unchanged from a previous log of the
+    /// same run ([`eval_retry`](crate::runner::eval_retry)). Sinks that cannot
+    /// store log samples refuse, which fails the retry before any sample runs.
+    fn carry_over<'a>(
+        &'a self,
+        sample: examen_log::EvalSample,
+    ) -> BoxFuture<'a, Result<(), LogSinkError>> {
+        let _ = sample;
+        Box::pin(async {
+            Err(LogSinkError::new(
+                "this log sink cannot carry samples over from a previous log",
+            ))
+        })
+    }
+
     /// Completes the log; returns where it was written, if anywhere.
     fn finish<'a>(
         &'a self,
@@ -241,6 +263,8 @@ pub struct MemoryRun {
     pub start: TaskStart,
     /// Samples in the order they finished.
     pub samples: Mutex<Vec<SampleRecord>>,
+    /// Samples carried over from a previous log, in the order they came.
+    pub carried: Mutex<Vec<examen_log::EvalSample>>,
     /// The footer, once finished.
     pub finish: Mutex<Option<TaskFinish>>,
 }
@@ -289,6 +313,7 @@ impl EvalLogger for MemoryLog {
             let run = Arc::new(MemoryRun {
                 start: start.clone(),
                 samples: Mutex::new(Vec::new()),
+                carried: Mutex::new(Vec::new()),
                 finish: Mutex::new(None),
             });
             self.runs
@@ -305,6 +330,20 @@ impl LogSink for MemorySink {
         Box::pin(async move {
             self.0
                 .samples
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(sample);
+            Ok(())
+        })
+    }
+
+    fn carry_over<'a>(
+        &'a self,
+        sample: examen_log::EvalSample,
+    ) -> BoxFuture<'a, Result<(), LogSinkError>> {
+        Box::pin(async move {
+            self.0
+                .carried
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(sample);

@@ -17,6 +17,7 @@
 pub mod log;
 mod log_dir;
 pub mod results;
+mod retry;
 mod sample;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ use results::{compute_results, EvalResults, SampleReductions, ScoreStore, Scorer
 
 pub use log::MemoryLog;
 pub use log_dir::{log_finish, log_sample, log_start, LogDir};
+pub use retry::{eval_retry, PreviousEval, RetryError};
 
 /// Options for one [`eval`] call (Inspect's `eval()` arguments).
 #[derive(Clone, Default)]
@@ -74,6 +76,17 @@ pub struct EvalOptions {
     pub logger: Option<Arc<dyn EvalLogger>>,
     /// Run the scorers (default true).
     pub no_score: bool,
+    /// Tags recorded in every log (`eval.tags`).
+    pub tags: Vec<String>,
+    /// Metadata recorded in every log, merged over each task's metadata.
+    pub metadata: JsonObject,
+    /// Provider arguments the models were built with (`-M key=value`), recorded
+    /// in every log (`eval.model_args`) so that a retry builds the same model.
+    pub model_args: JsonObject,
+    /// Stops the eval when cancelled: no new sample starts, samples in flight
+    /// are cancelled, the samples that finished are flushed and every log is
+    /// completed with status `cancelled` (runs not yet started are skipped).
+    pub cancel: Option<examen_rt::CancelToken>,
 }
 
 impl std::fmt::Debug for EvalOptions {
@@ -91,6 +104,10 @@ impl std::fmt::Debug for EvalOptions {
             .field("limits", &self.limits)
             .field("config", &self.config)
             .field("model_roles", &self.model_roles.keys().collect::<Vec<_>>())
+            .field("tags", &self.tags)
+            .field("metadata", &self.metadata)
+            .field("model_args", &self.model_args)
+            .field("cancel", &self.cancel)
             .finish()
     }
 }
@@ -214,8 +231,11 @@ pub struct EvalSetupError {
 ///
 /// # Cancel safety
 ///
-/// Dropping the future cancels every running sample; logs of unfinished
-/// runs are left unfinished.
+/// To stop an eval and keep its logs complete, cancel
+/// [`EvalOptions::cancel`]: runs end with status `cancelled` and their logs
+/// are finished. Dropping the future instead cancels every running sample
+/// and leaves the logs of unfinished runs with status `started`, holding
+/// every sample flushed so far (which [`eval_retry`] continues from).
 ///
 /// # Panics
 ///
@@ -259,8 +279,13 @@ pub async fn eval(
         let run_counter = run_counter.clone();
         move || async move {
             let run = usize::try_from(run_counter.fetch_add(1, Ordering::SeqCst)).unwrap_or(0);
+            let ids = RunIds {
+                run,
+                run_id: &run_id,
+                task_id: &task_id,
+            };
             Ok::<_, std::convert::Infallible>(
-                run_task(run, &run_id, &task_id, task, model, &options, events).await,
+                run_task(ids, task, model, &options, events, None).await,
             )
         }
     });
@@ -320,6 +345,14 @@ pub(crate) enum RunAbort {
     Log(String),
 }
 
+/// Which run this is, and the ids its log records.
+#[derive(Clone, Copy)]
+struct RunIds<'a> {
+    run: usize,
+    run_id: &'a str,
+    task_id: &'a str,
+}
+
 fn unique_scorer_names(names: impl Iterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for name in names {
@@ -336,14 +369,18 @@ fn unique_scorer_names(names: impl Iterator<Item = String>) -> Vec<String> {
 
 #[allow(clippy::too_many_lines)]
 async fn run_task(
-    run: usize,
-    run_id: &str,
-    task_id: &str,
+    ids: RunIds<'_>,
     task: Arc<Task>,
     model: Model,
     options: &EvalOptions,
     events: Option<examen_rt::Sender<EvalEvent>>,
+    previous: Option<retry::Carry>,
 ) -> EvalOutcome {
+    let RunIds {
+        run,
+        run_id,
+        task_id,
+    } = ids;
     let started_at = utc_timestamp(SystemTime::now());
     let mut dataset = task.dataset.clone();
     if let Some(ids) = &options.sample_id {
@@ -381,6 +418,15 @@ async fn run_task(
         model_usage: IndexMap::new(),
         log_location: None,
     };
+    let cancel = options.cancel.clone().unwrap_or_default();
+    if cancel.is_cancelled() {
+        // Cancelled before this run started: nothing ran, nothing is logged.
+        return EvalOutcome {
+            status: EvalStatus::Cancelled,
+            error: None,
+            ..failed_outcome(String::new())
+        };
+    }
 
     // Roles: the eval's bindings win over the task's defaults.
     let mut roles = options.model_roles.clone();
@@ -432,8 +478,10 @@ async fn run_task(
         task: task.name.clone(),
         task_version: task.version,
         task_file: task.source_file.as_ref().map(|p| p.display().to_string()),
+        task_args: task.args.clone(),
         model: model.name().to_string(),
         model_base_url: model.base_url().map(str::to_string),
+        model_args: options.model_args.clone(),
         model_roles: role_names,
         dataset: DatasetInfo {
             name: dataset.name.clone(),
@@ -465,7 +513,12 @@ async fn run_task(
         epochs: epochs.epochs,
         epochs_reducer: epochs.reducers.iter().map(|r| r.name()).collect(),
         eval_config: eval_config_json(options, &epochs, &limits, fail_on_error, continue_on_fail),
-        metadata: task.metadata.clone(),
+        metadata: {
+            let mut metadata = task.metadata.clone();
+            metadata.extend(options.metadata.clone());
+            metadata
+        },
+        tags: options.tags.clone(),
         created: started_at.clone(),
     };
 
@@ -506,7 +559,10 @@ async fn run_task(
         sink: sink.clone(),
         events,
         errors: AtomicU64::new(0),
-        progress: Mutex::new(Progress::default()),
+        progress: Mutex::new(Progress {
+            scores: ScoreStore::with_capacity(total),
+            ..Progress::default()
+        }),
     });
     shared
         .emit(EvalEvent::TaskStarted {
@@ -519,20 +575,32 @@ async fn run_task(
         })
         .await;
 
-    let units: Vec<(usize, usize)> = (1..=epochs.epochs)
-        .flat_map(|epoch| (0..shared.samples.len()).map(move |position| (position, epoch)))
-        .collect();
-    let funcs = units.into_iter().map(|(position, epoch)| {
-        let shared = shared.clone();
-        move || async move { sample::run_sample(shared, position, epoch).await }
-    });
-    let outcome = examen_rt::collect_limited(max_samples, funcs).await;
+    let run_units = async {
+        // Samples a previous log already holds are carried over, not run again.
+        let carried = match previous {
+            Some(previous) => previous.carry_over(&shared, epochs.epochs).await?,
+            None => std::collections::HashSet::new(),
+        };
+        let samples = shared.samples.len();
+        let funcs = (1..=epochs.epochs)
+            .flat_map(move |epoch| (0..samples).map(move |position| (position, epoch)))
+            .filter(move |unit| !carried.contains(unit))
+            .map(|(position, epoch)| {
+                let shared = shared.clone();
+                move || async move { sample::run_sample(shared, position, epoch).await }
+            });
+        examen_rt::collect_limited(max_samples, funcs).await
+    };
+    // Cancelling drops the units: none starts any more, those in flight are
+    // cancelled; what finished is already with the log sink.
+    let outcome = cancel.run_until_cancelled(run_units).await;
 
     let errored = shared.errors.load(Ordering::SeqCst);
     let (mut status, mut error) = match outcome {
-        Ok(_) => (EvalStatus::Success, None),
-        Err(RunAbort::Failed(e)) => (EvalStatus::Error, Some(e)),
-        Err(RunAbort::Log(message)) => (
+        None => (EvalStatus::Cancelled, None),
+        Some(Ok(_)) => (EvalStatus::Success, None),
+        Some(Err(RunAbort::Failed(e))) => (EvalStatus::Error, Some(e)),
+        Some(Err(RunAbort::Log(message))) => (
             EvalStatus::Error,
             Some(EvalError::new(message.clone(), message)),
         ),
@@ -545,9 +613,16 @@ async fn run_task(
             progress.first_error.clone(),
         )
     };
-    let store_results = shared
-        .score
-        .then(|| compute_results(store, &slots, &epochs.reducers, total));
+    let store_results = shared.score.then(|| {
+        compute_results(
+            store,
+            &slots,
+            &epochs.reducers,
+            total,
+            &shared.samples,
+            &shared.metadata_keys,
+        )
+    });
     if status == EvalStatus::Success && fail_on_error.should_fail(errored, total as u64) {
         status = EvalStatus::Error;
         error = first_error;
@@ -573,8 +648,17 @@ async fn run_task(
         error: error.clone(),
     };
     let mut log_location = None;
-    if let Some(sink) = &sink {
-        match sink.finish(finish).await {
+    if let Some(sink) = sink {
+        // Shielded: the log is completed even if the caller gives up on the
+        // eval now (a second interrupt), within the grace period.
+        let finished = examen_rt::shield(async move { sink.finish(finish).await })
+            .await
+            .unwrap_or_else(|| {
+                Err(log::LogSinkError::new(
+                    "the log was not finished within the shutdown grace period",
+                ))
+            });
+        match finished {
             Ok(location) => log_location = location,
             Err(e) => {
                 status = EvalStatus::Error;

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use examen_types::{JsonObject, Scalar, Value};
+use examen_types::{JsonObject, Scalar, Score, Value};
 use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::metric::{Metric, SampleScore};
 use crate::reducer::Reducer;
-use crate::sample::SampleId;
+use crate::sample::{Sample, SampleId};
 
 /// One metric value (Inspect's `EvalMetric`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,18 +110,89 @@ pub(crate) struct ScorerSlot {
 
 /// The scores of a run, kept per scorer with the sample's position and
 /// epoch so results do not depend on completion order.
+///
+/// Only what metrics and reducers read is kept, compactly (about 64 bytes a
+/// score, plus short answer and reason strings): the sample id and metadata
+/// come back from the sample's position when results are computed, and each
+/// scorer's list is reserved for the whole run up front, so a long run grows
+/// by that much per sample and is never copied to grow.
 #[derive(Debug, Default)]
 pub(crate) struct ScoreStore {
-    pub(crate) by_scorer: IndexMap<String, Vec<(usize, usize, SampleScore)>>,
+    by_scorer: IndexMap<String, Vec<StoredScore>>,
     pub(crate) completed: usize,
+    units: usize,
+}
+
+#[derive(Debug)]
+struct StoredScore {
+    position: usize,
+    epoch: u32,
+    value: StoredValue,
+    answer: Option<Box<str>>,
+    reason: Option<Box<str>>,
+}
+
+/// A score value in 16 bytes: scalars inline, lists and dicts boxed.
+#[derive(Debug)]
+enum StoredValue {
+    Str(Box<str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Other(Box<Value>),
+}
+
+impl From<&Value> for StoredValue {
+    fn from(value: &Value) -> Self {
+        match value {
+            Value::Str(s) => StoredValue::Str(s.as_str().into()),
+            Value::Int(i) => StoredValue::Int(*i),
+            Value::Float(f) => StoredValue::Float(*f),
+            Value::Bool(b) => StoredValue::Bool(*b),
+            other => StoredValue::Other(Box::new(other.clone())),
+        }
+    }
+}
+
+impl From<StoredValue> for Value {
+    fn from(value: StoredValue) -> Self {
+        match value {
+            StoredValue::Str(s) => Value::Str(s.into()),
+            StoredValue::Int(i) => Value::Int(i),
+            StoredValue::Float(f) => Value::Float(f),
+            StoredValue::Bool(b) => Value::Bool(b),
+            StoredValue::Other(v) => *v,
+        }
+    }
 }
 
 impl ScoreStore {
-    pub(crate) fn add(&mut self, scorer: &str, position: usize, epoch: usize, score: SampleScore) {
-        self.by_scorer
-            .entry(scorer.to_string())
-            .or_default()
-            .push((position, epoch, score));
+    /// A store for a run of `units` sample × epoch units.
+    pub(crate) fn with_capacity(units: usize) -> Self {
+        Self {
+            units,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn add(&mut self, scorer: &str, position: usize, epoch: usize, score: &Score) {
+        let units = self.units;
+        let list = match self.by_scorer.get_mut(scorer) {
+            Some(list) => list,
+            None => self
+                .by_scorer
+                .entry(scorer.to_string())
+                .or_insert_with(|| Vec::with_capacity(units)),
+        };
+        list.push(StoredScore {
+            position,
+            epoch: u32::try_from(epoch).unwrap_or(u32::MAX),
+            value: StoredValue::from(&score.value),
+            answer: score.answer.as_deref().map(Into::into),
+            // Explanations can be as long as the completion; the log has
+            // them, results do not need them.
+            reason: score.reason.as_deref().map(Into::into),
+        });
     }
 }
 
@@ -132,6 +203,8 @@ pub(crate) fn compute_results(
     scorers: &[ScorerSlot],
     reducers: &[Reducer],
     total_samples: usize,
+    samples: &[Sample],
+    metadata_keys: &[String],
 ) -> Result<(EvalResults, Vec<SampleReductions>), String> {
     let mut scores_out = Vec::new();
     let mut reductions = Vec::new();
@@ -145,11 +218,24 @@ pub(crate) fn compute_results(
     };
     for slot in scorers {
         let mut entries = store.by_scorer.shift_remove(&slot.name).unwrap_or_default();
-        entries.sort_by_key(|(position, epoch, _)| (*position, *epoch));
+        entries.sort_by_key(|s| (s.position, s.epoch));
         // Epochs of one sample are adjacent once sorted: reduce them as
         // slices of one vector rather than copying them into groups.
-        let (keys, epoch_scores): (Vec<(usize, usize)>, Vec<SampleScore>) =
-            entries.into_iter().map(|(p, e, s)| ((p, e), s)).unzip();
+        let (keys, epoch_scores): (Vec<(usize, u32)>, Vec<SampleScore>) = entries
+            .into_iter()
+            .map(|s| {
+                let sample = &samples[s.position];
+                let score = SampleScore {
+                    value: s.value.into(),
+                    answer: s.answer.map(Into::into),
+                    explanation: None,
+                    reason: s.reason.map(Into::into),
+                    sample_id: sample.id.clone().unwrap_or(SampleId::Int(0)),
+                    sample_metadata: metadata_subset(sample.metadata.as_ref(), metadata_keys),
+                };
+                ((s.position, s.epoch), score)
+            })
+            .unzip();
         let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
         for (idx, (position, _)) in keys.iter().enumerate() {
             match runs.last_mut() {

@@ -8,11 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 use examen_types::{ModelUsage, Score};
 use indexmap::IndexMap;
 
-use super::log::SampleRecord;
-use super::results::metadata_subset;
+use super::log::{LogSinkError, SampleRecord};
 use super::{EvalEvent, RunAbort, RunShared};
 use crate::generate::{check_message_limit, Generate, LimitExceeded, SampleError};
-use crate::metric::SampleScore;
 use crate::sample::{Sample, SampleInput};
 use crate::state::{Choices, TaskState};
 use crate::transcript::{utc_timestamp, EvalError, Event, SampleLimit, Transcript};
@@ -318,53 +316,14 @@ async fn finish(
     let error = attempt.error.clone();
     let limit_text = attempt.limit.as_ref().map(|l| l.kind.clone());
 
-    let (completed, running) = {
-        let mut progress = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
-        progress.finished += 1;
-        for (model, u) in &model_usage {
-            *progress.usage.entry(model.clone()).or_default() += u;
-        }
-        if let Some(scores) = &attempt.scores {
-            progress.scores.completed += 1;
-            for (name, score) in scores {
-                let kept = SampleScore {
-                    value: score.value.clone(),
-                    answer: score.answer.clone(),
-                    // Explanations can be as long as the completion; the log
-                    // has them, results do not need them.
-                    explanation: None,
-                    reason: score.reason.clone(),
-                    sample_id: sample_id.clone(),
-                    sample_metadata: metadata_subset(
-                        sample.metadata.as_ref(),
-                        &shared.metadata_keys,
-                    ),
-                };
-                progress.scores.add(name, position, epoch, kept);
-            }
-            if let Some(first) = shared.scorer_names.first().and_then(|n| scores.get(n)) {
-                if !first.value.is_nan() {
-                    progress.running_sum += first.value.to_float();
-                    progress.running_count += 1;
-                }
-            }
-        } else if error.is_none() {
-            // Solved without scorers (or with --no-score): still completed.
-            progress.scores.completed += 1;
-        }
-        if error.is_some() && progress.first_error.is_none() {
-            progress.first_error = error.clone();
-        }
-        let running = shared.scorer_names.first().and_then(|name| {
-            (progress.running_count > 0).then(|| {
-                (
-                    name.clone(),
-                    progress.running_sum / progress.running_count as f64,
-                )
-            })
-        });
-        (progress.finished, running)
-    };
+    let (completed, running) = record_progress(
+        shared,
+        position,
+        epoch,
+        attempt.scores.as_ref(),
+        &model_usage,
+        error.as_ref(),
+    );
 
     if let Some(sink) = &shared.sink {
         let record = SampleRecord {
@@ -395,8 +354,12 @@ async fn finish(
             token_limit: shared.limits.token_limit,
             time_limit: shared.limits.time_limit,
         };
-        sink.write_sample(record)
+        // Shielded: a sample that finished reaches the log even when the run
+        // is cancelled while it is being handed over.
+        let sink = sink.clone();
+        examen_rt::shield(async move { sink.write_sample(record).await })
             .await
+            .unwrap_or_else(|| Err(LogSinkError::new("the log writer did not keep up")))
             .map_err(|e| RunAbort::Log(e.to_string()))?;
     }
 
@@ -436,6 +399,52 @@ async fn finish(
         }
     }
     Ok(())
+}
+
+/// Counts a finished unit (run here, or carried over from a previous log)
+/// in the run's progress: its scores for the results, its usage, the first
+/// error. Returns the units finished so far and the running mean of the
+/// first scorer.
+pub(super) fn record_progress(
+    shared: &RunShared,
+    position: usize,
+    epoch: usize,
+    scores: Option<&IndexMap<String, Score>>,
+    model_usage: &IndexMap<String, ModelUsage>,
+    error: Option<&EvalError>,
+) -> (usize, Option<(String, f64)>) {
+    let mut progress = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
+    progress.finished += 1;
+    for (model, u) in model_usage {
+        *progress.usage.entry(model.clone()).or_default() += u;
+    }
+    if let Some(scores) = scores {
+        progress.scores.completed += 1;
+        for (name, score) in scores {
+            progress.scores.add(name, position, epoch, score);
+        }
+        if let Some(first) = shared.scorer_names.first().and_then(|n| scores.get(n)) {
+            if !first.value.is_nan() {
+                progress.running_sum += first.value.to_float();
+                progress.running_count += 1;
+            }
+        }
+    } else if error.is_none() {
+        // Solved without scorers (or with --no-score): still completed.
+        progress.scores.completed += 1;
+    }
+    if error.is_some() && progress.first_error.is_none() {
+        progress.first_error = error.cloned();
+    }
+    let running = shared.scorer_names.first().and_then(|name| {
+        (progress.running_count > 0).then(|| {
+            (
+                name.clone(),
+                progress.running_sum / progress.running_count as f64,
+            )
+        })
+    });
+    (progress.finished, running)
 }
 
 fn round3(x: f64) -> f64 {

@@ -14,5 +14,7 @@ mod inspect_compat;
 mod logs;
 /// Limits and the error policy.
 mod policy;
+/// Cancelling an eval, and continuing one from its log (`eval_retry`).
+mod resume;
 /// Task files: the example, the contract shape, and error locations.
 mod taskfile;

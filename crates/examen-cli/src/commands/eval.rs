@@ -1,0 +1,277 @@
+//! `examen eval TASK_FILE... --model M...`: loads the task files, resolves the models, runs every
+//! task against every model in one engine call, shows progress, prints the results.
+//!
+//! Options become the engine's [`EvalOptions`], which override the task files' own values; an
+//! option left unset keeps the task file's value, then the engine's default.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use examen::runner::log::EvalLogger;
+use examen::runner::LogDir;
+use examen::task::Limits;
+use examen::{EvalOptions, EvalOutcome, Task};
+use examen_model::{get_model, Env, Model, ModelOptions};
+use examen_rt::CancelToken;
+use examen_types::{GenerateConfig, JsonObject, JsonValue};
+
+use crate::args::{EvalArgs, LogFormatArg, SampleLimit};
+use crate::display::json::{Both, JsonLines};
+use crate::display::summary::{render_plain, render_rich, RunSummary};
+use crate::display::{self, plain::Plain, rich::Rich, Display, Mode, Silent};
+use crate::error::{CliError, Exit};
+use crate::log_dir::CliLogDir;
+
+/// Where logs go when neither `--log-dir` nor `EXAMEN_LOG_DIR` says.
+pub(crate) const DEFAULT_LOG_DIR: &str = "logs";
+
+pub(crate) async fn run(args: EvalArgs, mode: Mode, cancel: CancelToken) -> Result<Exit, CliError> {
+    let tasks = load_tasks(&args)?;
+    let models = resolve_models(&args)?;
+    let options = eval_options(&args, cancel)?;
+    let json = args.json;
+
+    let mut view: Box<dyn Display> = match mode {
+        Mode::Rich => Box::new(Rich::new(display::stderr_color())),
+        Mode::Plain => Box::new(Plain::new()),
+        Mode::None => Box::new(Silent),
+    };
+    if json {
+        view = Box::new(Both(view, Box::new(JsonLines)));
+    }
+    let (events, receiver) = examen_rt::channel(1024);
+    let consumer = examen_rt::spawn(display::consume(receiver, view, models.clone()));
+    // Cancelling (Ctrl-C) stops the runs and completes their logs as `cancelled`.
+    let result = examen::eval(tasks, models, options, Some(events)).await;
+    let progress = match consumer.await {
+        Ok(progress) => progress,
+        Err(err) if err.is_panic() => err.resume(),
+        Err(_) => display::Progress::default(),
+    };
+    let outcomes = result.map_err(CliError::usage)?;
+
+    let summaries = RunSummary::collect(&outcomes, &progress);
+    match report(&outcomes, &summaries, &progress, mode, json) {
+        // A reader that went away (`| head`) does not change how the eval went.
+        Err(err) if err.is_silent() => {}
+        Err(err) => return Err(err),
+        Ok(()) => {}
+    }
+    report_failures(&summaries);
+    match exit_for(&outcomes) {
+        Exit::Interrupted => Err(CliError::interrupted()),
+        exit => Ok(exit),
+    }
+}
+
+/// Prints the results on stdout: the summary (panel or text), or with `--json` the records of
+/// the runs that never started (the others printed theirs as they finished).
+fn report(
+    outcomes: &[EvalOutcome],
+    summaries: &[RunSummary],
+    progress: &display::Progress,
+    mode: Mode,
+    json: bool,
+) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let mut taken = Vec::new();
+        for (outcome, summary) in outcomes.iter().zip(summaries) {
+            let printed = progress
+                .claim(&outcome.task, &outcome.model, &mut taken, |r| r.finished)
+                .is_some();
+            if !printed {
+                writeln!(stdout, "{}", summary.to_json())?;
+            }
+        }
+    } else {
+        let text = match mode {
+            Mode::Rich => render_rich(summaries, display::stdout_color()),
+            Mode::Plain => render_plain(summaries),
+            Mode::None => String::new(),
+        };
+        stdout.write_all(text.as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// One line on stderr per failed run.
+fn report_failures(summaries: &[RunSummary]) {
+    let mut stderr = anstream::stderr().lock();
+    for summary in summaries.iter().filter(|s| s.error.is_some()) {
+        let _ = writeln!(
+            stderr,
+            "error: {} ({}) failed: {}",
+            summary.task,
+            summary.model,
+            summary.error.as_deref().unwrap_or_default()
+        );
+    }
+}
+
+fn exit_for(outcomes: &[EvalOutcome]) -> Exit {
+    use examen::runner::log::EvalStatus;
+    if outcomes.iter().any(|o| o.status == EvalStatus::Cancelled) {
+        Exit::Interrupted
+    } else if outcomes.iter().any(|o| o.status == EvalStatus::Error) {
+        Exit::Failed
+    } else {
+        Exit::Success
+    }
+}
+
+fn load_tasks(args: &EvalArgs) -> Result<Vec<Task>, CliError> {
+    let mut tasks = Vec::with_capacity(args.tasks.len());
+    for path in &args.tasks {
+        let mut task = examen::taskfile::load_task_file_with_args(path, &args.task_args)
+            .map_err(CliError::usage)?;
+        if let Some(SampleLimit::Range { start, end }) = args.limit {
+            task.dataset.slice(start - 1, end);
+        }
+        // As in Inspect: `--epochs` replaces the count and keeps the task's reducers,
+        // `--epochs-reducer` replaces the reducers; the engine then checks they fit.
+        if let Some(epochs) = args.epochs {
+            task.epochs.epochs = epochs as usize;
+        }
+        if !args.epochs_reducer.is_empty() {
+            task.epochs.reducers = args
+                .epochs_reducer
+                .iter()
+                .map(|name| examen::registry::build_reducer(name.trim()))
+                .collect::<Result<_, _>>()
+                .map_err(|err| CliError::usage(format!("--epochs-reducer: {err}")))?;
+        }
+        tasks.push(task);
+    }
+    Ok(tasks)
+}
+
+fn model_config(args: &EvalArgs) -> GenerateConfig {
+    GenerateConfig {
+        max_connections: args.max_connections,
+        max_retries: args.max_retries,
+        timeout: args.timeout,
+        attempt_timeout: args.attempt_timeout,
+        ..GenerateConfig::default()
+    }
+}
+
+fn resolve_models(args: &EvalArgs) -> Result<Vec<Model>, CliError> {
+    let names: Vec<&str> = args
+        .model
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(CliError::usage(
+            "no model to evaluate: pass --model provider/model (for example --model mockllm/model) \
+             or set EXAMEN_MODEL",
+        ));
+    }
+    let options = ModelOptions {
+        base_url: args.model_base_url.clone(),
+        args: args.model_args.iter().cloned().collect::<BTreeMap<_, _>>(),
+        config: model_config(args),
+        env: Env::process(),
+        ..ModelOptions::default()
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            get_model(name, options.clone())
+                .map_err(|err| CliError::usage(format!("--model {name}: {err}")))
+        })
+        .collect()
+}
+
+fn eval_options(args: &EvalArgs, cancel: CancelToken) -> Result<EvalOptions, CliError> {
+    let role_options = ModelOptions {
+        config: model_config(args),
+        env: Env::process(),
+        ..ModelOptions::default()
+    };
+    let mut model_roles = HashMap::new();
+    for (role, name) in &args.model_role {
+        let model = get_model(name.trim(), role_options.clone())
+            .map_err(|err| CliError::usage(format!("--model-role {role}={name}: {err}")))?;
+        model_roles.insert(role.clone(), model);
+    }
+    let config = GenerateConfig {
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+        seed: args.seed,
+        ..model_config(args)
+    };
+    let metadata = parse_metadata(&args.metadata)?;
+    let dir: PathBuf = args
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
+    let format = args.log_format.unwrap_or(LogFormatArg::Eval).format();
+    let mut writer = examen_log::WriterOptions::default();
+    if let Some(buffer) = args.log_buffer {
+        writer.buffer_samples = buffer;
+    }
+    let logger: Arc<dyn EvalLogger> =
+        Arc::new(CliLogDir(LogDir::new(dir, format).with_options(writer)));
+    Ok(EvalOptions {
+        max_tasks: args.max_tasks,
+        max_samples: args.max_samples,
+        max_connections: args.max_connections,
+        limit: match args.limit {
+            Some(SampleLimit::First(n)) => Some(n),
+            _ => None,
+        },
+        sample_id: (!args.sample_id.is_empty()).then(|| {
+            args.sample_id
+                .iter()
+                .map(|id| id.trim().to_string())
+                .collect()
+        }),
+        fail_on_error: args.fail_on_error,
+        retry_on_error: args.retry_on_error.unwrap_or(0),
+        limits: Limits {
+            message_limit: args.message_limit,
+            token_limit: args.token_limit,
+            time_limit: args.time_limit,
+            working_limit: args.working_limit,
+        },
+        config,
+        model_roles,
+        model_options: role_options,
+        logger: Some(logger),
+        no_score: args.no_score,
+        tags: args
+            .tags
+            .iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        metadata,
+        model_args: args
+            .model_args
+            .iter()
+            .map(|(k, v)| (k.clone(), JsonValue::from(v.as_str())))
+            .collect(),
+        cancel: Some(cancel),
+        ..EvalOptions::default()
+    })
+}
+
+/// `--metadata k=v` pairs; each value is YAML (`3` is a number, `[a, b]` a list).
+fn parse_metadata(pairs: &[(String, String)]) -> Result<JsonObject, CliError> {
+    let mut metadata = JsonObject::new();
+    for (key, value) in pairs {
+        let yaml: serde_norway::Value = serde_norway::from_str(value).map_err(|err| {
+            CliError::usage(format!("--metadata {key}={value}: not valid YAML: {err}"))
+        })?;
+        let json = serde_json::to_value(&yaml)
+            .map_err(|err| CliError::usage(format!("--metadata {key}={value}: {err}")))?;
+        metadata.insert(key.clone(), json);
+    }
+    Ok(metadata)
+}

@@ -1,0 +1,243 @@
+//! `examen log dump|list|convert`: reading eval logs (examen's and Inspect's) with examen-log.
+//!
+//! Logs are read synchronously: these commands do nothing else at the same time.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use examen_log::{convert_log, EvalLog, LogFormat, LogReader, Recovered};
+use serde_json::json;
+
+use crate::args::{LogCommand, LogConvertArgs, LogDumpArgs, LogListArgs};
+use crate::commands::eval::DEFAULT_LOG_DIR;
+use crate::error::{CliError, Exit};
+
+pub(crate) fn run(command: LogCommand) -> Result<Exit, CliError> {
+    match command {
+        LogCommand::Dump(args) => dump(&args),
+        LogCommand::List(args) => list(&args),
+        LogCommand::Convert(args) => convert(&args),
+    }
+}
+
+/// A log opened for reading: a readable one, or what could be recovered from one whose writer
+/// died (an `.eval` without its central directory, a `.json` still being written).
+enum Opened {
+    Reader(Box<LogReader>),
+    Recovered(Box<Recovered>),
+}
+
+impl Opened {
+    fn header(&self) -> &EvalLog {
+        match self {
+            Opened::Reader(reader) => reader.header(),
+            Opened::Recovered(recovered) => &recovered.log,
+        }
+    }
+
+    fn sample_count(&self) -> usize {
+        match self {
+            Opened::Reader(reader) => reader.sample_count(),
+            Opened::Recovered(recovered) => recovered.sample_count(),
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<Opened, CliError> {
+    if !path.is_file() {
+        return Err(CliError::usage(format!("{}: no such file", path.display())));
+    }
+    match LogReader::open(path) {
+        Ok(reader) => Ok(Opened::Reader(Box::new(reader))),
+        // Not a reason to give up yet: the samples of a crashed log are still there.
+        Err(err) => match examen_log::recover(path) {
+            Ok(recovered) => Ok(Opened::Recovered(Box::new(recovered))),
+            Err(_) => Err(CliError::usage(err)),
+        },
+    }
+}
+
+fn dump(args: &LogDumpArgs) -> Result<Exit, CliError> {
+    let opened = open(&args.log)?;
+    let to_json = |log: &EvalLog| {
+        // Python-style JSON, so a NaN metric prints as `NaN` as in `inspect log dump`.
+        examen_log::to_python_json(log)
+            .map_err(|err| CliError::failed(format!("{}: {err}", args.log.display())))
+    };
+    let mut stdout = std::io::stdout().lock();
+    match opened {
+        _ if args.header_only => stdout.write_all(&to_json(opened.header())?)?,
+        Opened::Reader(reader) => {
+            // The JSON log format is the dump, and converting streams the samples one by one.
+            drop(reader);
+            let temp = TempFile::new("dump.json");
+            convert_log(&args.log, &temp.0, LogFormat::Json).map_err(CliError::usage)?;
+            let mut file = std::fs::File::open(&temp.0)
+                .map_err(|err| CliError::failed(format!("{}: {err}", temp.0.display())))?;
+            std::io::copy(&mut file, &mut stdout)?;
+        }
+        Opened::Recovered(recovered) => {
+            let mut log = recovered.log.clone();
+            let samples = recovered
+                .samples()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CliError::usage)?;
+            log.samples = Some(samples);
+            stdout.write_all(&to_json(&log)?)?;
+        }
+    }
+    stdout.write_all(b"\n")?;
+    stdout.flush()?;
+    Ok(Exit::Success)
+}
+
+/// A file in the temporary directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> TempFile {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        TempFile(std::env::temp_dir().join(format!("examen-{}-{nanos}-{name}", std::process::id())))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Every `.eval` and `.json` file under `dir`, recursively.
+fn log_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            log_files(&path, out)?;
+        } else if LogFormat::from_path(&path).is_some() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn list(args: &LogListArgs) -> Result<Exit, CliError> {
+    let dir = args
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
+    let mut files = Vec::new();
+    if dir.is_dir() {
+        log_files(&dir, &mut files)
+            .map_err(|err| CliError::usage(format!("{}: {err}", dir.display())))?;
+    } else if args.log_dir.is_some() {
+        return Err(CliError::usage(format!(
+            "{}: not a directory",
+            dir.display()
+        )));
+    }
+    // Names start with the creation time: newest first.
+    files.sort_by(|a, b| b.file_name().cmp(&a.file_name()).then_with(|| b.cmp(a)));
+    let mut rows = Vec::new();
+    let mut stderr = anstream::stderr();
+    for path in files {
+        let opened = match open(&path) {
+            Ok(opened) => opened,
+            Err(err) => {
+                // A stray JSON file is not a reason to stop listing.
+                let _ = writeln!(stderr, "warning: skipping {err}");
+                continue;
+            }
+        };
+        let header = opened.header();
+        if args.status.is_some_and(|s| !s.matches(header.status)) {
+            continue;
+        }
+        rows.push(json!({
+            "name": path.display().to_string(),
+            "status": header.status.as_str(),
+            "task": header.eval.task,
+            "task_id": header.eval.task_id,
+            "model": header.eval.model,
+            "created": header.eval.created,
+            "samples": opened.sample_count(),
+            "size": std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        }));
+    }
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &rows).map_err(|err| CliError::io(err.into()))?;
+        stdout.write_all(b"\n")?;
+    } else {
+        let columns = ["status", "task", "model", "samples", "name"];
+        let cell = |row: &serde_json::Value, column: &str| match &row[column] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let widths: Vec<usize> = columns
+            .iter()
+            .map(|c| {
+                rows.iter()
+                    .map(|r| cell(r, c).chars().count())
+                    .chain(std::iter::once(c.len()))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        if !rows.is_empty() {
+            let header: Vec<String> = columns
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{:<w$}", c.to_uppercase()))
+                .collect();
+            writeln!(stdout, "{}", header.join("  ").trim_end())?;
+        }
+        for row in &rows {
+            let cells: Vec<String> = columns
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{:<w$}", cell(row, c)))
+                .collect();
+            writeln!(stdout, "{}", cells.join("  ").trim_end())?;
+        }
+    }
+    stdout.flush()?;
+    Ok(Exit::Success)
+}
+
+fn convert(args: &LogConvertArgs) -> Result<Exit, CliError> {
+    let format = args.to.format();
+    std::fs::create_dir_all(&args.output_dir)
+        .map_err(|err| CliError::usage(format!("{}: {err}", args.output_dir.display())))?;
+    let mut stdout = std::io::stdout().lock();
+    for log in &args.logs {
+        if !log.exists() {
+            return Err(CliError::usage(format!("{}: no such file", log.display())));
+        }
+        let stem = log
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "log".into());
+        let dest = args
+            .output_dir
+            .join(format!("{stem}.{}", format.extension()));
+        if same_file(log, &dest) {
+            return Err(CliError::usage(format!(
+                "{}: the output would overwrite the input; choose another --output-dir",
+                log.display()
+            )));
+        }
+        let written = convert_log(log, &dest, format).map_err(CliError::usage)?;
+        writeln!(stdout, "{}", written.display())?;
+    }
+    stdout.flush()?;
+    Ok(Exit::Success)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}

@@ -1,0 +1,1303 @@
+//! Re-scoring an existing eval log, examen's or Inspect's (Inspect's
+//! `inspect score` and `score_async`): [`score_log`] streams the log's samples
+//! one at a time from its reader, runs scorers over them (samples
+//! concurrently, at most `max_samples` at once), writes every sample with its
+//! new scores to a new log, and recomputes metrics and epoch reductions for
+//! the scorers it ran.
+//!
+//! The semantics are Inspect's:
+//!
+//! - the scorers are the ones given, else the log's own, rebuilt through the
+//!   [`registry`] with the arguments and metrics the log records;
+//! - [`ScoreAction::Append`] keeps the log's scores, results and reductions
+//!   and adds the new ones, a new score whose name is taken getting the next
+//!   free one (`includes`, `includes1`, ...); [`ScoreAction::Overwrite`]
+//!   replaces them;
+//! - every sample is scored, errored ones included; `completed_samples`
+//!   counts the samples without error; reductions use the log's epoch
+//!   reducers;
+//! - the new scores' events (spans, model calls, `score` events) go into the
+//!   sample's `scorers` span (append) or replace it (overwrite);
+//! - everything else is kept: ids, status, stats, error, plan, config.
+//!
+//! The new log is written to a hidden temporary file beside `dest` and
+//! renamed over `dest` only once it is complete: on any failure (an
+//! unreadable sample, a failing scorer, cancellation) nothing is left behind
+//! and `dest`, which may be the source log itself, is untouched.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use examen_log::events::{EventBase, ScoreEvent, SpanBeginEvent, SpanEndEvent};
+use examen_log::{
+    EvalLog, EvalSample, EvalSampleReductions, EvalScorer, EvalStatus, Event, LogFinish,
+    LogFormat, LogReader, LogStart, LogWriter, WriterOptions,
+};
+use examen_model::{MockLlm, Model};
+use examen_types::{GenerateConfig, JsonObject, JsonValue, ModelUsage, Score};
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::generate::{Generate, ModelSet};
+use crate::metric::Metric;
+use crate::registry;
+use crate::runner::results::{
+    compute_results, metadata_subset, EvalMetric, EvalResults, EvalScore, SampleReductions,
+    ScoreStore, ScorerSlot,
+};
+use crate::runner::EvalEvent;
+use crate::sample::{Sample, SampleId, SampleInput, Target};
+use crate::scorer::Scorer;
+use crate::state::{Choices, TaskState};
+use crate::transcript::Transcript;
+
+/// What happens to the scores a log already has (Inspect's `--action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScoreAction {
+    /// Keep them, and the log's results and reductions, and add the new ones.
+    #[default]
+    Append,
+    /// Replace them with the new ones.
+    Overwrite,
+}
+
+/// How to re-score a log.
+#[derive(Debug, Clone, Default)]
+pub struct ScoreOptions {
+    /// The scorers to run; `None` runs the log's own again (rebuilt through
+    /// the registry from what the log records).
+    pub scorers: Option<Vec<Arc<dyn Scorer>>>,
+    /// Append to or overwrite the log's scores.
+    pub action: ScoreAction,
+    /// The new log's format (default: `dest`'s extension, else `.eval`).
+    pub format: Option<LogFormat>,
+    /// Samples scored at once (default: the model's `max_connections`, else 10).
+    pub max_samples: Option<usize>,
+    /// The model scorers call as the evaluated model (default: the log's
+    /// model, built from its name, base URL and model arguments).
+    pub model: Option<Model>,
+    /// Model roles (e.g. `grader`), bound over the log's roles.
+    pub model_roles: HashMap<String, Model>,
+    /// How the log's models, and models named by scorers, are built.
+    pub model_options: examen_model::ModelOptions,
+    /// Stops the scoring when cancelled: nothing is written
+    /// ([`ScoreError::Cancelled`]).
+    pub cancel: Option<examen_rt::CancelToken>,
+}
+
+/// A scored log.
+#[derive(Debug, Clone)]
+pub struct ScoreOutcome {
+    /// Where the new log was written (`dest`).
+    pub log_location: PathBuf,
+    /// The task's name.
+    pub task: String,
+    /// The evaluated model's name, as the log records it.
+    pub model: String,
+    /// The log's status, kept as it was.
+    pub status: EvalStatus,
+    /// Samples (sample × epoch) scored.
+    pub samples: usize,
+    /// The names of the scores this pass added to each sample.
+    pub scorers: Vec<String>,
+    /// The metrics of the scorers run in this pass.
+    pub results: EvalResults,
+    /// Their reduced scores per sample.
+    pub reductions: Vec<SampleReductions>,
+    /// The new log's results: the log's and this pass's (append), or this
+    /// pass's (overwrite).
+    pub log_results: EvalResults,
+}
+
+/// Why a log could not be scored. Messages name the log file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScoreError {
+    /// The log, or one of its samples, cannot be read.
+    #[error("{0}")]
+    Read(String),
+    /// The scoring cannot start: no scorer, or one the log records cannot be
+    /// rebuilt, or an unknown reducer.
+    #[error("{0}")]
+    Setup(String),
+    /// A scorer failed on a sample, or the metrics cannot be computed.
+    #[error("{0}")]
+    Scorer(String),
+    /// The new log cannot be written.
+    #[error("{0}")]
+    Write(String),
+    /// [`ScoreOptions::cancel`] was cancelled.
+    #[error("scoring cancelled")]
+    Cancelled,
+}
+
+/// A scorer to run, with the name its scores get and its metrics.
+struct Planned {
+    scorer: Arc<dyn Scorer>,
+    name: String,
+    metrics: Vec<Arc<dyn Metric>>,
+}
+
+/// What every sample's scoring shares.
+struct Scoring {
+    src: PathBuf,
+    planned: Vec<Planned>,
+    action: ScoreAction,
+    models: Arc<ModelSet>,
+    config: GenerateConfig,
+    model_name: String,
+}
+
+/// A sample scored, on its way to the writer.
+struct Scored {
+    position: usize,
+    sample: EvalSample,
+    new_scores: IndexMap<String, Score>,
+    usage: ModelUsage,
+}
+
+/// Scores the samples of the log at `src` and writes the log with their new
+/// scores to `dest` (which may be `src`: it is replaced once the new log is
+/// complete). Reports progress on `events` as one run (`run` 0):
+/// `TaskStarted`, a `SampleFinished` per sample written (with its new
+/// scores), and `TaskFinished` with the new log's results.
+///
+/// Samples are read one at a time and at most about `3 × max_samples` are
+/// held at once (read ahead, being scored, waiting for the writer), so memory
+/// does not grow with the log.
+///
+/// # Cancel safety
+///
+/// Cancel [`ScoreOptions::cancel`] to stop: the temporary file is removed and
+/// `dest` is untouched. Dropping the future also removes the temporary file,
+/// but a write already handed to a blocking thread may finish after it.
+///
+/// # Panics
+///
+/// Outside an `examen_rt` runtime.
+#[allow(clippy::too_many_lines)]
+pub async fn score_log(
+    src: &Path,
+    dest: &Path,
+    options: ScoreOptions,
+    events: Option<examen_rt::Sender<EvalEvent>>,
+) -> Result<ScoreOutcome, ScoreError> {
+    let cancel = options.cancel.clone().unwrap_or_default();
+    let path = src.to_path_buf();
+    let reader = examen_rt::to_thread(move || LogReader::open(&path))
+        .await
+        .map_err(|e| ScoreError::Read(format!("{e} (expected an eval log, .eval or .json)")))?;
+    let header = reader.header().clone();
+    let count = reader.sample_count();
+    if count == 0 {
+        return Err(ScoreError::Read(format!(
+            "{}: the log holds no samples to score",
+            src.display()
+        )));
+    }
+    let planned = plan_scorers(src, &header, options.scorers.clone(), options.action)?;
+    let mut reducers = Vec::new();
+    for name in header.eval.config.epochs_reducer.iter().flatten() {
+        reducers.push(
+            registry::build_reducer(bare_name(name)).map_err(|e| {
+                ScoreError::Setup(format!("{}: epochs_reducer: {e}", src.display()))
+            })?,
+        );
+    }
+    let (models, config) = model_set(&header, &options);
+    let max_samples = options
+        .max_samples
+        .or_else(|| config.max_connections.map(|c| c as usize))
+        .or_else(|| models.model.config().max_connections.map(|c| c as usize))
+        .unwrap_or(examen_model::DEFAULT_MAX_CONNECTIONS)
+        .max(1);
+    let format = options
+        .format
+        .or_else(|| LogFormat::from_path(dest))
+        .unwrap_or_default();
+
+    let mut eval = header.eval.clone();
+    let applied = planned.iter().map(eval_scorer);
+    let keep_old = options.action == ScoreAction::Append && header.results.is_some();
+    eval.scorers = Some(if keep_old {
+        eval.scorers.take().unwrap_or_default().into_iter().chain(applied).collect()
+    } else {
+        applied.collect()
+    });
+    let start = LogStart {
+        version: header.version,
+        eval,
+        plan: header.plan.clone(),
+    };
+    let temp = TempLog::beside(dest, format);
+    let temp_path = temp.path.clone();
+    let writer = examen_rt::to_thread(move || {
+        LogWriter::create_at(&temp_path, format, &start, WriterOptions::default())
+    })
+    .await
+    .map_err(|e| ScoreError::Write(temp.rename_in(&e.to_string())))?;
+
+    let mut metadata_keys: Vec<String> = planned
+        .iter()
+        .flat_map(|p| p.metrics.iter().flat_map(|m| m.metadata_keys()))
+        .collect();
+    metadata_keys.sort();
+    metadata_keys.dedup();
+    let slots: Vec<ScorerSlot> = planned
+        .iter()
+        .map(|p| ScorerSlot {
+            name: p.name.clone(),
+            scorer: p.scorer.name().to_string(),
+            params: p.scorer.params(),
+            metrics: p.metrics.clone(),
+        })
+        .collect();
+    let first_score = planned.first().map(|p| p.name.clone());
+    let new_names: Vec<String> = planned.iter().map(|p| p.name.clone()).collect();
+    let epochs = header.eval.config.epochs.map_or(1, |e| e.max(1) as usize);
+    emit(
+        events.as_ref(),
+        EvalEvent::TaskStarted {
+            run: 0,
+            task: header.eval.task.clone(),
+            model: header.eval.model.clone(),
+            total: count,
+            samples: header
+                .eval
+                .dataset
+                .samples
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(count / epochs),
+            epochs,
+        },
+    )
+    .await;
+
+    let scoring = Arc::new(Scoring {
+        src: src.to_path_buf(),
+        planned,
+        action: options.action,
+        models: Arc::new(models),
+        config,
+        model_name: header.eval.model.clone(),
+    });
+    let (sample_tx, sample_rx) = examen_rt::channel::<(usize, EvalSample)>(max_samples);
+    let (scored_tx, scored_rx) = examen_rt::channel::<Scored>(max_samples);
+
+    // The writer is not a child of the group: a failing child cancels its
+    // siblings, and a write must not be abandoned half-way on a blocking
+    // thread. It ends when the scorers are gone (their senders dropped).
+    let writer_task = examen_rt::spawn(write_scored(
+        writer,
+        scored_rx,
+        Written {
+            store: ScoreStore::with_capacity(count),
+            samples: Vec::new(),
+            written: 0,
+            running: (0.0, 0),
+        },
+        WriterContext {
+            metadata_keys: metadata_keys.clone(),
+            events: events.clone(),
+            first_score,
+            temp: temp.path.clone(),
+            dest: dest.to_path_buf(),
+        },
+    ));
+
+    let mut group = examen_rt::TaskGroup::new();
+    let reader_cancel = cancel.clone();
+    group.spawn(move || async move {
+        examen_rt::to_thread(move || read_samples(&reader, &sample_tx, &reader_cancel)).await
+    });
+    let scorer_cancel = cancel.clone();
+    group.spawn(move || async move {
+        let funcs = (0..count).map(move |_| {
+            let (samples, scored, scoring, cancel) = (
+                sample_rx.clone(),
+                scored_tx.clone(),
+                scoring.clone(),
+                scorer_cancel.clone(),
+            );
+            move || async move {
+                let work = async {
+                    let Some((position, sample)) = samples.recv().await else {
+                        // The reader stopped early; it reports why.
+                        return Ok(());
+                    };
+                    let done = score_sample(&scoring, position, sample).await?;
+                    scored
+                        .send(done)
+                        .await
+                        .map_err(|_| ScoreError::Write("the log writer stopped".into()))
+                };
+                cancel
+                    .run_until_cancelled(work)
+                    .await
+                    .unwrap_or(Err(ScoreError::Cancelled))
+            }
+        });
+        examen_rt::collect_limited(max_samples, funcs)
+            .await
+            .map(drop)
+    });
+    let scored = group.join().await;
+    let written = match writer_task.await {
+        Ok(written) => written,
+        Err(e) if e.is_panic() => e.resume(),
+        Err(_) => Err(ScoreError::Write("the log writer was cancelled".into())),
+    };
+    // The writer's error is the cause when both failed (the scorers then
+    // failed to hand it their samples).
+    let (writer, written) = written?;
+    if let Err(errors) = scored {
+        let first = errors.into_first();
+        return Err(if cancel.is_cancelled() {
+            ScoreError::Cancelled
+        } else {
+            first
+        });
+    }
+    if cancel.is_cancelled() {
+        return Err(ScoreError::Cancelled);
+    }
+
+    let samples: Vec<Sample> = written
+        .samples
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| Sample::new("", "")))
+        .collect();
+    let (results, reductions) = compute_results(
+        written.store,
+        &slots,
+        &reducers,
+        count,
+        &samples,
+        &metadata_keys,
+    )
+    .map_err(|e| ScoreError::Scorer(format!("{}: cannot compute the metrics: {e}", src.display())))?;
+    let mut new_results: examen_log::EvalResults = to_log("results", &results)?;
+    let new_reductions: Vec<EvalSampleReductions> = to_log("reductions", &reductions)?;
+    let (log_results, log_reductions) = match (options.action, header.results.clone()) {
+        (ScoreAction::Append, Some(mut old)) => {
+            old.scores.extend(new_results.scores);
+            let mut all = header.reductions.clone().unwrap_or_default();
+            all.extend(new_reductions);
+            (old, all)
+        }
+        (_, old) => {
+            // What describes the original run (early stopping, ...) stays.
+            if let Some(old) = old {
+                new_results.metadata = old.metadata;
+                new_results.extra = old.extra;
+            }
+            (new_results, new_reductions)
+        }
+    };
+    let engine_log_results = engine_results(&log_results);
+    let finish = LogFinish {
+        status: header.status,
+        results: Some(log_results),
+        stats: header.stats.clone(),
+        error: header.error.clone(),
+        reductions: (!log_reductions.is_empty()).then_some(log_reductions),
+        invalidated: header.invalidated,
+    };
+    let (temp_path, dest_path) = (temp.path.clone(), dest.to_path_buf());
+    examen_rt::to_thread(move || -> Result<(), String> {
+        writer.finish(finish).map_err(|e| e.to_string())?;
+        std::fs::rename(&temp_path, &dest_path)
+            .map_err(|e| format!("{}: cannot write the scored log: {e}", dest_path.display()))
+    })
+    .await
+    .map_err(|e| ScoreError::Write(temp.rename_in(&e)))?;
+    temp.keep();
+
+    emit(
+        events.as_ref(),
+        EvalEvent::TaskFinished {
+            run: 0,
+            status: engine_status(header.status),
+            results: Some(engine_log_results.clone()),
+            error: None,
+            log_location: Some(dest.display().to_string()),
+        },
+    )
+    .await;
+    Ok(ScoreOutcome {
+        log_location: dest.to_path_buf(),
+        task: header.eval.task.clone(),
+        model: header.eval.model.clone(),
+        status: header.status,
+        samples: count,
+        scorers: new_names,
+        results,
+        reductions,
+        log_results: engine_log_results,
+    })
+}
+
+async fn emit(events: Option<&examen_rt::Sender<EvalEvent>>, event: EvalEvent) {
+    if let Some(events) = events {
+        // A display that went away does not stop the scoring.
+        let _ = events.send(event).await;
+    }
+}
+
+/// The engine's status for a log's (a log left `started` by a crash did not
+/// complete: it shows as cancelled).
+fn engine_status(status: EvalStatus) -> crate::runner::log::EvalStatus {
+    use crate::runner::log::EvalStatus as Engine;
+    match status {
+        EvalStatus::Success => Engine::Success,
+        EvalStatus::Error => Engine::Error,
+        EvalStatus::Cancelled | EvalStatus::Started => Engine::Cancelled,
+    }
+}
+
+/// Inspect records its built-ins with a package prefix (`inspect_ai/accuracy`).
+fn bare_name(name: &str) -> &str {
+    name.strip_prefix("inspect_ai/").unwrap_or(name)
+}
+
+/// Inspect's `unique_scorer_name`: `name`, else `name1`, `name2`, ...
+fn unique_name(base: &str, used: &[String]) -> String {
+    let mut name = base.to_string();
+    let mut n = 1;
+    while used.contains(&name) {
+        name = format!("{base}{n}");
+        n += 1;
+    }
+    name
+}
+
+fn plan_scorers(
+    src: &Path,
+    header: &EvalLog,
+    explicit: Option<Vec<Arc<dyn Scorer>>>,
+    action: ScoreAction,
+) -> Result<Vec<Planned>, ScoreError> {
+    let chosen = match explicit {
+        Some(scorers) => scorers
+            .into_iter()
+            .map(|scorer| {
+                let metrics = scorer.metrics();
+                (scorer, metrics)
+            })
+            .collect(),
+        None => log_scorers(src, header)?,
+    };
+    if chosen.is_empty() {
+        return Err(ScoreError::Setup(format!(
+            "{}: no scorer to run: the log records none, so name the scorers to run",
+            src.display()
+        )));
+    }
+    let mut used: Vec<String> = match action {
+        ScoreAction::Append => header
+            .results
+            .iter()
+            .flat_map(|r| r.scores.iter().map(|s| s.name.clone()))
+            .chain(header.eval.scorers.iter().flatten().map(|s| s.name.clone()))
+            .collect(),
+        ScoreAction::Overwrite => Vec::new(),
+    };
+    Ok(chosen
+        .into_iter()
+        .map(|(scorer, metrics)| {
+            let name = unique_name(scorer.name(), &used);
+            used.push(name.clone());
+            Planned {
+                scorer,
+                name,
+                metrics,
+            }
+        })
+        .collect())
+}
+
+/// A scorer as the log records it.
+struct Recorded {
+    /// The name its scores have.
+    score_name: String,
+    /// Names to try in the registry, in order.
+    candidates: Vec<String>,
+    options: JsonObject,
+    metrics: Option<JsonValue>,
+}
+
+/// The log's scorers, rebuilt: from `eval.scorers`, else (an older log) from
+/// the scorers its results name.
+fn log_scorers(
+    src: &Path,
+    header: &EvalLog,
+) -> Result<Vec<(Arc<dyn Scorer>, Vec<Arc<dyn Metric>>)>, ScoreError> {
+    let result_scores = || header.results.iter().flat_map(|r| r.scores.iter());
+    let recorded: Vec<Recorded> = match &header.eval.scorers {
+        Some(scorers) if !scorers.is_empty() => scorers
+            .iter()
+            .map(|s| {
+                // examen records each scorer under its score name (`match1`
+                // for a second `match`); the results name the scorer.
+                let mut candidates = vec![s.name.clone()];
+                candidates.extend(
+                    result_scores()
+                        .find(|r| r.name == s.name)
+                        .map(|r| r.scorer.clone()),
+                );
+                Recorded {
+                    score_name: s.name.clone(),
+                    candidates,
+                    options: s.options.clone().unwrap_or_default(),
+                    metrics: s.metrics.clone(),
+                }
+            })
+            .collect(),
+        _ => {
+            let mut seen: Vec<&str> = Vec::new();
+            result_scores()
+                .filter(|r| {
+                    let new = !seen.contains(&r.name.as_str());
+                    seen.push(&r.name);
+                    new
+                })
+                .map(|r| Recorded {
+                    score_name: r.name.clone(),
+                    candidates: vec![r.scorer.clone(), r.name.clone()],
+                    options: r.params.clone(),
+                    metrics: None,
+                })
+                .collect()
+        }
+    };
+    recorded
+        .into_iter()
+        .map(|r| {
+            let options = yaml_args(&r.options);
+            let mut first_error = None;
+            let mut built = None;
+            for candidate in &r.candidates {
+                match registry::build_scorer(bare_name(candidate), options.clone()) {
+                    Ok(scorer) => {
+                        built = Some(scorer);
+                        break;
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            let scorer = built.ok_or_else(|| {
+                ScoreError::Setup(format!(
+                    "{}: cannot rebuild the log's scorer `{}`: {}",
+                    src.display(),
+                    r.score_name,
+                    first_error.unwrap_or_default()
+                ))
+            })?;
+            let metrics = match &r.metrics {
+                Some(definitions) => log_metrics(src, header, &r.score_name, definitions)?,
+                None => scorer.metrics(),
+            };
+            Ok((scorer, metrics))
+        })
+        .collect()
+}
+
+/// A scorer's metrics from the log's definitions (`[{name, options}]`).
+/// examen records no options, so those of a metric are taken from the
+/// values it produced (`grouped` records its `metric` and `group_key`).
+fn log_metrics(
+    src: &Path,
+    header: &EvalLog,
+    score_name: &str,
+    definitions: &JsonValue,
+) -> Result<Vec<Arc<dyn Metric>>, ScoreError> {
+    let invalid = |what: String| {
+        ScoreError::Setup(format!(
+            "{}: the metrics of scorer `{score_name}`: {what}",
+            src.display()
+        ))
+    };
+    let JsonValue::Array(items) = definitions else {
+        return Err(invalid(format!(
+            "expected a list of {{name, options}}, got {definitions}"
+        )));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let name = item
+                .get("name")
+                .and_then(JsonValue::as_str)
+                .ok_or_else(|| invalid(format!("expected {{name, options}}, got {item}")))?;
+            let name = bare_name(name);
+            let mut options = item
+                .get("options")
+                .and_then(JsonValue::as_object)
+                .cloned()
+                .unwrap_or_default();
+            options.retain(|_, v| !v.is_null());
+            if options.is_empty() {
+                options = header
+                    .results
+                    .iter()
+                    .flat_map(|r| r.scores.iter())
+                    .filter(|s| s.name == score_name)
+                    .flat_map(|s| s.metrics.values())
+                    .find(|m| m.group.as_deref().unwrap_or(&m.name) == name)
+                    .map(|m| m.params.clone())
+                    .unwrap_or_default();
+            }
+            registry::build_metric(name, yaml_args(&options)).map_err(invalid)
+        })
+        .collect()
+}
+
+/// Recorded arguments as the registry's YAML (absent ones dropped: Inspect
+/// records defaults of `None` as `null`).
+fn yaml_args(options: &JsonObject) -> Option<serde_norway::Value> {
+    let present: JsonObject = options
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if present.is_empty() {
+        return None;
+    }
+    serde_norway::to_value(JsonValue::Object(present)).ok()
+}
+
+/// A scorer as the new log's `eval.scorers` records it (under its score
+/// name, as examen's runner does).
+fn eval_scorer(planned: &Planned) -> EvalScorer {
+    EvalScorer {
+        name: planned.name.clone(),
+        options: Some(planned.scorer.params()),
+        metrics: Some(JsonValue::Array(
+            planned
+                .metrics
+                .iter()
+                .map(|m| serde_json::json!({"name": m.name(), "options": m.params()}))
+                .collect(),
+        )),
+        metadata: None,
+    }
+}
+
+/// The models scorers may call: the log's model and roles (or the ones
+/// given). One that cannot be built (no API key here, say) fails only the
+/// scorers that call it.
+fn model_set(header: &EvalLog, options: &ScoreOptions) -> (ModelSet, GenerateConfig) {
+    let spec = &header.eval;
+    let config = header.plan.config.merge(&spec.model_generate_config);
+    let mut unavailable = Vec::new();
+    let model = match &options.model {
+        Some(model) => model.clone(),
+        None => {
+            let mut model_options = options.model_options.clone();
+            if model_options.base_url.is_none() {
+                model_options.base_url.clone_from(&spec.model_base_url);
+            }
+            for (key, value) in &spec.model_args {
+                model_options
+                    .args
+                    .entry(key.clone())
+                    .or_insert_with(|| json_text(value));
+            }
+            model_options.config = config.merge(&model_options.config);
+            match examen_model::get_model(&spec.model, model_options) {
+                Ok(model) => model,
+                Err(e) => {
+                    unavailable.push((
+                        None,
+                        format!("cannot use the log's model `{}`: {e}", spec.model),
+                    ));
+                    // A stand-in, never called: calls fail with the reason.
+                    Model::from_mock(MockLlm::new())
+                }
+            }
+        }
+    };
+    let mut roles = HashMap::new();
+    for (role, binding) in spec.model_roles.iter().flatten() {
+        if options.model_roles.contains_key(role) {
+            continue;
+        }
+        let name = match binding {
+            JsonValue::String(name) => Some(name.as_str()),
+            other => other.get("model").and_then(JsonValue::as_str),
+        };
+        let Some(name) = name else { continue };
+        match examen_model::get_model(name, options.model_options.clone()) {
+            Ok(model) => {
+                roles.insert(role.clone(), model);
+            }
+            Err(e) => unavailable.push((
+                Some(role.clone()),
+                format!("cannot use the log's model `{name}` for role `{role}`: {e}"),
+            )),
+        }
+    }
+    roles.extend(options.model_roles.clone());
+    let mut models = ModelSet::new(model, roles, options.model_options.clone());
+    for (role, reason) in unavailable {
+        models.set_unavailable(role, reason);
+    }
+    (models, config)
+}
+
+fn json_text(value: &JsonValue) -> String {
+    match value {
+        JsonValue::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads the samples in the log's order (by epoch, then id), numbering each
+/// distinct sample id by first appearance, and hands them to the scorers.
+/// Runs on a blocking thread: the reader is synchronous.
+fn read_samples(
+    reader: &LogReader,
+    samples: &examen_rt::Sender<(usize, EvalSample)>,
+    cancel: &examen_rt::CancelToken,
+) -> Result<(), ScoreError> {
+    let mut positions: HashMap<examen_log::SampleId, usize> = HashMap::new();
+    for sample in reader.samples() {
+        if cancel.is_cancelled() {
+            return Err(ScoreError::Cancelled);
+        }
+        let sample = sample.map_err(|e| ScoreError::Read(e.to_string()))?;
+        let next = positions.len();
+        let position = *positions.entry(sample.id.clone()).or_insert(next);
+        if wait_on(samples.send((position, sample))).is_err() {
+            // The scorers stopped; they report why.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Waits for `future` on this thread, parked between polls. For the reader
+/// thread's channel sends: the channel needs a waker, not a runtime.
+fn wait_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+        std::thread::park();
+    }
+}
+
+fn engine_id(id: &examen_log::SampleId) -> SampleId {
+    match id {
+        examen_log::SampleId::Int(i) => SampleId::Int(*i),
+        examen_log::SampleId::Str(s) => SampleId::Str(s.clone()),
+    }
+}
+
+/// The state a sample finished in, as its scorers see it (Inspect's
+/// `task_state_from_sample`), with `attachment://` references resolved.
+fn task_state(sample: &EvalSample, model: &str) -> TaskState {
+    let mut state = TaskState {
+        model: model.to_string(),
+        sample_id: engine_id(&sample.id),
+        epoch: sample.epoch as usize,
+        input: match &sample.input {
+            examen_log::SampleInput::Text(text) => SampleInput::Text(text.clone()),
+            examen_log::SampleInput::Messages(messages) => SampleInput::Messages(messages.clone()),
+        },
+        messages: sample.messages.clone(),
+        output: sample.output.clone(),
+        target: match &sample.target {
+            examen_log::Target::Text(text) => Target::One(text.clone()),
+            examen_log::Target::List(list) => Target::Many(list.clone()),
+        },
+        choices: sample
+            .choices
+            .as_ref()
+            .map(Choices::new)
+            .unwrap_or_default(),
+        metadata: sample.metadata.clone(),
+        store: sample.store.clone(),
+        completed: true,
+        message_limit: None,
+        token_limit: None,
+        token_usage: sample.model_usage.values().cloned().sum(),
+    };
+    if !sample.attachments.is_empty() {
+        let resolve = |value: &mut JsonValue| resolve_attachments(value, &sample.attachments);
+        resolve_field(&mut state.input, resolve);
+        resolve_field(&mut state.messages, resolve);
+        resolve_field(&mut state.output, resolve);
+        resolve_field(&mut state.metadata, resolve);
+        resolve_field(&mut state.store, resolve);
+    }
+    state
+}
+
+fn resolve_field<T: Serialize + DeserializeOwned>(field: &mut T, resolve: impl Fn(&mut JsonValue)) {
+    if let Ok(mut value) = serde_json::to_value(&*field) {
+        resolve(&mut value);
+        if let Ok(resolved) = serde_json::from_value(value) {
+            *field = resolved;
+        }
+    }
+}
+
+fn resolve_attachments(value: &mut JsonValue, attachments: &IndexMap<String, String>) {
+    match value {
+        JsonValue::String(text) => {
+            if let Some(content) = text
+                .strip_prefix("attachment://")
+                .and_then(|hash| attachments.get(hash))
+            {
+                *text = content.clone();
+            }
+        }
+        JsonValue::Array(items) => items
+            .iter_mut()
+            .for_each(|v| resolve_attachments(v, attachments)),
+        JsonValue::Object(map) => map
+            .values_mut()
+            .for_each(|v| resolve_attachments(v, attachments)),
+        _ => {}
+    }
+}
+
+/// Runs every scorer over one sample (in order, as Inspect does, so the
+/// transcript reads in order) and updates the sample's scores and events.
+async fn score_sample(
+    scoring: &Scoring,
+    position: usize,
+    mut sample: EvalSample,
+) -> Result<Scored, ScoreError> {
+    let state = task_state(&sample, &scoring.model_name);
+    let transcript = Arc::new(Mutex::new(Transcript::new()));
+    let generate = Generate {
+        models: scoring.models.clone(),
+        config: scoring.config.clone(),
+        transcript: transcript.clone(),
+        limits_active: false,
+    };
+    let working_start = sample.working_time.unwrap_or(0.0);
+    let mut events: Vec<Event> = Vec::new();
+    let mut new_scores = IndexMap::new();
+    let mut usage = ModelUsage::default();
+    for planned in &scoring.planned {
+        let span = examen_types::short_uuid();
+        events.push(Event::SpanBegin(SpanBeginEvent {
+            base: EventBase::new(None, working_start),
+            id: span.clone(),
+            parent_id: None,
+            kind: Some("scorer".into()),
+            name: planned.name.clone(),
+        }));
+        let result = planned
+            .scorer
+            .score(&state, &state.target, &generate)
+            .await;
+        let calls = std::mem::take(
+            &mut transcript
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .events,
+        );
+        for call in calls {
+            let mut event: Event = serde_json::to_value(&call)
+                .and_then(serde_json::from_value)
+                .map_err(|e| {
+                    ScoreError::Write(format!(
+                        "{}: sample {} (epoch {}): cannot record a `{}` event: {e}",
+                        scoring.src.display(),
+                        sample.id,
+                        sample.epoch,
+                        planned.name
+                    ))
+                })?;
+            if let Event::Model(model) = &event {
+                if let Some(u) = &model.output.usage {
+                    usage += u;
+                }
+            }
+            if let Some(base) = base_mut(&mut event) {
+                base.span_id.get_or_insert_with(|| span.clone());
+            }
+            events.push(event);
+        }
+        match result {
+            Ok(Some(score)) => {
+                events.push(Event::Score(Box::new(ScoreEvent {
+                    base: EventBase::new(Some(span.clone()), working_start),
+                    score: score.clone(),
+                    target: Some(sample.target.clone()),
+                    intermediate: false,
+                    scorer: Some(planned.name.clone()),
+                    scorer_args: Some(planned.scorer.params()),
+                    model_usage: (!sample.model_usage.is_empty())
+                        .then(|| sample.model_usage.clone()),
+                    role_usage: None,
+                })));
+                new_scores.insert(planned.name.clone(), score);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(ScoreError::Scorer(format!(
+                    "{}: sample {} (epoch {}): scorer `{}` failed: {e}",
+                    scoring.src.display(),
+                    sample.id,
+                    sample.epoch,
+                    planned.name
+                )))
+            }
+        }
+        events.push(Event::SpanEnd(SpanEndEvent {
+            base: EventBase::new(Some(span.clone()), working_start),
+            id: span,
+        }));
+    }
+    sample.scores = Some(match scoring.action {
+        ScoreAction::Overwrite => new_scores.clone(),
+        ScoreAction::Append => {
+            let mut all = sample.scores.take().unwrap_or_default();
+            for (name, score) in &new_scores {
+                // Inspect's `_get_updated_scores`: a name this sample already
+                // has (an older log's oddity) is made unique.
+                let mut key = name.clone();
+                let mut n = 0;
+                while all.contains_key(&key) {
+                    n += 1;
+                    key = format!("{name}-{n}");
+                }
+                all.insert(key, score.clone());
+            }
+            all
+        }
+    });
+    splice_events(&mut sample.events, events, scoring.action, working_start);
+    Ok(Scored {
+        position,
+        sample,
+        new_scores,
+        usage,
+    })
+}
+
+fn base_mut(event: &mut Event) -> Option<&mut EventBase> {
+    Some(match event {
+        Event::SpanBegin(e) => &mut e.base,
+        Event::SpanEnd(e) => &mut e.base,
+        Event::SampleInit(e) => &mut e.base,
+        Event::Model(e) => &mut e.base,
+        Event::Score(e) => &mut e.base,
+        Event::Error(e) => &mut e.base,
+        Event::SampleLimit(e) => &mut e.base,
+        Event::Logger(e) => &mut e.base,
+        Event::Other(_) => return None,
+    })
+}
+
+/// Puts the new scorer spans (`new`, top-level) into the sample's events as
+/// Inspect's `_get_updated_events` does: into the last `scorers` span
+/// (append), in place of it (overwrite), or in a new `scorers` span at the
+/// end when the sample has none (it errored before scoring).
+fn splice_events(events: &mut Vec<Event>, mut new: Vec<Event>, action: ScoreAction, at: f64) {
+    let found = events.iter().rposition(|e| {
+        matches!(e, Event::SpanBegin(b) if b.kind.as_deref() == Some("scorers") && b.name == "scorers")
+    });
+    let Some(begin) = found else {
+        events.extend(scorers_span(new, None, None, at));
+        return;
+    };
+    let Event::SpanBegin(span) = &events[begin] else {
+        return;
+    };
+    let (id, parent_id, parent_span) = (
+        span.id.clone(),
+        span.parent_id.clone(),
+        span.base.span_id.clone(),
+    );
+    let end = events[begin + 1..]
+        .iter()
+        .position(|e| matches!(e, Event::SpanEnd(end) if end.id == id))
+        .map(|offset| begin + 1 + offset);
+    match action {
+        ScoreAction::Append => {
+            adopt(&mut new, &id);
+            let at = end.unwrap_or(events.len());
+            events.splice(at..at, new);
+        }
+        ScoreAction::Overwrite => {
+            let stop = end.map_or(events.len(), |end| end + 1);
+            events.splice(begin..stop, scorers_span(new, parent_id, parent_span, at));
+        }
+    }
+}
+
+/// Makes the top-level events of `new` children of span `id`.
+fn adopt(new: &mut [Event], id: &str) {
+    for event in new.iter_mut() {
+        if let Event::SpanBegin(begin) = event {
+            begin.parent_id.get_or_insert_with(|| id.to_string());
+        }
+        if let Some(base) = base_mut(event) {
+            base.span_id.get_or_insert_with(|| id.to_string());
+        }
+    }
+}
+
+fn scorers_span(
+    mut children: Vec<Event>,
+    parent_id: Option<String>,
+    parent_span: Option<String>,
+    at: f64,
+) -> Vec<Event> {
+    let id = examen_types::short_uuid();
+    adopt(&mut children, &id);
+    let mut events = Vec::with_capacity(children.len() + 2);
+    events.push(Event::SpanBegin(SpanBeginEvent {
+        base: EventBase::new(parent_span, at),
+        id: id.clone(),
+        parent_id,
+        kind: Some("scorers".into()),
+        name: "scorers".into(),
+    }));
+    events.extend(children);
+    events.push(Event::SpanEnd(SpanEndEvent {
+        base: EventBase::new(Some(id.clone()), at),
+        id,
+    }));
+    events
+}
+
+/// What the writer collects for the results.
+struct Written {
+    store: ScoreStore,
+    /// Per position: the sample's id and the metadata metrics read.
+    samples: Vec<Option<Sample>>,
+    written: usize,
+    running: (f64, usize),
+}
+
+struct WriterContext {
+    metadata_keys: Vec<String>,
+    events: Option<examen_rt::Sender<EvalEvent>>,
+    first_score: Option<String>,
+    temp: PathBuf,
+    dest: PathBuf,
+}
+
+/// Writes scored samples as they come, in batches on a blocking thread, and
+/// keeps their new scores for the results. Returns when every sender is gone.
+async fn write_scored(
+    mut writer: LogWriter,
+    scored: examen_rt::Receiver<Scored>,
+    mut state: Written,
+    context: WriterContext,
+) -> Result<(LogWriter, Written), ScoreError> {
+    let batch_limit = 64;
+    loop {
+        let Some(first) = scored.recv().await else {
+            return Ok((writer, state));
+        };
+        let mut batch = vec![first];
+        while batch.len() < batch_limit {
+            match scored.try_recv() {
+                Some(item) => batch.push(item),
+                None => break,
+            }
+        }
+        let mut finished = Vec::with_capacity(batch.len());
+        let mut samples = Vec::with_capacity(batch.len());
+        for item in batch {
+            let epoch = item.sample.epoch as usize;
+            for (name, score) in &item.new_scores {
+                state.store.add(name, item.position, epoch, score);
+            }
+            if item.sample.error.is_none() {
+                state.store.completed += 1;
+            }
+            if state.samples.len() <= item.position {
+                state.samples.resize(item.position + 1, None);
+            }
+            if state.samples[item.position].is_none() {
+                state.samples[item.position] = Some(Sample {
+                    input: SampleInput::Text(String::new()),
+                    target: Target::default(),
+                    choices: None,
+                    id: Some(engine_id(&item.sample.id)),
+                    metadata: metadata_subset(Some(&item.sample.metadata), &context.metadata_keys),
+                });
+            }
+            if let Some(first) = context
+                .first_score
+                .as_ref()
+                .and_then(|name| item.new_scores.get(name))
+            {
+                if !first.value.is_nan() {
+                    state.running.0 += first.value.to_float();
+                    state.running.1 += 1;
+                }
+            }
+            finished.push((
+                engine_id(&item.sample.id),
+                epoch,
+                item.new_scores
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect::<IndexMap<_, _>>(),
+                item.usage,
+            ));
+            samples.push(item.sample);
+        }
+        let (back, outcome) = examen_rt::to_thread(move || {
+            let outcome = samples
+                .iter()
+                .try_for_each(|s| writer.write_sample(s))
+                .and_then(|()| writer.flush_if_due());
+            (writer, outcome)
+        })
+        .await;
+        writer = back;
+        if let Err(e) = outcome {
+            let message = e
+                .to_string()
+                .replace(&context.temp.display().to_string(), &context.dest.display().to_string());
+            return Err(ScoreError::Write(message));
+        }
+        for (sample_id, epoch, scores, usage) in finished {
+            state.written += 1;
+            let running = context.first_score.as_ref().and_then(|name| {
+                (state.running.1 > 0)
+                    .then(|| (name.clone(), state.running.0 / state.running.1 as f64))
+            });
+            emit(
+                context.events.as_ref(),
+                EvalEvent::SampleFinished {
+                    run: 0,
+                    sample_id,
+                    epoch,
+                    scores,
+                    usage,
+                    error: None,
+                    limit: None,
+                    completed: state.written,
+                    running,
+                },
+            )
+            .await;
+        }
+    }
+}
+
+/// An engine record in the log's schema (through Inspect's JSON shape, as
+/// the runner's log writer converts).
+fn to_log<T: DeserializeOwned>(what: &str, value: &impl Serialize) -> Result<T, ScoreError> {
+    serde_json::to_value(value)
+        .and_then(serde_json::from_value)
+        .map_err(|e| ScoreError::Write(format!("cannot convert the {what} to the log schema: {e}")))
+}
+
+/// A log's results as the engine's.
+fn engine_results(results: &examen_log::EvalResults) -> EvalResults {
+    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    EvalResults {
+        total_samples: count(results.total_samples),
+        completed_samples: count(results.completed_samples),
+        scores: results
+            .scores
+            .iter()
+            .map(|s| EvalScore {
+                name: s.name.clone(),
+                scorer: s.scorer.clone(),
+                reducer: s.reducer.clone(),
+                scored_samples: count(s.scored_samples.unwrap_or(0)),
+                unscored_samples: count(s.unscored_samples.unwrap_or(0)),
+                params: s.params.clone(),
+                metrics: s
+                    .metrics
+                    .iter()
+                    .map(|(key, m)| {
+                        (
+                            key.clone(),
+                            EvalMetric {
+                                name: m.name.clone(),
+                                group: m.group.clone(),
+                                value: m.value,
+                                params: m.params.clone(),
+                            },
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The new log while it is written: a hidden file beside `dest`, removed
+/// (with a `.json` writer's side files) unless [`keep`](Self::keep) is called.
+struct TempLog {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TempLog {
+    fn beside(dest: &Path, format: LogFormat) -> TempLog {
+        let stem = dest
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = format!(
+            ".{stem}.{}.scoring.{}",
+            &examen_types::short_uuid()[..8],
+            format.extension()
+        );
+        TempLog {
+            path: dest.with_file_name(name),
+            armed: true,
+        }
+    }
+
+    /// `message` naming `dest` rather than the temporary file.
+    fn rename_in(&self, message: &str) -> String {
+        let dest = self.path.display().to_string();
+        message.replace(&dest, "the scored log")
+    }
+
+    fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TempLog {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut side = self.path.clone().into_os_string();
+        side.push(".samples.partial");
+        for path in [
+            self.path.clone(),
+            PathBuf::from(side),
+            self.path.with_extension("json.tmp"),
+        ] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
