@@ -58,6 +58,14 @@ impl<T> Sender<T> {
         self.inner.send(value).await.map_err(|err| SendError(err.0))
     }
 
+    /// Sends `value` from blocking code (a [`to_thread`](crate::to_thread) closure, a plain
+    /// thread), parking the thread while the channel is full. Never call it on an async thread.
+    pub fn send_blocking(&self, value: T) -> Result<(), SendError<T>> {
+        self.inner
+            .send_blocking(value)
+            .map_err(|err| SendError(err.0))
+    }
+
     /// Sends `value` if there is room now.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         self.inner.try_send(value).map_err(|err| match err {
@@ -110,6 +118,12 @@ impl<T> Receiver<T> {
     /// The next value, or `None` once the channel is empty and every sender is gone.
     pub async fn recv(&self) -> Option<T> {
         self.inner.recv().await.ok()
+    }
+
+    /// The next value, from blocking code, parking the thread while the channel is empty. `None`
+    /// once the channel is empty and every sender is gone. Never call it on an async thread.
+    pub fn recv_blocking(&self) -> Option<T> {
+        self.inner.recv_blocking().ok()
     }
 
     /// A value if one is buffered now.

@@ -84,3 +84,31 @@ async fn receivers_drain_the_buffer_after_the_last_sender_goes() {
     assert_eq!(receiver.recv().await, Some(1));
     assert_eq!(receiver.collect::<Vec<_>>().await, vec![2, 3]);
 }
+
+#[examen_rt::test]
+async fn blocking_code_can_feed_and_drain_a_channel() {
+    let (sender, receiver) = examen_rt::channel::<u32>(2);
+    // More items than the capacity: the blocking sender must wait for the async receiver.
+    let producer = examen_rt::to_thread(move || {
+        for n in 0..10 {
+            sender.send_blocking(n).unwrap();
+        }
+    });
+    let (received, ()) =
+        futures_util::future::join(receiver.clone().collect::<Vec<_>>(), producer).await;
+    assert_eq!(received, (0..10).collect::<Vec<_>>());
+
+    let (sender, receiver) = examen_rt::channel::<u32>(2);
+    let consumer = examen_rt::to_thread(move || {
+        let mut seen = Vec::new();
+        while let Some(n) = receiver.recv_blocking() {
+            seen.push(n);
+        }
+        seen
+    });
+    for n in 0..5 {
+        sender.send(n).await.unwrap();
+    }
+    drop(sender);
+    assert_eq!(consumer.await, vec![0, 1, 2, 3, 4]);
+}

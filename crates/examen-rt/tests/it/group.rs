@@ -52,7 +52,9 @@ async fn first_error_cancels_every_sibling() {
             std::future::pending::<Result<(), String>>().await
         }
     });
-    let err = within_a_minute("collect", collect(funcs)).await.unwrap_err();
+    let err = within_a_minute("collect", collect(funcs))
+        .await
+        .unwrap_err();
     assert_eq!(err, "sample 3 failed");
     // Every child, the failing one included, has been dropped by the time collect returned.
     assert_eq!(receive_ids(&guards, 10).await, (0..10).collect::<Vec<_>>());
