@@ -106,9 +106,12 @@ async fn blocking_code_can_feed_and_drain_a_channel() {
         }
         seen
     });
-    for n in 0..5 {
-        sender.send(n).await.unwrap();
-    }
-    drop(sender);
-    assert_eq!(consumer.await, vec![0, 1, 2, 3, 4]);
+    // `to_thread` starts its work when first polled, so feed and consume together.
+    let feed = async move {
+        for n in 0..5 {
+            sender.send(n).await.unwrap();
+        }
+    };
+    let (seen, ()) = futures_util::future::join(consumer, feed).await;
+    assert_eq!(seen, vec![0, 1, 2, 3, 4]);
 }
