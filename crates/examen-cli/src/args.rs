@@ -44,6 +44,9 @@ pub(crate) struct GlobalArgs {
 pub(crate) enum Command {
     /// Run task files against models and write eval logs.
     Eval(Box<EvalArgs>),
+    /// Continue evals from their logs: samples that finished are kept, errored and missing
+    /// ones run (after a crash, Ctrl-C or a failed eval).
+    EvalRetry(EvalRetryArgs),
     /// Re-score an existing eval log (examen's or Inspect's).
     Score(ScoreArgs),
     /// Read, list and convert eval logs.
@@ -203,6 +206,70 @@ pub(crate) struct EvalArgs {
     pub(crate) metadata: Vec<(String, String)>,
 
     /// Run the solvers only; score later with `examen score`.
+    #[arg(long, help_heading = "Logging")]
+    pub(crate) no_score: bool,
+
+    /// Print one JSON record per finished task on stdout (status, log path, metrics).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `examen eval-retry`. Every option defaults to what the eval itself used, as its log
+/// records it.
+#[derive(Debug, Args)]
+pub(crate) struct EvalRetryArgs {
+    /// Logs of the evals to continue (.eval or .json), whatever state they were left in
+    /// (started, cancelled, error); each becomes a new log holding every sample once.
+    #[arg(value_name = "LOG", required = true)]
+    pub(crate) logs: Vec<PathBuf>,
+
+    /// Base URL of the model API [default: the one the eval used].
+    #[arg(long, value_name = "URL", help_heading = "Model")]
+    pub(crate) model_base_url: Option<String>,
+
+    /// Fail the eval when sample errors reach this: true (any error), false, a fraction below
+    /// 1, or a count [default: the eval's].
+    #[arg(long, value_name = "WHEN", num_args = 0..=1, default_missing_value = "true", value_parser = parse_fail_on_error, help_heading = "Errors")]
+    pub(crate) fail_on_error: Option<FailOnError>,
+
+    /// Retry a failing sample up to N times (N defaults to 1 when the flag has no value)
+    /// [default: the eval's].
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1", help_heading = "Errors")]
+    pub(crate) retry_on_error: Option<u32>,
+
+    /// Concurrent connections per model API [default: the eval's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Concurrency")]
+    pub(crate) max_connections: Option<u32>,
+
+    /// Samples run at once [default: the eval's].
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Concurrency")]
+    pub(crate) max_samples: Option<usize>,
+
+    /// Retries of a failed model call [default: the eval's].
+    #[arg(long, value_name = "N", help_heading = "Concurrency")]
+    pub(crate) max_retries: Option<u32>,
+
+    /// Seconds a model call may take, retries included [default: the eval's].
+    #[arg(long, value_name = "SECONDS", help_heading = "Concurrency")]
+    pub(crate) timeout: Option<u64>,
+
+    /// Seconds one attempt of a model call may take before it is retried [default: the eval's].
+    #[arg(long, value_name = "SECONDS", help_heading = "Concurrency")]
+    pub(crate) attempt_timeout: Option<u64>,
+
+    /// Directory the new logs are written to [default: ./logs].
+    #[arg(long, value_name = "DIR", help_heading = "Logging")]
+    pub(crate) log_dir: Option<PathBuf>,
+
+    /// Log file format [default: the format of each log retried].
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Logging")]
+    pub(crate) log_format: Option<LogFormatArg>,
+
+    /// Samples buffered before the log is flushed to disk.
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Logging")]
+    pub(crate) log_buffer: Option<usize>,
+
+    /// Run the solvers only; score later with `examen score` [default: the eval's].
     #[arg(long, help_heading = "Logging")]
     pub(crate) no_score: bool,
 

@@ -38,6 +38,8 @@ impl From<Exit> for ExitCode {
 pub(crate) struct CliError {
     pub(crate) exit: Exit,
     message: String,
+    /// What to do about it, printed after a blank line as `hint: ...`.
+    hint: Option<String>,
 }
 
 impl CliError {
@@ -46,6 +48,7 @@ impl CliError {
         CliError {
             exit: Exit::Usage,
             message: message.to_string(),
+            hint: None,
         }
     }
 
@@ -54,6 +57,7 @@ impl CliError {
         CliError {
             exit: Exit::Failed,
             message: message.to_string(),
+            hint: None,
         }
     }
 
@@ -62,6 +66,7 @@ impl CliError {
         CliError {
             exit: Exit::Interrupted,
             message: "interrupted".into(),
+            hint: None,
         }
     }
 
@@ -71,6 +76,7 @@ impl CliError {
             CliError {
                 exit: Exit::Success,
                 message: String::new(),
+                hint: None,
             }
         } else {
             CliError::failed(format!("cannot write output: {err}"))
@@ -79,6 +85,16 @@ impl CliError {
 
     pub(crate) fn is_silent(&self) -> bool {
         self.message.is_empty()
+    }
+
+    /// Adds a hint (what to do next), shown on its own line after the error.
+    pub(crate) fn with_hint(mut self, hint: impl fmt::Display) -> CliError {
+        self.hint = Some(hint.to_string());
+        self
+    }
+
+    pub(crate) fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
     }
 }
 

@@ -11,10 +11,10 @@
 //! - `args.rs`: the clap definitions of every verb and option, and their value parsers;
 //! - `env_vars.rs`: the one list of `EXAMEN_*` variables, their layering under the flags, and
 //!   the generator of `docs/env.md` (`examen env`);
-//! - `commands/<verb>.rs`: one file per verb (`eval`, `score`, `log`, `list`, `env`);
+//! - `commands/<verb>.rs`: one file per verb (`eval`, `eval-retry`, `score`, `log`, `list`,
+//!   `env`);
 //! - `display/`: views of a running eval, fed by the engine's event stream (`rich`, `plain`,
 //!   `json`), and the results summary;
-//! - `log_dir.rs`: the log directory handed to the engine;
 //! - `error.rs`: one-line errors and their exit codes.
 
 mod args;
@@ -22,7 +22,6 @@ mod commands;
 mod display;
 mod env_vars;
 mod error;
-mod log_dir;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -63,6 +62,9 @@ fn fail(err: &CliError) -> ExitCode {
             .bold()
             .fg_color(Some(anstyle::AnsiColor::Red.into()));
         let _ = writeln!(stderr, "{style}error:{style:#} {err}");
+        if let Some(hint) = err.hint() {
+            let _ = writeln!(stderr, "\nhint: {hint}");
+        }
     }
     err.exit.into()
 }

@@ -197,6 +197,13 @@ pub fn log_file_name(spec: &EvalSpec, format: LogFormat) -> String {
     )
 }
 
+/// Serializes `value` as compact JSON the way Inspect writes logs: non-finite floats become
+/// Python's `NaN`, `Infinity` and `-Infinity` (the "unscored" sentinel survives), where
+/// `serde_json` would write `null`. For `examen log dump`.
+pub fn to_python_json<T: serde::Serialize + ?Sized>(value: &T) -> std::io::Result<Vec<u8>> {
+    pyjson::to_vec(value).map_err(|err| std::io::Error::other(err.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,11 +234,4 @@ mod tests {
         );
         assert_eq!(sample_member_name(&"b".into(), 1), "samples/b_epoch_1.json");
     }
-}
-
-/// Serializes `value` as compact JSON the way Inspect writes logs: non-finite floats become
-/// Python's `NaN`, `Infinity` and `-Infinity` (the "unscored" sentinel survives), where
-/// `serde_json` would write `null`. For `examen log dump`.
-pub fn to_python_json<T: serde::Serialize + ?Sized>(value: &T) -> std::io::Result<Vec<u8>> {
-    pyjson::to_vec(value).map_err(|err| std::io::Error::other(err.to_string()))
 }

@@ -448,9 +448,8 @@ impl Recovered {
                             .map_err(|err| LogError::json(&self.path, &e.name, &err))
                     })
             }
-            RecoveredSource::Json(lines) => pyjson::from_slice(&lines[i]).map_err(|err| {
-                LogError::json(&self.path, &format!("sample line {}", i + 1), &err)
-            }),
+            RecoveredSource::Json(lines) => pyjson::from_slice(&lines[i])
+                .map_err(|err| LogError::json(&self.path, &format!("sample line {}", i + 1), &err)),
             RecoveredSource::Reader(r) => r.sample_at(i),
         })
     }

@@ -30,6 +30,52 @@ pub fn format_iso(t: SystemTime, micros: bool) -> String {
     }
 }
 
+/// Parses an ISO 8601 timestamp with an offset (`2025-01-31T12:34:56+00:00`,
+/// with or without fractional seconds; `Z` for UTC), as Inspect writes them.
+pub fn parse_iso(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(range)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = s.get(19..)?;
+    if let Some(frac) = rest.strip_prefix('.') {
+        rest = frac.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "Z" | "" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (oh, om) = rest.get(1..)?.split_once(':')?;
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
+        }
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let secs = days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss - offset;
+    Some(UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// Days since the epoch of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// MS-DOS date and time of `t` (UTC) for zip headers: `(time, date)`.
 pub(crate) fn dos_datetime(t: SystemTime) -> (u16, u16) {
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -71,6 +117,21 @@ mod tests {
         assert_eq!(format_iso(t, false), "2023-11-14T22:13:20+00:00");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(format_iso(leap, false), "2000-02-29T00:00:00+00:00");
+    }
+
+    #[test]
+    fn parses_what_it_formats() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_iso(&format_iso(t, false)), Some(t));
+        assert_eq!(parse_iso("2023-11-14T22:13:20.250000+00:00"), Some(t));
+        assert_eq!(parse_iso("2023-11-14T23:13:20+01:00"), Some(t));
+        assert_eq!(parse_iso("2023-11-14T22:13:20Z"), Some(t));
+        assert_eq!(
+            parse_iso("2000-02-29T00:00:00+00:00"),
+            Some(UNIX_EPOCH + Duration::from_secs(951_782_400))
+        );
+        assert_eq!(parse_iso("yesterday"), None);
+        assert_eq!(parse_iso("2023-13-14T22:13:20+00:00"), None);
     }
 
     #[test]

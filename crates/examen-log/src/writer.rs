@@ -148,6 +148,10 @@ struct JsonFile {
 impl LogWriter {
     /// Creates `{dir}/{created}_{task}_{task_id}.{eval|json}` (Inspect's file name)
     /// and writes the start of the log.
+    ///
+    /// An existing log is never overwritten: when that name is taken (a retry of
+    /// the same task within the same second), `created` moves forward a second at
+    /// a time until the name is free, as Inspect does.
     pub fn create(
         dir: &Path,
         format: LogFormat,
@@ -155,8 +159,40 @@ impl LogWriter {
         opts: WriterOptions,
     ) -> Result<Self> {
         fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
-        let name = crate::log_file_name(&start.eval, format);
-        Self::create_at(&dir.join(name), format, start, opts)
+        let mut start = std::borrow::Cow::Borrowed(start);
+        for _ in 0..60 {
+            let path = dir.join(crate::log_file_name(&start.eval, format));
+            // Reserving the name with `create_new` is atomic: two runs starting
+            // together cannot both take it.
+            let reserved = !json_samples_path(&path).exists()
+                && match File::options().write(true).create_new(true).open(&path) {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                    Err(e) => return Err(LogError::io(&path, e)),
+                };
+            if reserved {
+                return Self::create_at(&path, format, &start, opts);
+            }
+            let next = crate::time::parse_iso(&start.eval.created)
+                .map(|t| crate::time::format_iso(t + Duration::from_secs(1), false))
+                .ok_or_else(|| {
+                    LogError::format(
+                        &path,
+                        format!(
+                            "the log exists, and `created` ({}) is not an ISO 8601 time to move on",
+                            start.eval.created
+                        ),
+                    )
+                })?;
+            start.to_mut().eval.created = next;
+        }
+        Err(LogError::format(
+            dir,
+            format!(
+                "no free log file name for task `{}` (task id {}) within 60 seconds of its start",
+                start.eval.task, start.eval.task_id
+            ),
+        ))
     }
 
     /// Creates the log at an explicit path (truncating an existing file).
@@ -256,7 +292,8 @@ impl LogWriter {
         Ok(())
     }
 
-    fn pending_samples(&self) -> usize {
+    /// Samples written but not flushed yet (they reach the file at the next flush).
+    pub fn pending_samples(&self) -> usize {
         match &self.inner {
             Inner::Eval(f) => f.pending_samples,
             Inner::Json(f) => f.pending_samples,
@@ -345,13 +382,7 @@ impl LogWriter {
         match &mut self.inner {
             Inner::Eval(f) => {
                 f.flush(&path, false)?;
-                let summaries: Vec<_> = f
-                    .zip
-                    .entries()
-                    .iter()
-                    .filter(|e| is_journal_summary(&e.name))
-                    .cloned()
-                    .collect();
+                let summaries = f.zip.entries_where(is_journal_summary);
                 let zip = &mut f.zip;
                 let mut failure = None;
                 let streamed = {

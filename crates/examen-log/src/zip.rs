@@ -134,8 +134,8 @@ fn local_header(e: &Entry) -> Vec<u8> {
     h
 }
 
-/// Central directory record for `e`.
-fn central_header(e: &Entry, out: &mut Vec<u8>) {
+/// Central directory record for `e`, named `name` (the appender keeps names apart).
+fn central_header(e: &Entry, name: &str, out: &mut Vec<u8>) {
     let mut extra = Vec::new();
     if e.size >= U32_MAX {
         put64(&mut extra, e.size);
@@ -157,14 +157,14 @@ fn central_header(e: &Entry, out: &mut Vec<u8>) {
     put32(out, e.crc);
     put32(out, clamp32(e.compressed_size));
     put32(out, clamp32(e.size));
-    put16(out, e.name.len() as u16);
+    put16(out, name.len() as u16);
     put16(out, if zip64 { extra.len() as u16 + 4 } else { 0 });
     put16(out, 0); // comment length
     put16(out, 0); // disk number
     put16(out, 0); // internal attributes
     put32(out, 0o100644 << 16); // external attributes: regular file rw-r--r--
     put32(out, clamp32(e.offset));
-    out.extend_from_slice(e.name.as_bytes());
+    out.extend_from_slice(name.as_bytes());
     if zip64 {
         put16(out, 0x0001);
         put16(out, extra.len() as u16);
@@ -220,16 +220,62 @@ pub(crate) fn deflate(data: &[u8], level: u32) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// Compresses `data` with raw deflate, reusing `compressor`: a fresh compressor allocates
+/// hundreds of KiB of tables, which dominated the cost of small sample members.
+fn deflate_with(compressor: &mut flate2::Compress, data: &[u8]) -> Vec<u8> {
+    compressor.reset();
+    let mut out = Vec::with_capacity(data.len() / 4 + 64);
+    loop {
+        let consumed = compressor.total_in() as usize;
+        match compressor.compress_vec(&data[consumed..], &mut out, flate2::FlushCompress::Finish) {
+            Ok(flate2::Status::StreamEnd) => return out,
+            // Out of room: grow the buffer and go on.
+            Ok(_) => out.reserve(out.capacity().max(64)),
+            // Compressing into memory cannot fail; fall back to the one-shot path if it does.
+            Err(_) => return deflate(data, Compression::default().level()),
+        }
+    }
+}
+
 /// A member compressed and waiting for the next commit.
 struct Staged {
     entry: Entry,
     data: Vec<u8>,
 }
 
+/// Every member written, with an empty `name`: the names are in `names`, at the
+/// matching range of `name_ends`. One buffer instead of a string per member keeps a long
+/// log's directory compact, and out of the way of the allocator.
+#[derive(Default)]
+struct Members {
+    entries: Vec<Entry>,
+    names: String,
+    name_ends: Vec<usize>,
+}
+
+impl Members {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn name(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.name_ends[i - 1] };
+        &self.names[start..self.name_ends[i]]
+    }
+
+    /// Records a written member, moving its name into the name buffer.
+    fn remember(&mut self, mut entry: Entry) {
+        self.names.push_str(&entry.name);
+        self.name_ends.push(self.names.len());
+        entry.name = String::new();
+        self.entries.push(entry);
+    }
+}
+
 /// The append-only zip writer (see the module docs).
 pub(crate) struct ZipAppender {
     file: File,
-    entries: Vec<Entry>,
+    members: Members,
     /// Offset of the current central directory: where the next member goes.
     cd_offset: u64,
     /// Bytes of the current central directory plus end records.
@@ -238,6 +284,7 @@ pub(crate) struct ZipAppender {
     staged_bytes: u64,
     bytes_written: u64,
     level: u32,
+    compressor: flate2::Compress,
     time: u16,
     date: u16,
 }
@@ -254,13 +301,14 @@ impl ZipAppender {
         let (time, date) = crate::time::dos_datetime(std::time::SystemTime::now());
         let mut z = Self {
             file,
-            entries: Vec::new(),
+            members: Members::default(),
             cd_offset: 0,
             cd_bytes: 0,
             staged: Vec::new(),
             staged_bytes: 0,
             bytes_written: 0,
             level,
+            compressor: flate2::Compress::new(Compression::new(level), false),
             time,
             date,
         };
@@ -270,7 +318,7 @@ impl ZipAppender {
 
     /// Compresses `data` as member `name`, to be written by the next [`commit`].
     pub(crate) fn stage(&mut self, name: &str, data: &[u8]) {
-        let compressed = deflate(data, self.level);
+        let compressed = deflate_with(&mut self.compressor, data);
         let entry = Entry {
             name: name.to_owned(),
             method: METHOD_DEFLATE,
@@ -309,8 +357,16 @@ impl ZipAppender {
         self.cd_offset + self.cd_bytes
     }
 
-    pub(crate) fn entries(&self) -> &[Entry] {
-        &self.entries
+    /// The members written so far whose name passes `keep`, in file order.
+    pub(crate) fn entries_where(&self, keep: impl Fn(&str) -> bool) -> Vec<Entry> {
+        let m = &self.members;
+        (0..m.len())
+            .filter(|&i| keep(m.name(i)))
+            .map(|i| Entry {
+                name: m.name(i).to_owned(),
+                ..m.entries[i].clone()
+            })
+            .collect()
     }
 
     /// Writes the staged members over the old central directory, then a new
@@ -319,6 +375,7 @@ impl ZipAppender {
         self.file.seek(SeekFrom::Start(self.cd_offset))?;
         let mut w = BufWriter::with_capacity(256 * 1024, &self.file);
         let mut offset = self.cd_offset;
+        let mut written = Vec::with_capacity(self.staged.len());
         for staged in self.staged.drain(..) {
             let mut entry = staged.entry;
             entry.offset = offset;
@@ -326,20 +383,27 @@ impl ZipAppender {
             w.write_all(&header)?;
             w.write_all(&staged.data)?;
             offset += (header.len() + staged.data.len()) as u64;
-            self.entries.push(entry);
+            written.push(entry);
         }
         self.staged_bytes = 0;
         let members_written = offset - self.cd_offset;
         let cd_offset = offset;
         let mut cd_size = 0u64;
         let mut record = Vec::with_capacity(128);
-        for e in &self.entries {
+        for i in 0..self.members.len() {
             record.clear();
-            central_header(e, &mut record);
+            central_header(&self.members.entries[i], self.members.name(i), &mut record);
             w.write_all(&record)?;
             cd_size += record.len() as u64;
         }
-        let end = end_records(self.entries.len() as u64, cd_offset, cd_size);
+        for entry in &written {
+            record.clear();
+            central_header(entry, &entry.name, &mut record);
+            w.write_all(&record)?;
+            cd_size += record.len() as u64;
+        }
+        let count = (self.members.len() + written.len()) as u64;
+        let end = end_records(count, cd_offset, cd_size);
         w.write_all(&end)?;
         w.flush()?;
         drop(w);
@@ -353,6 +417,9 @@ impl ZipAppender {
         self.bytes_written += members_written + cd_size + end.len() as u64;
         self.cd_offset = cd_offset;
         self.cd_bytes = cd_size + end.len() as u64;
+        for entry in written {
+            self.members.remember(entry);
+        }
         Ok(())
     }
 
@@ -417,7 +484,7 @@ impl ZipAppender {
         // is what the next commit writes after this member.
         self.cd_offset += written;
         self.cd_bytes = 0;
-        self.entries.push(entry);
+        self.members.remember(entry);
         Ok(())
     }
 }
@@ -469,10 +536,11 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 fn read_exact_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    let mut f = file;
-    f.seek(SeekFrom::Start(offset))?;
+    // Positioned reads (pread) do not move a shared file cursor, so several threads may read
+    // one archive at once through `&File` (the reader is `Sync`).
+    use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; len];
-    f.read_exact(&mut buf)?;
+    file.read_exact_at(&mut buf, offset)?;
     Ok(buf)
 }
 
@@ -915,7 +983,7 @@ mod tests {
             date: 0,
         };
         let mut cd = Vec::new();
-        central_header(&e, &mut cd);
+        central_header(&e, &e.name, &mut cd);
         let name_len = u16_at(&cd, 28) as usize;
         let extra_len = u16_at(&cd, 30) as usize;
         let mut back = e.clone();

@@ -435,3 +435,44 @@ fn convert_between_formats_keeps_everything() {
         }
     }
 }
+
+#[test]
+fn a_log_of_the_same_name_is_never_overwritten() {
+    // A retry keeps the task id; started in the same second, it would take the same name.
+    for format in [LogFormat::Eval, LogFormat::Json] {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write_full(dir.path(), format, 3, 1);
+        let ids = common::ids(2);
+        let header = read_log(&first, ReadOptions { header_only: true }).unwrap();
+        let start = examen_log::LogStart {
+            version: header.version,
+            eval: header.eval.clone(),
+            plan: header.plan.clone(),
+        };
+        let mut w = LogWriter::create(dir.path(), format, &start, opts(3)).unwrap();
+        assert_ne!(w.path(), first, "{format:?}");
+        for (i, id) in ids.iter().enumerate() {
+            w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
+        }
+        let second = w.finish(common::finish(&ids, 1)).unwrap();
+        let a = read_log(&first, ReadOptions::default()).unwrap();
+        let b = read_log(&second, ReadOptions::default()).unwrap();
+        assert_eq!(
+            a.samples.map(|s| s.len()),
+            Some(3),
+            "{format:?}: the first log is intact"
+        );
+        assert_eq!(b.samples.map(|s| s.len()), Some(2));
+        assert_eq!(a.eval.task_id, b.eval.task_id);
+        // The second moved its `created` on by a second, as Inspect does.
+        let (ta, tb) = (
+            examen_log::time::parse_iso(&a.eval.created).unwrap(),
+            examen_log::time::parse_iso(&b.eval.created).unwrap(),
+        );
+        assert_eq!(tb.duration_since(ta).unwrap().as_secs(), 1, "{format:?}");
+        assert_eq!(
+            examen_log::log_file_name(&b.eval, format),
+            second.file_name().unwrap().to_string_lossy()
+        );
+    }
+}

@@ -285,10 +285,13 @@ impl Generate {
                     completed: utc_timestamp(std::time::SystemTime::now()),
                     working_time: 0.0,
                 });
-                Err(SampleError::from_error(
-                    &format!("model `{}` failed", model.name()),
-                    &error,
-                ))
+                // The URL says which server did not answer (a base URL from the wrong
+                // environment is a common cause); credentials in it are left out.
+                let what = match model.base_url() {
+                    Some(url) => format!("model `{}` at {} failed", model.name(), redact_url(url)),
+                    None => format!("model `{}` failed", model.name()),
+                };
+                Err(SampleError::from_error(&what, &error))
             }
         }
     }
@@ -358,4 +361,32 @@ pub(crate) fn check_token_limit(
 /// Python's `f"{n:,}"`.
 fn thousands(n: u64) -> String {
     crate::template::group_thousands(&n.to_string(), ',')
+}
+
+/// `url` without any `user:password@` part.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            redact_url("https://user:pw@host:8000/v1?k=1"),
+            "https://host:8000/v1?k=1"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9/v1"), "http://127.0.0.1:9/v1");
+        assert_eq!(redact_url("http://host/a@b"), "http://host/a@b");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
 }

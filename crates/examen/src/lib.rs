@@ -22,10 +22,18 @@
 //!   `max`, `majority`, `at_least_k`, `pass_at_k`.
 //! - [`registry`]: the names task files use, with one-line descriptions
 //!   (what `examen list` prints).
+//! - [`score_log`] (in [`score`]): re-scores an existing log, examen's or
+//!   Inspect's, with other scorers or its own, into a new log.
 //! - [`eval`] (in [`runner`]): runs tasks × models × samples × epochs under
 //!   `examen-rt` structured concurrency, reports [`EvalEvent`]s on a channel
 //!   and hands finished samples to a log sink ([`runner::LogDir`] writes
 //!   Inspect-compatible logs; [`runner::MemoryLog`] keeps them in memory).
+//!   Cancelling [`EvalOptions::cancel`] stops it and completes the logs as
+//!   `cancelled`.
+//! - [`eval_retry`] (with [`runner::PreviousEval`]): continues an eval from
+//!   its log, whatever state it was left in (crashed, cancelled, failed):
+//!   samples that finished are carried over, never sent to the model again;
+//!   errored and missing ones run.
 //!
 //! The engine never prints. It runs identically on tokio and smol: the same
 //! task gives the same samples, scores and metrics on both.
@@ -68,6 +76,7 @@ pub mod registry;
 pub mod rng;
 pub mod runner;
 pub mod sample;
+pub mod score;
 pub mod scorer;
 pub mod solver;
 pub mod state;
@@ -79,6 +88,7 @@ pub mod transcript;
 
 pub use generate::{BoxFuture, Generate, LimitExceeded, ModelRef, SampleError};
 pub use runner::{eval, eval_retry, EvalEvent, EvalOptions, EvalOutcome};
+pub use score::{score_log, ScoreAction, ScoreError, ScoreOptions, ScoreOutcome};
 pub use scorer::Scorer;
 pub use solver::Solver;
 pub use task::Task;

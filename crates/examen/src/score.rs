@@ -33,8 +33,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use examen_log::events::{EventBase, ScoreEvent, SpanBeginEvent, SpanEndEvent};
 use examen_log::{
-    EvalLog, EvalSample, EvalSampleReductions, EvalScorer, EvalStatus, Event, LogFinish,
-    LogFormat, LogReader, LogStart, LogWriter, WriterOptions,
+    EvalLog, EvalSample, EvalSampleReductions, EvalScorer, EvalStatus, Event, LogFinish, LogFormat,
+    LogReader, LogStart, LogWriter, WriterOptions,
 };
 use examen_model::{MockLlm, Model};
 use examen_types::{GenerateConfig, JsonObject, JsonValue, ModelUsage, Score};
@@ -166,9 +166,10 @@ struct Scored {
 /// `TaskStarted`, a `SampleFinished` per sample written (with its new
 /// scores), and `TaskFinished` with the new log's results.
 ///
-/// Samples are read one at a time and at most about `3 × max_samples` are
-/// held at once (read ahead, being scored, waiting for the writer), so memory
-/// does not grow with the log.
+/// Samples are read one at a time and at most about `4 × max_samples` are
+/// held at once (read ahead, being scored, queued for the writer, being
+/// written), so memory does not grow with the log: besides them only each
+/// sample's id, new score values and the metadata its metrics read are kept.
 ///
 /// # Cancel safety
 ///
@@ -190,7 +191,8 @@ pub async fn score_log(
     let path = src.to_path_buf();
     let reader = examen_rt::to_thread(move || LogReader::open(&path))
         .await
-        .map_err(|e| ScoreError::Read(format!("{e} (expected an eval log, .eval or .json)")))?;
+        // examen-log's errors name the file and what was expected.
+        .map_err(|e| ScoreError::Read(e.to_string()))?;
     let header = reader.header().clone();
     let count = reader.sample_count();
     if count == 0 {
@@ -224,7 +226,12 @@ pub async fn score_log(
     let applied = planned.iter().map(eval_scorer);
     let keep_old = options.action == ScoreAction::Append && header.results.is_some();
     eval.scorers = Some(if keep_old {
-        eval.scorers.take().unwrap_or_default().into_iter().chain(applied).collect()
+        eval.scorers
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(applied)
+            .collect()
     } else {
         applied.collect()
     });
@@ -324,6 +331,9 @@ pub async fn score_log(
                 scorer_cancel.clone(),
             );
             move || async move {
+                if cancel.is_cancelled() {
+                    return Err(ScoreError::Cancelled);
+                }
                 let work = async {
                     let Some((position, sample)) = samples.recv().await else {
                         // The reader stopped early; it reports why.
@@ -379,7 +389,12 @@ pub async fn score_log(
         &samples,
         &metadata_keys,
     )
-    .map_err(|e| ScoreError::Scorer(format!("{}: cannot compute the metrics: {e}", src.display())))?;
+    .map_err(|e| {
+        ScoreError::Scorer(format!(
+            "{}: cannot compute the metrics: {e}",
+            src.display()
+        ))
+    })?;
     let mut new_results: examen_log::EvalResults = to_log("results", &results)?;
     let new_reductions: Vec<EvalSampleReductions> = to_log("reductions", &reductions)?;
     let (log_results, log_reductions) = match (options.action, header.results.clone()) {
@@ -520,6 +535,9 @@ fn plan_scorers(
         .collect())
 }
 
+/// A scorer and the metrics computed over its scores.
+type WithMetrics = (Arc<dyn Scorer>, Vec<Arc<dyn Metric>>);
+
 /// A scorer as the log records it.
 struct Recorded {
     /// The name its scores have.
@@ -532,10 +550,7 @@ struct Recorded {
 
 /// The log's scorers, rebuilt: from `eval.scorers`, else (an older log) from
 /// the scorers its results name.
-fn log_scorers(
-    src: &Path,
-    header: &EvalLog,
-) -> Result<Vec<(Arc<dyn Scorer>, Vec<Arc<dyn Metric>>)>, ScoreError> {
+fn log_scorers(src: &Path, header: &EvalLog) -> Result<Vec<WithMetrics>, ScoreError> {
     let result_scores = || header.results.iter().flat_map(|r| r.scores.iter());
     let recorded: Vec<Recorded> = match &header.eval.scorers {
         Some(scorers) if !scorers.is_empty() => scorers
@@ -909,16 +924,9 @@ async fn score_sample(
             kind: Some("scorer".into()),
             name: planned.name.clone(),
         }));
-        let result = planned
-            .scorer
-            .score(&state, &state.target, &generate)
-            .await;
-        let calls = std::mem::take(
-            &mut transcript
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .events,
-        );
+        let result = planned.scorer.score(&state, &state.target, &generate).await;
+        let calls =
+            std::mem::take(&mut transcript.lock().unwrap_or_else(|e| e.into_inner()).events);
         for call in calls {
             let mut event: Event = serde_json::to_value(&call)
                 .and_then(serde_json::from_value)
@@ -1176,9 +1184,10 @@ async fn write_scored(
         .await;
         writer = back;
         if let Err(e) = outcome {
-            let message = e
-                .to_string()
-                .replace(&context.temp.display().to_string(), &context.dest.display().to_string());
+            let message = e.to_string().replace(
+                &context.temp.display().to_string(),
+                &context.dest.display().to_string(),
+            );
             return Err(ScoreError::Write(message));
         }
         for (sample_id, epoch, scores, usage) in finished {
@@ -1254,6 +1263,7 @@ fn engine_results(results: &examen_log::EvalResults) -> EvalResults {
 /// (with a `.json` writer's side files) unless [`keep`](Self::keep) is called.
 struct TempLog {
     path: PathBuf,
+    dest: PathBuf,
     armed: bool,
 }
 
@@ -1270,14 +1280,17 @@ impl TempLog {
         );
         TempLog {
             path: dest.with_file_name(name),
+            dest: dest.to_path_buf(),
             armed: true,
         }
     }
 
     /// `message` naming `dest` rather than the temporary file.
     fn rename_in(&self, message: &str) -> String {
-        let dest = self.path.display().to_string();
-        message.replace(&dest, "the scored log")
+        message.replace(
+            &self.path.display().to_string(),
+            &self.dest.display().to_string(),
+        )
     }
 
     fn keep(mut self) {
@@ -1298,6 +1311,588 @@ impl Drop for TempLog {
             self.path.with_extension("json.tmp"),
         ] {
             let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use examen_log::{read_log, ReadOptions};
+    use examen_model::{Env, ModelOptions};
+    use examen_types::{ChatMessage, ModelOutput, Value};
+
+    use super::*;
+    use crate::dataset::Dataset;
+    use crate::generate::{BoxFuture, SampleError};
+    use crate::metric::{Accuracy, Grouped, Stderr};
+    use crate::reducer::Reducer;
+    use crate::runner::LogDir;
+    use crate::{scorer, solver, EvalOptions, Task};
+
+    /// Four samples; mockllm answers `Default output from mockllm/model`, so
+    /// `match` (at the end) scores them I C I I and `includes` C C I C.
+    fn dataset() -> Dataset {
+        let samples = [
+            ("output", "a"),
+            ("model", "a"),
+            ("42", "b"),
+            ("mockllm", "b"),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (target, level))| {
+            let mut metadata = JsonObject::new();
+            metadata.insert("level".into(), JsonValue::from(*level));
+            Sample::new(format!("question {}", i + 1), *target)
+                .with_id(i as i64 + 1)
+                .with_metadata(metadata)
+        })
+        .collect();
+        Dataset::from_samples(samples).unwrap()
+    }
+
+    fn match_task() -> Task {
+        Task::new("rescore", dataset())
+            .solver(solver::generate())
+            .scorer(scorer::match_())
+            .epochs(2, Vec::new())
+    }
+
+    /// Runs `task` on `model`, logging into `dir`; returns the log's path.
+    async fn eval_log(dir: &Path, task: Task, model: Model, format: LogFormat) -> PathBuf {
+        let options = EvalOptions {
+            logger: Some(Arc::new(LogDir::new(dir, format))),
+            ..EvalOptions::default()
+        };
+        // Boxed: the eval's future is too large for a test thread's stack
+        // in debug builds.
+        let outcomes = Box::pin(crate::eval(vec![task], vec![model], options, None))
+            .await
+            .unwrap();
+        PathBuf::from(outcomes[0].log_location.clone().unwrap())
+    }
+
+    /// [`score_log`], boxed (see `eval_log`).
+    async fn rescore(
+        src: &Path,
+        dest: &Path,
+        options: ScoreOptions,
+        events: Option<examen_rt::Sender<EvalEvent>>,
+    ) -> Result<ScoreOutcome, ScoreError> {
+        Box::pin(score_log(src, dest, options, events)).await
+    }
+
+    fn mock() -> Model {
+        Model::from_mock(MockLlm::new())
+    }
+
+    fn read(path: &Path) -> EvalLog {
+        read_log(path, ReadOptions::default()).unwrap()
+    }
+
+    fn metric(log: &EvalLog, score: &str, reducer: Option<&str>, name: &str) -> f64 {
+        let results = log.results.as_ref().unwrap();
+        let score = results
+            .scores
+            .iter()
+            .find(|s| s.name == score && s.reducer.as_deref() == reducer)
+            .unwrap_or_else(|| panic!("no score {score} / {reducer:?}"));
+        score.metrics[name].value
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn span_begin<'a>(events: &'a [Event], name: &str) -> Vec<(usize, &'a SpanBeginEvent)> {
+        events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Event::SpanBegin(b) if b.name == name => Some((i, b)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn span_end(events: &[Event], id: &str) -> usize {
+        events
+            .iter()
+            .position(|e| matches!(e, Event::SpanEnd(end) if end.id == id))
+            .unwrap()
+    }
+
+    fn score_events<'a>(events: &'a [Event], scorer: &str) -> Vec<&'a ScoreEvent> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Score(s) if s.scorer.as_deref() == Some(scorer) => Some(s.as_ref()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[examen_rt::test]
+    async fn append_keeps_the_logs_scores_and_adds_the_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = eval_log(dir.path(), match_task(), mock(), LogFormat::Eval).await;
+        let dest = dir.path().join("scored.eval");
+        let options = ScoreOptions {
+            scorers: Some(vec![scorer::includes()]),
+            ..ScoreOptions::default()
+        };
+        let outcome = rescore(&src, &dest, options, None).await.unwrap();
+        assert_eq!(outcome.scorers, ["includes"]);
+        assert_eq!(outcome.samples, 8);
+        assert_eq!(outcome.log_location, dest);
+
+        let before = read(&src);
+        let after = read(&dest);
+        // The source is untouched; the new log keeps its identity and status.
+        assert_eq!(before.results.as_ref().unwrap().scores.len(), 1);
+        assert_eq!(after.eval.eval_id, before.eval.eval_id);
+        assert_eq!(after.status, EvalStatus::Success);
+        let names: Vec<&str> = after
+            .results
+            .as_ref()
+            .unwrap()
+            .scores
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["match", "includes"]);
+        let recorded: Vec<&str> = after
+            .eval
+            .scorers
+            .iter()
+            .flatten()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(recorded, ["match", "includes"]);
+        // match: I C I I → 0.25; includes: C C I C → 0.75; both have a sample
+        // variance of 0.25 over 4 samples, so stderr sqrt(0.25 / 4) = 0.25.
+        assert_eq!(metric(&after, "match", None, "accuracy"), 0.25);
+        assert_eq!(metric(&after, "includes", None, "accuracy"), 0.75);
+        assert!((metric(&after, "includes", None, "stderr") - 0.25).abs() < 1e-12);
+        let results = after.results.as_ref().unwrap();
+        assert_eq!((results.total_samples, results.completed_samples), (8, 8));
+        let includes = &results.scores[1];
+        assert_eq!(
+            (includes.scored_samples, includes.unscored_samples),
+            (Some(4), Some(0))
+        );
+
+        let reductions = after.reductions.as_ref().unwrap();
+        let reduced: Vec<&str> = reductions.iter().map(|r| r.scorer.as_str()).collect();
+        assert_eq!(reduced, ["match", "includes"]);
+        let values: Vec<f64> = reductions[1]
+            .samples
+            .iter()
+            .map(|s| s.score.value.to_float())
+            .collect();
+        assert_eq!(values, [1.0, 1.0, 0.0, 1.0]);
+
+        let samples = after.samples.as_ref().unwrap();
+        assert_eq!(samples.len(), 8);
+        for sample in samples {
+            let scores = sample.scores.as_ref().unwrap();
+            let keys: Vec<&str> = scores.keys().map(String::as_str).collect();
+            assert_eq!(keys, ["match", "includes"]);
+            let expected = if sample.id == examen_log::SampleId::Int(3) {
+                "I"
+            } else {
+                "C"
+            };
+            assert_eq!(scores["includes"].value, Value::from(expected));
+            // One `scorers` span, holding the old scorer's span and then the new one's.
+            let scorers = span_begin(&sample.events, "scorers");
+            assert_eq!(scorers.len(), 1);
+            let (begin, span) = scorers[0];
+            let (at, includes) = span_begin(&sample.events, "includes")[0];
+            assert_eq!(includes.parent_id.as_deref(), Some(span.id.as_str()));
+            assert_eq!(includes.kind.as_deref(), Some("scorer"));
+            assert!(begin < span_begin(&sample.events, "match")[0].0);
+            assert!(at < span_end(&sample.events, &span.id));
+            let score = score_events(&sample.events, "includes");
+            assert_eq!(score.len(), 1);
+            assert_eq!(score[0].base.span_id.as_deref(), Some(includes.id.as_str()));
+            assert_eq!(score_events(&sample.events, "match").len(), 1);
+        }
+    }
+
+    #[examen_rt::test]
+    async fn overwrite_replaces_the_scores_and_their_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = eval_log(dir.path(), match_task(), mock(), LogFormat::Eval).await;
+        let dest = dir.path().join("scored.json");
+        let options = ScoreOptions {
+            scorers: Some(vec![scorer::includes(), scorer::includes()]),
+            action: ScoreAction::Overwrite,
+            ..ScoreOptions::default()
+        };
+        let outcome = rescore(&src, &dest, options, None).await.unwrap();
+        assert_eq!(outcome.scorers, ["includes", "includes1"]);
+        // The format follows the destination's extension.
+        assert!(std::fs::read(&dest).unwrap().starts_with(b"{"));
+        let after = read(&dest);
+        let names: Vec<&str> = after
+            .results
+            .as_ref()
+            .unwrap()
+            .scores
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["includes", "includes1"]);
+        assert_eq!(metric(&after, "includes1", None, "accuracy"), 0.75);
+        let recorded: Vec<&str> = after
+            .eval
+            .scorers
+            .iter()
+            .flatten()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(recorded, ["includes", "includes1"]);
+        for sample in after.samples.as_ref().unwrap() {
+            let keys: Vec<&str> = sample
+                .scores
+                .as_ref()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(keys, ["includes", "includes1"]);
+            assert!(span_begin(&sample.events, "match").is_empty());
+            assert!(score_events(&sample.events, "match").is_empty());
+            let scorers = span_begin(&sample.events, "scorers");
+            assert_eq!(scorers.len(), 1);
+            let end = span_end(&sample.events, &scorers[0].1.id);
+            for name in ["includes", "includes1"] {
+                let (at, span) = span_begin(&sample.events, name)[0];
+                assert_eq!(span.parent_id.as_ref(), Some(&scorers[0].1.id));
+                assert!(scorers[0].0 < at && at < end);
+            }
+        }
+        // Only the new log was added beside the source.
+        assert_eq!(files(dir.path()).len(), 2);
+    }
+
+    #[examen_rt::test]
+    async fn rescoring_with_the_logs_own_scorers_reproduces_its_results() {
+        let dir = tempfile::tempdir().unwrap();
+        // Epochs that disagree: the model answers `model` the first time it
+        // sees a question and `nope` the second, so sample 2 (target
+        // `model`) scores C then I, and the others I twice.
+        let seen = Mutex::new(HashMap::<String, usize>::new());
+        let model = Model::from_mock(MockLlm::from_fn(move |messages: &[ChatMessage]| {
+            let question = messages.last().map(ChatMessage::text).unwrap_or_default();
+            let mut seen = seen.lock().unwrap();
+            let count = seen.entry(question).or_insert(0);
+            *count += 1;
+            let answer = if *count == 1 { "model" } else { "nope" };
+            ModelOutput::from_text("mockllm/model", answer)
+        }));
+        let task = Task::new("rescore", dataset())
+            .solver(solver::generate())
+            .scorer(scorer::match_())
+            .metrics(vec![
+                Arc::new(Accuracy::default()),
+                Arc::new(Stderr::default()),
+                Arc::new(Grouped::new(Arc::new(Accuracy::default()), "level")),
+            ])
+            .epochs(
+                2,
+                vec![
+                    Reducer::parse("mean").unwrap(),
+                    Reducer::parse("pass_at_2").unwrap(),
+                ],
+            );
+        let src = eval_log(dir.path(), task, model, LogFormat::Eval).await;
+        let dest = dir.path().join("again.eval");
+        let options = ScoreOptions {
+            action: ScoreAction::Overwrite,
+            ..ScoreOptions::default()
+        };
+        let outcome = rescore(&src, &dest, options, None).await.unwrap();
+        assert_eq!(outcome.scorers, ["match"]);
+        let (before, after) = (read(&src), read(&dest));
+        assert_eq!(after.results, before.results);
+        assert_eq!(after.reductions, before.reductions);
+        // Both reducers and the grouped metric were recomputed: sample 2
+        // reduces to 0.5 (mean) and 1 (pass_at_2); group `a` holds samples 1
+        // and 2.
+        assert_eq!(metric(&after, "match", Some("mean"), "accuracy"), 0.125);
+        assert_eq!(metric(&after, "match", Some("pass_at_2"), "accuracy"), 0.25);
+        assert_eq!(metric(&after, "match", Some("pass_at_2"), "a"), 0.5);
+        assert_eq!(metric(&after, "match", Some("pass_at_2"), "b"), 0.0);
+    }
+
+    /// A scorer that records how many of its calls run at once and waits at a
+    /// gate until `open_at` of them are in flight.
+    #[derive(Debug)]
+    struct Gate {
+        open_at: usize,
+        arrived: AtomicUsize,
+        in_flight: AtomicUsize,
+        most: AtomicUsize,
+        dropped: Arc<AtomicUsize>,
+        open: examen_rt::CancelToken,
+        /// Never let a call finish: cancel this when the gate opens instead.
+        hold: Option<examen_rt::CancelToken>,
+    }
+
+    impl Gate {
+        fn new(open_at: usize, hold: Option<examen_rt::CancelToken>) -> Arc<Gate> {
+            Arc::new(Gate {
+                open_at,
+                arrived: AtomicUsize::new(0),
+                in_flight: AtomicUsize::new(0),
+                most: AtomicUsize::new(0),
+                dropped: Arc::new(AtomicUsize::new(0)),
+                open: examen_rt::CancelToken::new(),
+                hold,
+            })
+        }
+    }
+
+    struct Dropped(Arc<AtomicUsize>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Scorer for Gate {
+        fn name(&self) -> &str {
+            "gate"
+        }
+
+        fn score<'a>(
+            &'a self,
+            _state: &'a TaskState,
+            _target: &'a Target,
+            _generate: &'a Generate,
+        ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
+            Box::pin(async move {
+                let _dropped = Dropped(self.dropped.clone());
+                let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most.fetch_max(now, Ordering::SeqCst);
+                if self.arrived.fetch_add(1, Ordering::SeqCst) + 1 >= self.open_at {
+                    match &self.hold {
+                        Some(cancel) => cancel.cancel(),
+                        None => self.open.cancel(),
+                    }
+                }
+                self.open.cancelled().await;
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok(Some(Score::new(1)))
+            })
+        }
+    }
+
+    #[examen_rt::test]
+    async fn samples_are_scored_concurrently_up_to_max_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = eval_log(dir.path(), match_task(), mock(), LogFormat::Eval).await;
+        let gate = Gate::new(3, None);
+        let options = ScoreOptions {
+            scorers: Some(vec![gate.clone() as Arc<dyn Scorer>]),
+            max_samples: Some(3),
+            ..ScoreOptions::default()
+        };
+        // Scored one at a time, the first call would wait at the gate for
+        // ever: the guard turns that into a failure.
+        let scored = examen_rt::timeout(
+            Duration::from_secs(120),
+            rescore(&src, &dir.path().join("gate.eval"), options, None),
+        )
+        .await
+        .expect("three samples are scored at once");
+        assert_eq!(scored.unwrap().samples, 8);
+        assert_eq!(gate.most.load(Ordering::SeqCst), 3);
+        assert_eq!(gate.arrived.load(Ordering::SeqCst), 8);
+    }
+
+    #[examen_rt::test]
+    async fn cancelling_stops_the_scorers_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = eval_log(dir.path(), match_task(), mock(), LogFormat::Json).await;
+        let before = files(dir.path());
+        let cancel = examen_rt::CancelToken::new();
+        let gate = Gate::new(3, Some(cancel.clone()));
+        let options = ScoreOptions {
+            scorers: Some(vec![gate.clone() as Arc<dyn Scorer>]),
+            max_samples: Some(3),
+            cancel: Some(cancel),
+            ..ScoreOptions::default()
+        };
+        let err = rescore(&src, &dir.path().join("cancelled.json"), options, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err, ScoreError::Cancelled);
+        // The three scorer calls in flight were dropped, none finished.
+        assert_eq!(gate.arrived.load(Ordering::SeqCst), 3);
+        assert_eq!(gate.dropped.load(Ordering::SeqCst), 3);
+        assert_eq!(gate.in_flight.load(Ordering::SeqCst), 3);
+        assert_eq!(files(dir.path()), before);
+    }
+
+    #[examen_rt::test]
+    async fn an_unreadable_sample_fails_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = eval_log(dir.path(), match_task(), mock(), LogFormat::Eval).await;
+        let mut bytes = std::fs::read(&src).unwrap();
+        let member = b"samples/3_epoch_2.json";
+        let at = bytes
+            .windows(member.len())
+            .position(|w| w == member)
+            .unwrap()
+            + member.len();
+        bytes[at..at + 64].fill(0xff);
+        std::fs::write(&src, bytes).unwrap();
+        let before = files(dir.path());
+        let options = ScoreOptions {
+            scorers: Some(vec![scorer::includes()]),
+            ..ScoreOptions::default()
+        };
+        let err = rescore(&src, &dir.path().join("scored.eval"), options, None)
+            .await
+            .unwrap_err();
+        let ScoreError::Read(message) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(message.contains("samples/3_epoch_2.json"), "{message}");
+        assert!(message.contains(&src.display().to_string()), "{message}");
+        assert_eq!(files(dir.path()), before);
+
+        let not_a_log = dir.path().join("notes.eval");
+        std::fs::write(&not_a_log, "hello").unwrap();
+        let err = rescore(
+            &not_a_log,
+            &dir.path().join("x.eval"),
+            ScoreOptions::default(),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, ScoreError::Read(ref m) if m.contains("not an eval log")),
+            "{err:?}"
+        );
+    }
+
+    /// The log at `src` with its model renamed to `model` (written to `dest`).
+    fn relabel(src: &Path, dest: &Path, model: &str) {
+        let reader = LogReader::open(src).unwrap();
+        let header = reader.header().clone();
+        let mut eval = header.eval.clone();
+        eval.model = model.into();
+        let start = LogStart {
+            version: header.version,
+            eval,
+            plan: header.plan.clone(),
+        };
+        let mut writer =
+            LogWriter::create_at(dest, LogFormat::Eval, &start, WriterOptions::default()).unwrap();
+        for sample in reader.samples() {
+            writer.write_sample(&sample.unwrap()).unwrap();
+        }
+        writer
+            .finish(LogFinish {
+                status: header.status,
+                results: header.results.clone(),
+                stats: header.stats.clone(),
+                error: header.error.clone(),
+                reductions: header.reductions.clone(),
+                invalidated: false,
+            })
+            .unwrap();
+    }
+
+    #[examen_rt::test]
+    async fn model_graded_scorers_call_the_grader_and_need_a_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let eval = eval_log(dir.path(), match_task(), mock(), LogFormat::Eval).await;
+        let src = dir.path().join("openai.eval");
+        relabel(&eval, &src, "openai/gpt-4o-mini");
+        let no_keys = ModelOptions {
+            env: Env::from_pairs(Vec::<(String, String)>::new()),
+            ..ModelOptions::default()
+        };
+
+        // Scorers that call no model do not need the log's model.
+        let options = ScoreOptions {
+            scorers: Some(vec![scorer::includes()]),
+            model_options: no_keys.clone(),
+            ..ScoreOptions::default()
+        };
+        let dest = dir.path().join("includes.eval");
+        rescore(&src, &dest, options, None).await.unwrap();
+        std::fs::remove_file(&dest).unwrap();
+
+        // A grader that cannot be built fails the scoring, naming why.
+        let before = files(dir.path());
+        let graded: Arc<dyn Scorer> = Arc::new(scorer::ModelGraded::new(false));
+        let options = ScoreOptions {
+            scorers: Some(vec![graded.clone()]),
+            model_options: no_keys.clone(),
+            ..ScoreOptions::default()
+        };
+        let err = rescore(&src, &dir.path().join("graded.eval"), options, None)
+            .await
+            .unwrap_err();
+        let ScoreError::Scorer(message) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(
+            message.contains("cannot use the log's model `openai/gpt-4o-mini`"),
+            "{message}"
+        );
+        assert!(message.contains("OPENAI_API_KEY"), "{message}");
+        assert_eq!(files(dir.path()), before);
+
+        // With a grader bound, it grades: C for the samples whose target the
+        // grader sees in the criterion `model`, I otherwise.
+        let grader = Model::from_mock(MockLlm::from_fn(|messages: &[ChatMessage]| {
+            let prompt = messages.last().map(ChatMessage::text).unwrap_or_default();
+            let grade = if prompt.contains("[Criterion]: model") {
+                "C"
+            } else {
+                "I"
+            };
+            ModelOutput::from_text("mockllm/model", format!("GRADE: {grade}"))
+        }));
+        let options = ScoreOptions {
+            scorers: Some(vec![graded]),
+            model_roles: HashMap::from([("grader".to_string(), grader)]),
+            model_options: no_keys,
+            ..ScoreOptions::default()
+        };
+        let dest = dir.path().join("graded.eval");
+        rescore(&src, &dest, options, None).await.unwrap();
+        let after = read(&dest);
+        assert_eq!(metric(&after, "model_graded_qa", None, "accuracy"), 0.25);
+        for sample in after.samples.as_ref().unwrap() {
+            let (_, span) = span_begin(&sample.events, "model_graded_qa")[0];
+            let calls: Vec<&examen_log::events::ModelEvent> = sample
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Model(m) if m.role.as_deref() == Some("grader") => Some(m.as_ref()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(calls.len(), 1);
+            assert_eq!(calls[0].base.span_id.as_ref(), Some(&span.id));
         }
     }
 }

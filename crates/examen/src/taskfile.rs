@@ -302,6 +302,11 @@ fn build_task(raw: RawTask, path: &Path) -> Result<Task, TaskFileError> {
             Dataset::read(dir.join(relative), &spec.options).map_err(dataset_error)?
         }
         DatasetSource::Inline(samples) => {
+            if samples.is_empty() {
+                return Err(dataset_error(DatasetError::Empty {
+                    location: "<inline>".into(),
+                }));
+            }
             let mut dataset = Dataset::from_samples(samples).map_err(dataset_error)?;
             dataset.name = spec.options.name.clone();
             if let Some(seed) = spec.options.shuffle {

@@ -6,13 +6,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use examen::runner::log::EvalLogger;
+use examen::runner::EvalSetupError;
 use examen::runner::LogDir;
 use examen::task::Limits;
-use examen::{EvalOptions, EvalOutcome, Task};
+use examen::{EvalEvent, EvalOptions, EvalOutcome, Task};
 use examen_model::{get_model, Env, Model, ModelOptions};
 use examen_rt::CancelToken;
 use examen_types::{GenerateConfig, JsonObject, JsonValue};
@@ -22,7 +23,6 @@ use crate::display::json::{Both, JsonLines};
 use crate::display::summary::{render_plain, render_rich, RunSummary};
 use crate::display::{self, plain::Plain, rich::Rich, Display, Mode, Silent};
 use crate::error::{CliError, Exit};
-use crate::log_dir::CliLogDir;
 
 /// Where logs go when neither `--log-dir` nor `EXAMEN_LOG_DIR` says.
 pub(crate) const DEFAULT_LOG_DIR: &str = "logs";
@@ -31,8 +31,29 @@ pub(crate) async fn run(args: EvalArgs, mode: Mode, cancel: CancelToken) -> Resu
     let tasks = load_tasks(&args)?;
     let models = resolve_models(&args)?;
     let options = eval_options(&args, cancel)?;
-    let json = args.json;
+    let shown = models.clone();
+    show(mode, args.json, shown, &[], move |events| {
+        examen::eval(tasks, models, options, Some(events))
+    })
+    .await
+}
 
+/// Runs an engine call with the display fed by its events, then prints the results and the
+/// failures and returns the exit code. An interrupted run says how to resume it, together with
+/// the logs in `not_started` (runs an interrupted `eval-retry` did not reach).
+///
+/// Shared by `eval` and `eval-retry`.
+pub(crate) async fn show<F, Fut>(
+    mode: Mode,
+    json: bool,
+    models: Vec<Model>,
+    not_started: &[PathBuf],
+    engine: F,
+) -> Result<Exit, CliError>
+where
+    F: FnOnce(examen_rt::Sender<EvalEvent>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<EvalOutcome>, EvalSetupError>>,
+{
     let mut view: Box<dyn Display> = match mode {
         Mode::Rich => Box::new(Rich::new(display::stderr_color())),
         Mode::Plain => Box::new(Plain::new()),
@@ -42,9 +63,9 @@ pub(crate) async fn run(args: EvalArgs, mode: Mode, cancel: CancelToken) -> Resu
         view = Box::new(Both(view, Box::new(JsonLines)));
     }
     let (events, receiver) = examen_rt::channel(1024);
-    let consumer = examen_rt::spawn(display::consume(receiver, view, models.clone()));
+    let consumer = examen_rt::spawn(display::consume(receiver, view, models));
     // Cancelling (Ctrl-C) stops the runs and completes their logs as `cancelled`.
-    let result = examen::eval(tasks, models, options, Some(events)).await;
+    let result = engine(events).await;
     let progress = match consumer.await {
         Ok(progress) => progress,
         Err(err) if err.is_panic() => err.resume(),
@@ -61,9 +82,65 @@ pub(crate) async fn run(args: EvalArgs, mode: Mode, cancel: CancelToken) -> Resu
     }
     report_failures(&summaries);
     match exit_for(&outcomes) {
-        Exit::Interrupted => Err(CliError::interrupted()),
+        Exit::Interrupted => Err(interrupted(&outcomes, not_started)),
         exit => Ok(exit),
     }
+}
+
+/// Exit 130, with the command that continues the interrupted runs from their logs.
+fn interrupted(outcomes: &[EvalOutcome], not_started: &[PathBuf]) -> CliError {
+    use examen::runner::log::EvalStatus;
+    let logs: Vec<PathBuf> = outcomes
+        .iter()
+        .filter(|o| o.status != EvalStatus::Success)
+        .filter_map(|o| o.log_location.as_deref().map(PathBuf::from))
+        .chain(not_started.iter().cloned())
+        .collect();
+    resume_hint(&logs)
+}
+
+/// Exit 130; with logs, the `eval-retry` command that continues them.
+pub(crate) fn resume_hint(logs: &[PathBuf]) -> CliError {
+    let error = CliError::interrupted();
+    if logs.is_empty() {
+        return error;
+    }
+    let words: Vec<String> = logs
+        .iter()
+        .map(|log| shell_word(&log.display().to_string()))
+        .collect();
+    error.with_hint(format!(
+        "resume with `examen eval-retry {}`",
+        words.join(" ")
+    ))
+}
+
+/// `text`, quoted for a POSIX shell when it needs to be.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// Where logs go: `--log-dir` (or `EXAMEN_LOG_DIR`), else `./logs`. The directory is created
+/// and checked now, so that a log directory that cannot be written is bad input (exit 2)
+/// rather than a run that fails after it started.
+pub(crate) fn log_dir(dir: Option<&Path>) -> Result<PathBuf, CliError> {
+    let dir = dir.map_or_else(|| PathBuf::from(DEFAULT_LOG_DIR), Path::to_path_buf);
+    let unwritable = |err: std::io::Error| {
+        CliError::usage(format!(
+            "--log-dir {}: cannot write logs there: {err}",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(&dir).map_err(unwritable)?;
+    let probe = dir.join(format!(".examen-write-check-{}", std::process::id()));
+    std::fs::File::create(&probe).map_err(unwritable)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(dir)
 }
 
 /// Prints the results on stdout: the summary (panel or text), or with `--json` the records of
@@ -207,17 +284,9 @@ fn eval_options(args: &EvalArgs, cancel: CancelToken) -> Result<EvalOptions, Cli
         ..model_config(args)
     };
     let metadata = parse_metadata(&args.metadata)?;
-    let dir: PathBuf = args
-        .log_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
+    let dir = log_dir(args.log_dir.as_deref())?;
     let format = args.log_format.unwrap_or(LogFormatArg::Eval).format();
-    let mut writer = examen_log::WriterOptions::default();
-    if let Some(buffer) = args.log_buffer {
-        writer.buffer_samples = buffer;
-    }
-    let logger: Arc<dyn EvalLogger> =
-        Arc::new(CliLogDir(LogDir::new(dir, format).with_options(writer)));
+    let logger = logger(dir, format, args.log_buffer);
     Ok(EvalOptions {
         max_tasks: args.max_tasks,
         max_samples: args.max_samples,
@@ -260,6 +329,19 @@ fn eval_options(args: &EvalArgs, cancel: CancelToken) -> Result<EvalOptions, Cli
         cancel: Some(cancel),
         ..EvalOptions::default()
     })
+}
+
+/// The engine's log directory with the writer's buffer from `--log-buffer`.
+pub(crate) fn logger(
+    dir: PathBuf,
+    format: examen_log::LogFormat,
+    buffer: Option<usize>,
+) -> Arc<dyn EvalLogger> {
+    let mut writer = examen_log::WriterOptions::default();
+    if let Some(buffer) = buffer {
+        writer.buffer_samples = buffer;
+    }
+    Arc::new(LogDir::new(dir, format).with_options(writer))
 }
 
 /// `--metadata k=v` pairs; each value is YAML (`3` is a number, `[a, b]` a list).

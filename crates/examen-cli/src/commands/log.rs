@@ -67,15 +67,7 @@ fn dump(args: &LogDumpArgs) -> Result<Exit, CliError> {
     let mut stdout = std::io::stdout().lock();
     match opened {
         _ if args.header_only => stdout.write_all(&to_json(opened.header())?)?,
-        Opened::Reader(reader) => {
-            // The JSON log format is the dump, and converting streams the samples one by one.
-            drop(reader);
-            let temp = TempFile::new("dump.json");
-            convert_log(&args.log, &temp.0, LogFormat::Json).map_err(CliError::usage)?;
-            let mut file = std::fs::File::open(&temp.0)
-                .map_err(|err| CliError::failed(format!("{}: {err}", temp.0.display())))?;
-            std::io::copy(&mut file, &mut stdout)?;
-        }
+        Opened::Reader(reader) => dump_streamed(&reader, &mut stdout, &args.log)?,
         Opened::Recovered(recovered) => {
             let mut log = recovered.log.clone();
             let samples = recovered
@@ -91,22 +83,44 @@ fn dump(args: &LogDumpArgs) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-/// A file in the temporary directory, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str) -> TempFile {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        TempFile(std::env::temp_dir().join(format!("examen-{}-{nanos}-{name}", std::process::id())))
+/// Writes the whole log as one JSON document, reading, parsing and printing one sample at a
+/// time: the header is serialized with an empty `samples` list and the samples go inside it, so
+/// the output is what serializing the full log would give, without holding every sample (or a
+/// temporary copy of the log) at once.
+fn dump_streamed(reader: &LogReader, out: &mut impl Write, path: &Path) -> Result<(), CliError> {
+    let failed =
+        |err: &dyn std::fmt::Display| CliError::failed(format!("{}: {err}", path.display()));
+    let mut header = reader.header().clone();
+    header.samples = None;
+    let without = examen_log::to_python_json(&header).map_err(|e| failed(&e))?;
+    header.samples = Some(Vec::new());
+    let with = examen_log::to_python_json(&header).map_err(|e| failed(&e))?;
+    // The two serializations differ only by the inserted `"samples":[]`: the split goes between
+    // its brackets. (A search of the whole text could match a `samples` key in metadata.)
+    let differ = without
+        .iter()
+        .zip(&with)
+        .position(|(a, b)| a != b)
+        .unwrap_or(without.len());
+    let key = b"\"samples\":[]";
+    let from = differ.saturating_sub(key.len());
+    let split = with[from..]
+        .windows(key.len())
+        .position(|w| w == key)
+        .map(|at| from + at + key.len() - 1)
+        .ok_or_else(|| failed(&"cannot place the samples in the log header"))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    out.write_all(&with[..split])?;
+    for (index, sample) in reader.samples().enumerate() {
+        let sample = sample.map_err(|e| failed(&e))?;
+        if index > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(&examen_log::to_python_json(&sample).map_err(|e| failed(&e))?)?;
     }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    out.write_all(&with[split..])?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Every `.eval` and `.json` file under `dir`, recursively.

@@ -2,6 +2,7 @@
 
 pub(crate) mod env;
 pub(crate) mod eval;
+pub(crate) mod eval_retry;
 pub(crate) mod list;
 pub(crate) mod log;
 pub(crate) mod score;
@@ -20,6 +21,10 @@ pub(crate) async fn run(cli: Cli, cancel: CancelToken) -> Result<Exit, CliError>
         Command::Eval(args) => {
             let _watcher = watch_interrupts(cancel.clone());
             eval::run(*args, mode, cancel).await
+        }
+        Command::EvalRetry(args) => {
+            let _watcher = watch_interrupts(cancel.clone());
+            eval_retry::run(args, mode, cancel).await
         }
         Command::Score(args) => {
             let _watcher = watch_interrupts(cancel.clone());

@@ -1,19 +1,27 @@
 //! `examen score LOG [--scorer NAME]... [--action append|overwrite] [--overwrite]`: re-scores an
-//! existing log (examen's or Inspect's) and writes `<log>-scored.<ext>` beside it, or LOG itself
-//! with `--overwrite`.
+//! existing log (examen's or Inspect's) with the engine's [`examen::score_log`] and writes
+//! `<log>-scored.<ext>` beside it (`-scored-1`, `-scored-2`, ... when taken, as Inspect
+//! suggests), or LOG itself with `--overwrite`.
 //!
-//! The scoring itself (scorers run concurrently over the samples, metrics and reductions
-//! recomputed) belongs to the engine; the CLI validates the request and hands it over.
+//! Scorers are the ones named, else the log's own. `--action append` (the default) keeps the
+//! log's scores and adds the new ones; `overwrite` replaces them. Model-graded scorers call the
+//! log's model and model roles (there is no `--model` or `--model-role` for `score` yet).
+//!
+//! The output is the eval summary (panel, text, or with `--json` one record whose `status` is
+//! the log's, kept as it was). Exit codes: 0 scored; 2 the log cannot be read or a scorer cannot
+//! be built; 1 a scorer failed on a sample or the new log cannot be written; 130 interrupted.
+//! On any failure no new file is left behind.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use examen::Scorer;
-use examen_log::LogReader;
+use examen::{ScoreError, ScoreOptions, ScoreOutcome, Scorer};
 use examen_rt::CancelToken;
 
 use crate::args::{ScoreAction, ScoreArgs};
-use crate::display::Mode;
+use crate::display::summary::{render_plain, render_rich, RunSummary};
+use crate::display::{self, plain::Plain, rich::Rich, Display, Mode, Silent};
 use crate::error::{CliError, Exit};
 
 /// A validated `examen score` request.
@@ -25,17 +33,24 @@ pub(crate) struct ScoreRequest {
     pub(crate) action: ScoreAction,
 }
 
-/// `dir/name.eval` → `dir/name-scored.eval`.
+/// `dir/name.eval` → `dir/name-scored.eval`, or the first of `name-scored-1.eval`,
+/// `name-scored-2.eval`, ... that does not exist yet (Inspect's suggestion).
 pub(crate) fn scored_path(log: &Path) -> PathBuf {
     let stem = log
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name = match log.extension() {
-        Some(ext) => format!("{stem}-scored.{}", ext.to_string_lossy()),
-        None => format!("{stem}-scored"),
-    };
-    log.with_file_name(name)
+    let ext = log
+        .extension()
+        .map(|ext| format!(".{}", ext.to_string_lossy()))
+        .unwrap_or_default();
+    let mut path = log.with_file_name(format!("{stem}-scored{ext}"));
+    let mut count = 0;
+    while path.exists() {
+        count += 1;
+        path = log.with_file_name(format!("{stem}-scored-{count}{ext}"));
+    }
+    path
 }
 
 pub(crate) fn request(args: &ScoreArgs) -> Result<ScoreRequest, CliError> {
@@ -45,8 +60,6 @@ pub(crate) fn request(args: &ScoreArgs) -> Result<ScoreRequest, CliError> {
             args.log.display()
         )));
     }
-    // Reading the header checks the file is a log before any scorer runs.
-    LogReader::open(&args.log).map_err(CliError::usage)?;
     let scorers = if args.scorer.is_empty() {
         None
     } else {
@@ -74,25 +87,107 @@ pub(crate) fn request(args: &ScoreArgs) -> Result<ScoreRequest, CliError> {
 
 pub(crate) async fn run(
     args: ScoreArgs,
-    _mode: Mode,
-    _cancel: CancelToken,
+    mode: Mode,
+    cancel: CancelToken,
 ) -> Result<Exit, CliError> {
     let request = request(&args)?;
-    let scorers = match &request.scorers {
-        Some(scorers) => scorers
-            .iter()
-            .map(|s| format!("`{}`", s.name()))
-            .collect::<Vec<_>>()
-            .join(", "),
-        None => "the log's scorers".into(),
+    let options = ScoreOptions {
+        scorers: request.scorers,
+        action: match request.action {
+            ScoreAction::Append => examen::ScoreAction::Append,
+            ScoreAction::Overwrite => examen::ScoreAction::Overwrite,
+        },
+        cancel: Some(cancel),
+        ..ScoreOptions::default()
     };
-    Err(CliError::usage(format!(
-        "{}: cannot re-score into {} with {scorers} ({:?}) yet: the engine has no score entry \
-         point (requested in requests-examen.txt)",
-        request.src.display(),
-        request.dest.display(),
-        request.action,
-    )))
+    let view: Box<dyn Display> = match mode {
+        Mode::Rich => Box::new(Rich::new(display::stderr_color())),
+        Mode::Plain => Box::new(Plain::new()),
+        Mode::None => Box::new(Silent),
+    };
+    let (events, receiver) = examen_rt::channel(1024);
+    let consumer = examen_rt::spawn(display::consume(receiver, view, Vec::new()));
+    // Boxed: the scoring future is large, and this runs on the main thread's stack.
+    let result = Box::pin(examen::score_log(
+        &request.src,
+        &request.dest,
+        options,
+        Some(events),
+    ))
+    .await;
+    let progress = match consumer.await {
+        Ok(progress) => progress,
+        Err(err) if err.is_panic() => err.resume(),
+        Err(_) => display::Progress::default(),
+    };
+    let outcome = result.map_err(|err| match err {
+        ScoreError::Cancelled => CliError::interrupted(),
+        ScoreError::Read(_) | ScoreError::Setup(_) => CliError::usage(err),
+        _ => CliError::failed(err),
+    })?;
+    match report(&outcome, &progress, mode, args.json) {
+        // A reader that went away (`| head`) does not change how the scoring went.
+        Err(err) if err.is_silent() => {}
+        Err(err) => return Err(err),
+        Ok(()) => {}
+    }
+    Ok(Exit::Success)
+}
+
+/// The summary of the scored log: its results (the log's and the new scores, or the new ones
+/// alone with `--action overwrite`), the scoring's time and grader tokens, and where it went.
+fn summary(outcome: &ScoreOutcome, progress: &display::Progress) -> RunSummary {
+    let run = progress.started().next().map(|(_, run)| run);
+    let status = match outcome.status {
+        examen_log::EvalStatus::Success => examen::runner::log::EvalStatus::Success,
+        examen_log::EvalStatus::Error => examen::runner::log::EvalStatus::Error,
+        examen_log::EvalStatus::Cancelled | examen_log::EvalStatus::Started => {
+            examen::runner::log::EvalStatus::Cancelled
+        }
+    };
+    let log = Some(outcome.log_location.display().to_string());
+    match run {
+        Some(run) => RunSummary::from_progress(run, status, Some(&outcome.log_results), None, log),
+        None => RunSummary {
+            task: outcome.task.clone(),
+            model: outcome.model.clone(),
+            status,
+            total: outcome.log_results.total_samples,
+            completed: outcome.log_results.completed_samples,
+            samples: None,
+            errors: 0,
+            elapsed: None,
+            usage: examen_types::ModelUsage::default(),
+            scores: Vec::new(),
+            error: None,
+            log,
+        },
+    }
+}
+
+fn report(
+    outcome: &ScoreOutcome,
+    progress: &display::Progress,
+    mode: Mode,
+    json: bool,
+) -> Result<(), CliError> {
+    let summary = summary(outcome, progress);
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let mut record = summary.to_json();
+        record["status"] = serde_json::Value::from(outcome.status.as_str());
+        record["scorers"] = serde_json::Value::from(outcome.scorers.clone());
+        writeln!(stdout, "{record}")?;
+    } else {
+        let text = match mode {
+            Mode::Rich => render_rich(&[summary], display::stdout_color()),
+            Mode::Plain => render_plain(&[summary]),
+            Mode::None => String::new(),
+        };
+        stdout.write_all(text.as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -109,5 +204,14 @@ mod tests {
             scored_path(Path::new("x.json")),
             PathBuf::from("x-scored.json")
         );
+    }
+
+    #[test]
+    fn a_taken_name_gets_the_next_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("run.eval");
+        std::fs::write(dir.path().join("run-scored.eval"), "").unwrap();
+        std::fs::write(dir.path().join("run-scored-1.eval"), "").unwrap();
+        assert_eq!(scored_path(&log), dir.path().join("run-scored-2.eval"));
     }
 }

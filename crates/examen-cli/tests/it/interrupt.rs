@@ -1,5 +1,5 @@
-//! Ctrl-C (SIGINT) during an eval stops it, completes its log as `cancelled` and exits with code
-//! 130, on both backends.
+//! Ctrl-C (SIGINT) during an eval stops it, completes its log as `cancelled`, says how to resume
+//! it and exits with code 130, on both backends.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -55,7 +55,12 @@ fn sigint_during_an_eval_exits_130() {
             rest.contains("arithmetic (mockllm/model): cancelled"),
             "{seen}{rest}"
         );
-        assert!(rest.ends_with("error: interrupted\n"), "{seen}{rest}");
+        // The error, then how to continue: the log is named in the hint.
+        let (error, hint) = rest
+            .split_once("error: interrupted\n\nhint: resume with `examen eval-retry logs/")
+            .unwrap_or_else(|| panic!("{seen}{rest}"));
+        assert!(!error.contains("hint:"), "{seen}{rest}");
+        assert!(hint.ends_with(".eval`\n"), "{seen}{rest}");
         // The log was completed, with what finished before the signal.
         let logs = sandbox.logs("logs");
         assert_eq!(logs.len(), 1);

@@ -5,6 +5,12 @@
 
 mod support;
 
+/// The engine's fault-injecting OpenAI-compatible loopback server, shared with its tests.
+#[path = "../../../examen/tests/it/fault_server.rs"]
+mod fault_server;
+
+/// Bad input of every kind: one-line errors naming the file, exit code 2, no log left behind.
+mod bad_input;
 /// `examen eval`: summaries, JSON records, option and variable precedence, exit codes 0/1/2.
 mod eval;
 /// Ctrl-C during an eval: a `cancelled` log and exit code 130.
@@ -17,3 +23,9 @@ mod openai;
 mod pty;
 /// The README's first command, exactly as written.
 mod readme;
+/// `examen eval-retry` after SIGKILL, Ctrl-C and a second signal.
+mod retry;
+/// `examen score`: appending and overwriting scores on examen's and Inspect's logs.
+mod score;
+/// An API key never reaches logs, the terminal or errors.
+mod secrets;

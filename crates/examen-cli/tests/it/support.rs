@@ -108,6 +108,16 @@ pub(crate) fn finish(output: std::process::Output) -> Finished {
     }
 }
 
+/// Runs a command to completion from async code (`#[examen_rt::test]`), on the runtime.
+pub(crate) async fn run_async(cmd: Command) -> Finished {
+    let output = examen_rt::process::run(cmd, None, None).await.unwrap();
+    Finished {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// Runs a command (owned, or borrowed after setting its environment) to completion.
 pub(crate) fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Finished {
     finish(cmd.borrow_mut().output().unwrap())

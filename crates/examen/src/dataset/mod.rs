@@ -86,6 +86,12 @@ pub enum DatasetError {
         /// 1-based position of the second.
         position: usize,
     },
+    /// The dataset holds no sample.
+    #[error("{location}: the dataset has no samples; expected at least one record")]
+    Empty {
+        /// The dataset file (or `<inline>`).
+        location: String,
+    },
     /// The file extension is not one examen reads.
     #[error("{path}: unsupported dataset format; expected a .jsonl, .json or .csv file")]
     UnknownFormat {
@@ -148,6 +154,27 @@ impl Dataset {
             })?,
         };
         let records = read::read_records(path, format)?;
+        if records.is_empty() {
+            return Err(DatasetError::Empty {
+                location: path.display().to_string(),
+            });
+        }
+        if format == DatasetFormat::Csv {
+            // Every row has the header's columns: a missing input column is the header's fault.
+            let input = &options.fields.input;
+            if let Some((_, first)) = records.first().filter(|(_, r)| !r.contains_key(input)) {
+                let columns: Vec<String> = first.keys().map(|k| format!("`{k}`")).collect();
+                return Err(DatasetError::Record {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    message: format!(
+                        "no `{input}` column: the header has {}; name the input column with \
+                         `fields: {{input: <column>}}`",
+                        columns.join(", ")
+                    ),
+                });
+            }
+        }
         let mut samples = Vec::with_capacity(records.len());
         for (line, record) in records {
             let sample = record_to_sample(&record, &options.fields).map_err(|message| {

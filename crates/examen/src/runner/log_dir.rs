@@ -182,7 +182,15 @@ pub fn log_finish(finish: &TaskFinish) -> Result<LogFinish, LogSinkError> {
         reductions: if finish.reductions.is_empty() {
             None
         } else {
-            Some(convert("reductions", to_json(&finish.reductions))?)
+            // Through JSON text, not a `JsonValue` tree: a reduction per sample makes
+            // the tree of a long run several times larger than the text.
+            let text = serde_json::to_vec(&finish.reductions)
+                .map_err(|e| LogSinkError::new(format!("cannot serialize the reductions: {e}")))?;
+            Some(serde_json::from_slice(&text).map_err(|e| {
+                LogSinkError::new(format!(
+                    "cannot convert the reductions to the log schema: {e}"
+                ))
+            })?)
         },
         invalidated: false,
     })
@@ -260,9 +268,16 @@ async fn write_loop(
     flush_interval: Duration,
     failure: Arc<Mutex<Option<String>>>,
 ) -> Option<LogWriter> {
+    let mut pending = false;
     loop {
         let mut batch = Vec::new();
-        match examen_rt::timeout(flush_interval, queue.recv()).await {
+        // With nothing waiting to be flushed there is no deadline: just wait.
+        let next = if pending {
+            examen_rt::timeout(flush_interval, queue.recv()).await
+        } else {
+            Ok(queue.recv().await)
+        };
+        match next {
             Ok(Some(item)) => batch.push(item),
             Ok(None) => return Some(writer),
             Err(_) => {}
@@ -274,15 +289,18 @@ async fn write_loop(
             }
         }
         let (back, written) = examen_rt::to_thread(move || {
-            let written = write_batch(&mut writer, batch);
+            let written = write_batch(&mut writer, batch).map(|()| writer.pending_samples());
             (writer, written)
         })
         .await;
         writer = back;
-        if let Err(e) = written {
-            *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.message);
-            queue.close();
-            return None;
+        match written {
+            Ok(waiting) => pending = waiting > 0,
+            Err(e) => {
+                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.message);
+                queue.close();
+                return None;
+            }
         }
     }
 }

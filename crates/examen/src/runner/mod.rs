@@ -9,10 +9,17 @@
 //! run's group, so a `fail_on_error` abort cancels the others, and dropping
 //! the [`eval`] future cancels everything.
 //!
-//! Results keep only the small part of each score (value, answer,
-//! explanation, reason, and the metadata keys metrics read), so a long run
-//! stays flat in memory: messages and events go to the log sink and are
-//! dropped.
+//! Results keep only the small part of each score (value, answer and
+//! reason; the sample's id and metadata come back from its position), so a
+//! long run stays nearly flat in memory: messages and events go to the log
+//! sink and are dropped.
+//!
+//! Stopping: cancelling [`EvalOptions::cancel`] stops starting samples,
+//! cancels those in flight, and still completes every log (shielded) with
+//! status `cancelled`. A sample that finished is handed to the log even if
+//! the cancel comes while it is being handed over. Continuing: [`eval_retry`]
+//! (in `retry.rs`) runs a task again from a previous log, carrying over the
+//! samples it holds.
 
 pub mod log;
 mod log_dir;
@@ -266,9 +273,10 @@ pub async fn eval(
     let mut runs = Vec::new();
     for task in tasks {
         let task = Arc::new(task);
-        let task_id = examen_types::short_uuid();
         for model in &models {
-            runs.push((task.clone(), task_id.clone(), model.clone()));
+            // One id per task × model run, as Inspect resolves a task per
+            // model: log names are `{created}_{task}_{task_id}`.
+            runs.push((task.clone(), examen_types::short_uuid(), model.clone()));
         }
     }
     let run_counter = Arc::new(AtomicU64::new(0));
@@ -480,7 +488,7 @@ async fn run_task(
         task_file: task.source_file.as_ref().map(|p| p.display().to_string()),
         task_args: task.args.clone(),
         model: model.name().to_string(),
-        model_base_url: model.base_url().map(str::to_string),
+        model_base_url: model.base_url().map(crate::generate::redact_url),
         model_args: options.model_args.clone(),
         model_roles: role_names,
         dataset: DatasetInfo {
@@ -593,7 +601,10 @@ async fn run_task(
     };
     // Cancelling drops the units: none starts any more, those in flight are
     // cancelled; what finished is already with the log sink.
-    let outcome = cancel.run_until_cancelled(run_units).await;
+    // Boxed: it holds the carry-over and the sample fan-out, which would
+    // otherwise make every run's future (spawned, so moved on the stack in
+    // debug builds) tens of kilobytes larger.
+    let outcome = cancel.run_until_cancelled(Box::pin(run_units)).await;
 
     let errored = shared.errors.load(Ordering::SeqCst);
     let (mut status, mut error) = match outcome {

@@ -111,14 +111,17 @@ pub(crate) struct ScorerSlot {
 /// The scores of a run, kept per scorer with the sample's position and
 /// epoch so results do not depend on completion order.
 ///
-/// Only what metrics and reducers read is kept, compactly (about 64 bytes a
-/// score, plus short answer and reason strings): the sample id and metadata
-/// come back from the sample's position when results are computed, and each
-/// scorer's list is reserved for the whole run up front, so a long run grows
-/// by that much per sample and is never copied to grow.
+/// Only what metrics and reducers read is kept, compactly: about 48 bytes a
+/// score. The sample id and metadata come back from the sample's position
+/// when results are computed; answers, reasons and string values go into one
+/// text buffer rather than an allocation each (small allocations that live
+/// for the whole run, scattered among the samples' short-lived ones, keep
+/// the allocator from reusing the memory around them); and each scorer's
+/// list is reserved for the whole run up front, never copied to grow.
 #[derive(Debug, Default)]
 pub(crate) struct ScoreStore {
     by_scorer: IndexMap<String, Vec<StoredScore>>,
+    text: String,
     pub(crate) completed: usize,
     units: usize,
 }
@@ -128,42 +131,26 @@ struct StoredScore {
     position: usize,
     epoch: u32,
     value: StoredValue,
-    answer: Option<Box<str>>,
-    reason: Option<Box<str>>,
+    answer: Option<Span>,
+    reason: Option<Span>,
 }
 
-/// A score value in 16 bytes: scalars inline, lists and dicts boxed.
+/// A string in the store's text buffer.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// A score value: scalars inline, strings in the text buffer, lists and
+/// dicts boxed.
 #[derive(Debug)]
 enum StoredValue {
-    Str(Box<str>),
+    Str(Span),
     Int(i64),
     Float(f64),
     Bool(bool),
     Other(Box<Value>),
-}
-
-impl From<&Value> for StoredValue {
-    fn from(value: &Value) -> Self {
-        match value {
-            Value::Str(s) => StoredValue::Str(s.as_str().into()),
-            Value::Int(i) => StoredValue::Int(*i),
-            Value::Float(f) => StoredValue::Float(*f),
-            Value::Bool(b) => StoredValue::Bool(*b),
-            other => StoredValue::Other(Box::new(other.clone())),
-        }
-    }
-}
-
-impl From<StoredValue> for Value {
-    fn from(value: StoredValue) -> Self {
-        match value {
-            StoredValue::Str(s) => Value::Str(s.into()),
-            StoredValue::Int(i) => Value::Int(i),
-            StoredValue::Float(f) => Value::Float(f),
-            StoredValue::Bool(b) => Value::Bool(b),
-            StoredValue::Other(v) => *v,
-        }
-    }
 }
 
 impl ScoreStore {
@@ -175,7 +162,37 @@ impl ScoreStore {
         }
     }
 
+    /// Keeps `text`; `None` once the buffer would pass 4 GiB.
+    fn keep(&mut self, text: &str) -> Option<Span> {
+        let start = u32::try_from(self.text.len()).ok()?;
+        let len = u32::try_from(text.len()).ok()?;
+        start.checked_add(len)?;
+        self.text.push_str(text);
+        Some(Span { start, len })
+    }
+
+    fn text(&self, span: Span) -> &str {
+        let start = span.start as usize;
+        self.text
+            .get(start..start + span.len as usize)
+            .unwrap_or_default()
+    }
+
     pub(crate) fn add(&mut self, scorer: &str, position: usize, epoch: usize, score: &Score) {
+        let value = match &score.value {
+            Value::Str(s) => match self.keep(s) {
+                Some(span) => StoredValue::Str(span),
+                None => StoredValue::Other(Box::new(score.value.clone())),
+            },
+            Value::Int(i) => StoredValue::Int(*i),
+            Value::Float(f) => StoredValue::Float(*f),
+            Value::Bool(b) => StoredValue::Bool(*b),
+            other => StoredValue::Other(Box::new(other.clone())),
+        };
+        let answer = score.answer.as_deref().and_then(|a| self.keep(a));
+        // Explanations can be as long as the completion; the log has them,
+        // results do not need them.
+        let reason = score.reason.as_deref().and_then(|r| self.keep(r));
         let units = self.units;
         let list = match self.by_scorer.get_mut(scorer) {
             Some(list) => list,
@@ -187,12 +204,34 @@ impl ScoreStore {
         list.push(StoredScore {
             position,
             epoch: u32::try_from(epoch).unwrap_or(u32::MAX),
-            value: StoredValue::from(&score.value),
-            answer: score.answer.as_deref().map(Into::into),
-            // Explanations can be as long as the completion; the log has
-            // them, results do not need them.
-            reason: score.reason.as_deref().map(Into::into),
+            value,
+            answer,
+            reason,
         });
+    }
+
+    /// A stored score as metrics and reducers take it.
+    fn sample_score(
+        &self,
+        stored: StoredScore,
+        samples: &[Sample],
+        metadata_keys: &[String],
+    ) -> SampleScore {
+        let sample = &samples[stored.position];
+        SampleScore {
+            value: match stored.value {
+                StoredValue::Str(span) => Value::Str(self.text(span).to_string()),
+                StoredValue::Int(i) => Value::Int(i),
+                StoredValue::Float(f) => Value::Float(f),
+                StoredValue::Bool(b) => Value::Bool(b),
+                StoredValue::Other(v) => *v,
+            },
+            answer: stored.answer.map(|span| self.text(span).to_string()),
+            explanation: None,
+            reason: stored.reason.map(|span| self.text(span).to_string()),
+            sample_id: sample.id.clone().unwrap_or(SampleId::Int(0)),
+            sample_metadata: metadata_subset(sample.metadata.as_ref(), metadata_keys),
+        }
     }
 }
 
@@ -224,16 +263,8 @@ pub(crate) fn compute_results(
         let (keys, epoch_scores): (Vec<(usize, u32)>, Vec<SampleScore>) = entries
             .into_iter()
             .map(|s| {
-                let sample = &samples[s.position];
-                let score = SampleScore {
-                    value: s.value.into(),
-                    answer: s.answer.map(Into::into),
-                    explanation: None,
-                    reason: s.reason.map(Into::into),
-                    sample_id: sample.id.clone().unwrap_or(SampleId::Int(0)),
-                    sample_metadata: metadata_subset(sample.metadata.as_ref(), metadata_keys),
-                };
-                ((s.position, s.epoch), score)
+                let key = (s.position, s.epoch);
+                (key, store.sample_score(s, samples, metadata_keys))
             })
             .unzip();
         let mut runs: Vec<std::ops::Range<usize>> = Vec::new();

@@ -367,7 +367,15 @@ pub async fn eval_retry(
     };
     // Boxed: the run's state machine is large, and callers often await this
     // directly on a thread's stack (`examen_rt::run`).
-    Ok(Box::pin(run_task(ids, Arc::new(task), model, &options, events, Some(carry))).await)
+    Ok(Box::pin(run_task(
+        ids,
+        Arc::new(task),
+        model,
+        &options,
+        events,
+        Some(carry),
+    ))
+    .await)
 }
 
 /// The samples of a previous log, to carry over into a run's new log.

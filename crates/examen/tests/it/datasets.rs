@@ -241,3 +241,33 @@ fn unknown_extension_and_missing_file() {
     let missing = dir.path().join("none.jsonl");
     assert!(err(&missing, &DatasetOptions::default()).contains("none.jsonl: cannot read dataset"));
 }
+
+#[test]
+fn an_empty_dataset_is_an_error() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (name, text) in [
+        ("e.jsonl", "\n\n"),
+        ("e.json", "[]"),
+        ("e.csv", "input,target\n"),
+    ] {
+        let path = write(&dir, name, text);
+        let e = err(&path, &DatasetOptions::default());
+        assert!(e.starts_with(&path.display().to_string()), "{e}");
+        assert!(e.contains("the dataset has no samples"), "{e}");
+    }
+}
+
+#[test]
+fn a_csv_without_the_input_column_says_which_columns_it_has() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = write(&dir, "q.csv", "question,answer\n1+1,2\n");
+    let e = err(&path, &DatasetOptions::default());
+    assert_eq!(
+        e,
+        format!(
+            "{}:1: no `input` column: the header has `question`, `answer`; name the input column with `fields: {{input: <column>}}`",
+            path.display()
+        )
+    );
+    assert_eq!(read(&path, &mapped()).len(), 1);
+}

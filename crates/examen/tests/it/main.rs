@@ -8,6 +8,10 @@ mod crosscheck;
 mod datasets;
 /// The runner end to end on mockllm, on both backends.
 mod engine;
+/// A fault-injecting OpenAI-compatible server on 127.0.0.1 (shared with examen-cli's tests).
+mod fault_server;
+/// Full evals against model APIs that fail in every way a network can.
+mod faults;
 /// Inspect's own reader on logs of real evals.
 mod inspect_compat;
 /// Logs written by examen-log and read back.
@@ -18,3 +22,5 @@ mod policy;
 mod resume;
 /// Task files: the example, the contract shape, and error locations.
 mod taskfile;
+/// The task-file parser on random and mutated text: errors, never panics.
+mod taskfile_fuzz;

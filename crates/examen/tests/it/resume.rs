@@ -10,7 +10,7 @@ use examen::runner::{eval_retry, LogDir, PreviousEval};
 use examen::sample::{Sample, SampleId};
 use examen::state::TaskState;
 use examen::task::FailOnError;
-use examen::{scorer, solver, BoxFuture, EvalEvent, EvalOptions, Generate, SampleError};
+use examen::{scorer, solver, BoxFuture, EvalOptions, Generate, SampleError};
 use examen::{Solver, Task};
 use examen_log::{read_log, EvalLog, LogFormat, ReadOptions, WriterOptions};
 use examen_model::{MockLlm, Model};
@@ -21,13 +21,16 @@ use crate::support::last_user;
 
 /// Holds every sample whose id is above `above` while `holding` is set,
 /// forever; counts the samples it holds and the holds that were dropped
-/// (which is how a cancellation reaches a sample).
+/// (which is how a cancellation reaches a sample). With `cancel`, cancels
+/// that token once it holds that many samples: the samples before them have
+/// all finished then, since each held one took the slot of a finished one.
 #[derive(Debug)]
 struct Gate {
     above: i64,
     holding: Arc<AtomicBool>,
     held: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
+    cancel: Option<(usize, CancelToken)>,
 }
 
 struct CountOnDrop(Arc<AtomicUsize>);
@@ -51,8 +54,13 @@ impl Solver for Gate {
         Box::pin(async move {
             let held = matches!(state.sample_id, SampleId::Int(i) if i > self.above);
             if held && self.holding.load(Ordering::SeqCst) {
-                self.held.fetch_add(1, Ordering::SeqCst);
                 let _guard = CountOnDrop(self.dropped.clone());
+                let held = self.held.fetch_add(1, Ordering::SeqCst) + 1;
+                if let Some((at, token)) = &self.cancel {
+                    if held == *at {
+                        token.cancel();
+                    }
+                }
                 std::future::pending::<()>().await;
             }
             Ok(())
@@ -148,17 +156,20 @@ fn task(n: i64, first: Arc<dyn Solver>) -> Task {
         .scorer(scorer::includes())
 }
 
-fn gate(above: i64) -> (Arc<Gate>, Arc<AtomicBool>, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-    let holding = Arc::new(AtomicBool::new(true));
-    let held = Arc::new(AtomicUsize::new(0));
-    let dropped = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(Gate {
+fn gate(above: i64, cancel: Option<(usize, CancelToken)>) -> Arc<Gate> {
+    Arc::new(Gate {
         above,
-        holding: holding.clone(),
-        held: held.clone(),
-        dropped: dropped.clone(),
-    });
-    (gate, holding, held, dropped)
+        holding: Arc::new(AtomicBool::new(true)),
+        held: Arc::new(AtomicUsize::new(0)),
+        dropped: Arc::new(AtomicUsize::new(0)),
+        cancel,
+    })
+}
+
+fn open_gate(above: i64) -> Arc<Gate> {
+    let gate = gate(above, None);
+    gate.holding.store(false, Ordering::SeqCst);
+    gate
 }
 
 fn logger(dir: &Path, format: LogFormat) -> Arc<dyn EvalLogger> {
@@ -190,58 +201,44 @@ fn units(log: &EvalLog) -> BTreeMap<(i64, u32), Option<String>> {
     out
 }
 
-/// Runs `task` with `options` and cancels `cancel` once `after` samples finished.
-async fn eval_cancelling_after(
-    task: Task,
-    model: Model,
-    options: EvalOptions,
-    cancel: CancelToken,
-    after: usize,
-) -> examen::EvalOutcome {
-    let (events, receiver) = examen_rt::channel(64);
-    let watcher = examen_rt::spawn(async move {
-        while let Some(event) = receiver.recv().await {
-            if let EvalEvent::SampleFinished { completed, .. } = event {
-                if completed == after {
-                    cancel.cancel();
-                }
-            }
-        }
-    });
-    let mut outcomes = examen::eval(vec![task], vec![model], options, Some(events))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let _ = watcher.await;
-    outcomes.remove(0)
-}
-
-/// Ten samples finish, four are held when the eval is cancelled.
-async fn cancelled_eval(dir: &Path, counting: &Counting) -> (examen::EvalOutcome, Arc<AtomicBool>) {
-    let (gate, holding, held, dropped) = gate(10);
+/// Ten samples finish, then four are held and the eval is cancelled.
+async fn cancelled_eval(dir: &Path, counting: &Counting) -> examen::EvalOutcome {
     let cancel = CancelToken::new();
+    let gate = gate(10, Some((4, cancel.clone())));
     let options = EvalOptions {
         max_samples: Some(4),
         logger: Some(logger(dir, LogFormat::Eval)),
-        cancel: Some(cancel.clone()),
+        cancel: Some(cancel),
         ..EvalOptions::default()
     };
-    let outcome =
-        eval_cancelling_after(task(30, gate), counting.model(), options, cancel, 10).await;
+    let mut outcomes = examen::eval(
+        vec![task(30, gate.clone())],
+        vec![counting.model()],
+        options,
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let outcome = outcomes.remove(0);
     assert_eq!(outcome.status, EvalStatus::Cancelled, "{:?}", outcome.error);
-    assert_eq!(held.load(Ordering::SeqCst), 4, "max_samples samples were held");
     assert_eq!(
-        dropped.load(Ordering::SeqCst),
+        gate.held.load(Ordering::SeqCst),
+        4,
+        "no sample started after the cancel"
+    );
+    assert_eq!(
+        gate.dropped.load(Ordering::SeqCst),
         4,
         "every sample in flight was cancelled"
     );
-    (outcome, holding)
+    outcome
 }
 
 #[examen_rt::test]
 async fn cancel_stops_samples_and_finishes_the_log() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let counting = Counting::default();
-    let (outcome, _) = cancelled_eval(dir.path(), &counting).await;
+    let outcome = cancelled_eval(dir.path(), &counting).await;
     let location = outcome.log_location.unwrap_or_else(|| panic!("a log"));
     let log = read(&location);
     assert_eq!(log.status, examen_log::EvalStatus::Cancelled);
@@ -273,7 +270,10 @@ async fn a_cancelled_run_that_never_started_writes_no_log() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(outcomes.remove(0).status, EvalStatus::Cancelled);
-    assert_eq!(std::fs::read_dir(dir.path()).map(Iterator::count).ok(), Some(0));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).map(Iterator::count).ok(),
+        Some(0)
+    );
     assert_eq!(counting.calls(1), 0);
 }
 
@@ -281,25 +281,26 @@ async fn a_cancelled_run_that_never_started_writes_no_log() {
 async fn retry_continues_a_cancelled_eval_without_calling_the_model_again() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let counting = Counting::default();
-    let (outcome, holding) = cancelled_eval(dir.path(), &counting).await;
+    let outcome = cancelled_eval(dir.path(), &counting).await;
     let first = outcome.log_location.unwrap_or_else(|| panic!("a log"));
     let before = read(&first);
-    holding.store(false, Ordering::SeqCst);
 
     let path = PathBuf::from(&first);
     let previous = examen_rt::to_thread(move || PreviousEval::open(path))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(previous.samples_in_log(), 10);
-    let mut options = previous
-        .eval_options()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
     options.logger = Some(logger(dir.path(), LogFormat::Eval));
-    let (gate, ..) = gate(10);
-    gate.holding.store(false, Ordering::SeqCst);
-    let outcome = eval_retry(previous, task(30, gate), counting.model(), options, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let outcome = eval_retry(
+        previous,
+        task(30, open_gate(10)),
+        counting.model(),
+        options,
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(outcome.status, EvalStatus::Success, "{:?}", outcome.error);
 
     let second = outcome.log_location.unwrap_or_else(|| panic!("a log"));
@@ -312,7 +313,11 @@ async fn retry_continues_a_cancelled_eval_without_calling_the_model_again() {
         (1..=30).collect::<Vec<_>>()
     );
     for (unit, uuid) in &carried {
-        assert_eq!(all.get(unit), Some(uuid), "sample {unit:?} carried over as it was");
+        assert_eq!(
+            all.get(unit),
+            Some(uuid),
+            "sample {unit:?} carried over as it was"
+        );
     }
     for i in 1..=30 {
         assert_eq!(counting.calls(i), 1, "prompt {i} was sent once in all");
@@ -356,7 +361,16 @@ async fn retry_runs_errored_samples_again_and_keeps_the_rest() {
         .iter()
         .flatten()
         .filter(|s| s.error.is_some())
-        .map(|s| (if let examen_log::SampleId::Int(i) = s.id { i } else { 0 }, s.epoch))
+        .map(|s| {
+            (
+                if let examen_log::SampleId::Int(i) = s.id {
+                    i
+                } else {
+                    0
+                },
+                s.epoch,
+            )
+        })
         .collect();
     assert_eq!(errored.len(), 4);
 
@@ -364,9 +378,7 @@ async fn retry_runs_errored_samples_again_and_keeps_the_rest() {
     let previous = examen_rt::to_thread(move || PreviousEval::open(path))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut options = previous
-        .eval_options()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(options.fail_on_error, Some(FailOnError::Bool(false)));
     assert_eq!(options.epochs.as_ref().map(|e| e.epochs), Some(2));
     options.logger = Some(logger(dir.path(), LogFormat::Eval));
@@ -382,7 +394,11 @@ async fn retry_runs_errored_samples_again_and_keeps_the_rest() {
     let carried = units(&before);
     for (unit, uuid) in &carried {
         if errored.contains(unit) {
-            assert_ne!(all.get(unit), Some(uuid), "errored sample {unit:?} ran again");
+            assert_ne!(
+                all.get(unit),
+                Some(uuid),
+                "errored sample {unit:?} ran again"
+            );
         } else {
             assert_eq!(all.get(unit), Some(uuid), "sample {unit:?} carried over");
         }
@@ -403,9 +419,7 @@ async fn retry_runs_errored_samples_again_and_keeps_the_rest() {
     let previous = examen_rt::to_thread(move || PreviousEval::open(path))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut options = previous
-        .eval_options()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
     options.logger = Some(logger(dir.path(), LogFormat::Eval));
     let outcome = eval_retry(
         previous,
@@ -460,9 +474,7 @@ async fn retry_refuses_a_dataset_that_lost_samples() {
     let previous = examen_rt::to_thread(move || PreviousEval::open(path))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let options = previous
-        .eval_options()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
     let err = eval_retry(
         previous,
         task(4, solver::generate()),
@@ -477,28 +489,51 @@ async fn retry_refuses_a_dataset_that_lost_samples() {
     assert!(err.message.contains("sample `5`"), "{err}");
 }
 
-/// Drops the eval future once `after` samples finished, as a crash would
-/// stop it: the log is left with status `started`. Returns its path.
+/// The one log of `format` in `dir`, once there is one.
+fn log_in(dir: &Path, format: LogFormat) -> Option<PathBuf> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == format.extension()))
+        .collect();
+    assert!(logs.len() <= 1, "{logs:?}");
+    logs.pop()
+}
+
+/// Drops the eval future, as a crash would stop it, once twelve samples
+/// finished and the log on disk holds them: the log is left with status
+/// `started`. Returns its path.
 fn crashed_eval(backend: Backend, dir: &Path, format: LogFormat, counting: &Counting) -> PathBuf {
     let model = counting.model();
     let logger = logger(dir, format);
+    let log_dir = dir.to_path_buf();
     examen_rt::run(backend, async move {
-        let (gate, ..) = gate(12);
+        let held = CancelToken::new();
         let crash = CancelToken::new();
+        let gate = gate(12, Some((4, held.clone())));
         let options = EvalOptions {
             max_samples: Some(4),
             logger: Some(logger),
             ..EvalOptions::default()
         };
-        let (events, receiver) = examen_rt::channel(64);
         let watcher = {
             let crash = crash.clone();
             examen_rt::spawn(async move {
-                while let Some(event) = receiver.recv().await {
-                    if matches!(event, EvalEvent::SampleFinished { completed: 12, .. }) {
-                        crash.cancel();
+                held.cancelled().await;
+                loop {
+                    let dir = log_dir.clone();
+                    let flushed = examen_rt::to_thread(move || {
+                        let path = log_in(&dir, format)?;
+                        Some(examen_log::recover(&path).ok()?.sample_count())
+                    })
+                    .await;
+                    if flushed >= Some(12) {
+                        break;
                     }
+                    // Waiting for the writer (a condition, not a timed assertion).
+                    examen_rt::sleep(Duration::from_millis(5)).await;
                 }
+                crash.cancel();
             })
         };
         let dropped = crash
@@ -506,19 +541,13 @@ fn crashed_eval(backend: Backend, dir: &Path, format: LogFormat, counting: &Coun
                 vec![task(30, gate)],
                 vec![model],
                 options,
-                Some(events),
+                None,
             ))
             .await;
         assert!(dropped.is_none(), "the eval was dropped mid-run");
         let _ = watcher.await;
     });
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == format.extension()))
-        .collect();
-    assert_eq!(logs.len(), 1, "{logs:?}");
-    logs.remove(0)
+    log_in(dir, format).unwrap_or_else(|| panic!("a log"))
 }
 
 fn retry_a_crashed_log(format: LogFormat) {
@@ -535,8 +564,7 @@ fn retry_a_crashed_log(format: LogFormat) {
                 other => panic!("{other}"),
             })
             .collect();
-        assert!(!flushed.is_empty(), "samples were flushed before the crash");
-        assert!(flushed.iter().all(|i| *i <= 12));
+        assert_eq!(flushed, (1..=12).collect::<HashSet<i64>>());
 
         let outcome = examen_rt::run(backend, {
             let counting = counting.clone();
@@ -546,15 +574,17 @@ fn retry_a_crashed_log(format: LogFormat) {
                 let previous = examen_rt::to_thread(move || PreviousEval::open(crashed))
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
-                let mut options = previous
-                    .eval_options()
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let mut options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
                 options.logger = Some(logger(&dir, format));
-                let (gate, ..) = gate(12);
-                gate.holding.store(false, Ordering::SeqCst);
-                eval_retry(previous, task(30, gate), counting.model(), options, None)
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"))
+                eval_retry(
+                    previous,
+                    task(30, open_gate(12)),
+                    counting.model(),
+                    options,
+                    None,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
             }
         });
         assert_eq!(outcome.status, EvalStatus::Success, "{:?}", outcome.error);
@@ -595,8 +625,8 @@ async fn the_log_records_what_a_retry_needs() {
         ("epochs".to_string(), "2".to_string()),
         ("config.temperature".to_string(), "0.5".to_string()),
     ];
-    let loaded = examen::taskfile::load_task_file_with_args(&file, &args)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let loaded =
+        examen::taskfile::load_task_file_with_args(&file, &args).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(loaded.epochs.epochs, 2);
     let options = EvalOptions {
         logger: Some(logger(dir.path(), LogFormat::Eval)),
@@ -614,7 +644,10 @@ async fn the_log_records_what_a_retry_needs() {
         .log_location
         .unwrap_or_else(|| panic!("a log"));
     let log = read(&location);
-    assert_eq!(log.eval.task_file.as_deref(), Some(file.display().to_string().as_str()));
+    assert_eq!(
+        log.eval.task_file.as_deref(),
+        Some(file.display().to_string().as_str())
+    );
     assert_eq!(
         serde_json::to_value(&log.eval.task_args_passed).ok(),
         Some(serde_json::json!({"epochs": 2, "config.temperature": 0.5}))
@@ -644,9 +677,7 @@ async fn the_log_records_what_a_retry_needs() {
         previous.model_args().get("latency").map(String::as_str),
         Some("0")
     );
-    let options = previous
-        .eval_options()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(options.tags, vec!["nightly".to_string()]);
     assert_eq!(options.config.temperature, Some(0.5));
 }
@@ -662,19 +693,4 @@ async fn a_corrupt_log_cannot_be_retried() {
         .expect_err("not a log");
     assert!(err.message.contains("broken.eval"), "{err}");
     assert!(!err.message.contains('\n'), "one line: {err}");
-}
-
-#[examen_rt::test]
-async fn zz_sizes() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let counting = Counting::default();
-    let options = EvalOptions { logger: Some(logger(dir.path(), LogFormat::Eval)), ..EvalOptions::default() };
-    let mut outcomes = examen::eval(vec![task(5, solver::generate())], vec![counting.model()], options, None).await.unwrap();
-    let first = outcomes.remove(0).log_location.unwrap();
-    let previous = PreviousEval::open(&first).unwrap();
-    let options = previous.eval_options().unwrap();
-    let f = eval_retry(previous, task(5, solver::generate()), counting.model(), options, None);
-    eprintln!("eval_retry future: {}", std::mem::size_of_val(&f));
-    let o = f.await.unwrap();
-    eprintln!("{:?}", o.status);
 }

@@ -275,3 +275,74 @@ fn a_missing_task_file_is_named() {
         Err(TaskFileError::Read { .. })
     ));
 }
+
+/// Like [`load_err`], with `-T` overrides.
+fn load_err_with(yaml: &str, args: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join(DATA.0), DATA.1).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("task.yaml");
+    std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("{e}"));
+    let args: Vec<(String, String)> = args
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+    match examen::taskfile::load_task_file_with_args(&path, &args) {
+        Ok(task) => panic!("expected an error, loaded task `{}`", task.name),
+        Err(e) => e
+            .to_string()
+            .replace(&dir.path().display().to_string(), "DIR"),
+    }
+}
+
+#[test]
+fn overrides_set_fields_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join(DATA.0), DATA.1).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("task.yaml");
+    std::fs::write(
+        &path,
+        "name: t\ndataset: {path: data.jsonl}\nconfig: {max_tokens: 5}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let args = [
+        ("epochs".to_string(), "3".to_string()),
+        ("config.temperature".to_string(), "0.5".to_string()),
+        ("name".to_string(), "renamed".to_string()),
+    ];
+    let task =
+        examen::taskfile::load_task_file_with_args(&path, &args).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(task.name, "renamed");
+    assert_eq!(task.epochs.epochs, 3);
+    assert_eq!(task.config.max_tokens, Some(5));
+    assert_eq!(task.config.temperature, Some(0.5));
+    assert_eq!(
+        serde_json::to_value(&task.args).ok(),
+        Some(serde_json::json!({"epochs": 3, "config.temperature": 0.5, "name": "renamed"}))
+    );
+}
+
+#[test]
+fn an_error_in_an_overridden_field_names_the_override() {
+    let yaml = "name: t\ndataset: {path: data.jsonl}\n";
+    assert_eq!(
+        load_err_with(yaml, &[("epochs", "0")]),
+        "DIR/task.yaml: -T epochs=0: epochs: epochs must be at least 1"
+    );
+    assert_eq!(
+        load_err_with(yaml, &[("epochs.n", "2"), ("name", "x")]),
+        "DIR/task.yaml: -T epochs.n=2: epochs: unknown field `n`, expected `epochs` or `reducer`"
+    );
+    assert_eq!(
+        load_err_with(yaml, &[("name.first", "x")]),
+        "DIR/task.yaml: -T name.first=x: `name` is not a mapping, so it has no field `first`"
+    );
+    assert!(load_err_with(yaml, &[("config", "[")])
+        .starts_with("DIR/task.yaml: -T config=[: the value is not valid YAML"));
+    // An error the file has on its own keeps the file's line.
+    let broken = "name: t\ndataset: {path: data.jsonl}\nscorer: inclides\n";
+    let e = load_err_with(broken, &[("epochs", "2")]);
+    assert!(
+        e.starts_with("DIR/task.yaml:3:9: scorer: unknown scorer `inclides`"),
+        "{e}"
+    );
+}

@@ -1,0 +1,308 @@
+//! `examen score`: re-scoring logs examen wrote and a log Inspect wrote, appending and
+//! overwriting, with metrics checked against values worked out by hand; unreadable logs exit 2
+//! and leave nothing behind.
+
+use std::path::{Path, PathBuf};
+
+use examen_log::{read_log, EvalLog, ReadOptions, SampleId};
+use serde_json::Value;
+
+use crate::support::{backends, run, workspace, Sandbox};
+
+/// Four samples answered by mockllm (`Default output from mockllm/model`), twice each:
+/// `match` (at the end) scores them I C I I, `includes` C C I C.
+const TASK: &str = "\
+name: rescore
+dataset:
+  path: data.jsonl
+  fields: {input: question, target: answer, id: id}
+solver: [generate]
+scorer: match
+epochs: 2
+";
+
+const DATA: &str = r#"{"id": 1, "question": "one", "answer": "output"}
+{"id": 2, "question": "two", "answer": "model"}
+{"id": 3, "question": "three", "answer": "42"}
+{"id": 4, "question": "four", "answer": "mockllm"}
+"#;
+
+/// A sandbox on `backend` with one finished `match` log of TASK in `logs/`.
+fn with_log(backend: &'static str) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::on(backend);
+    sandbox.write("rescore/task.yaml", TASK);
+    sandbox.write("rescore/data.jsonl", DATA);
+    let out = run(sandbox.examen(&[
+        "eval",
+        "rescore/task.yaml",
+        "--model",
+        "mockllm/model",
+        "--display",
+        "none",
+    ]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let log = sandbox.logs("logs").pop().unwrap();
+    (sandbox, log)
+}
+
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn read(path: &Path) -> EvalLog {
+    read_log(path, ReadOptions::default()).unwrap()
+}
+
+/// `{score name: {metric: value}}` of a `--json` record.
+fn metrics(record: &Value, scorer: &str) -> Value {
+    record["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scorer"] == scorer)
+        .unwrap_or_else(|| panic!("no {scorer} in {record}"))["metrics"]
+        .clone()
+}
+
+fn close(value: &Value, expected: f64) -> bool {
+    (value.as_f64().unwrap() - expected).abs() < 1e-12
+}
+
+fn score_names(log: &EvalLog) -> Vec<String> {
+    log.results
+        .as_ref()
+        .unwrap()
+        .scores
+        .iter()
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// Every file in `dir`, hidden ones included.
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn append_adds_the_new_scorer_and_its_metrics() {
+    for backend in backends() {
+        let (sandbox, log) = with_log(backend);
+        let out = run(sandbox.examen(&["score", &text(&log), "--scorer", "includes", "--json"]));
+        assert_eq!(out.code, 0, "{out:?}");
+        let record: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        let scored = log.with_file_name(format!(
+            "{}-scored.eval",
+            log.file_stem().unwrap().to_string_lossy()
+        ));
+        assert_eq!(record["log"], text(&scored));
+        assert_eq!(record["status"], "success");
+        assert_eq!(record["scorers"], serde_json::json!(["includes"]));
+        assert_eq!(record["samples"]["total"], 8);
+        // match: I C I I, includes: C C I C. Both have a sample variance of
+        // (3 × 0.25² + 0.75²) / 3 = 0.25, so stderr = sqrt(0.25 / 4) = 0.25.
+        assert!(
+            close(&metrics(&record, "match")["accuracy"], 0.25),
+            "{record}"
+        );
+        assert!(
+            close(&metrics(&record, "includes")["accuracy"], 0.75),
+            "{record}"
+        );
+        assert!(
+            close(&metrics(&record, "includes")["stderr"], 0.25),
+            "{record}"
+        );
+
+        let after = read(&scored);
+        assert_eq!(score_names(&after), ["match", "includes"]);
+        for sample in after.samples.as_ref().unwrap() {
+            let scores = sample.scores.as_ref().unwrap();
+            let keys: Vec<&str> = scores.keys().map(String::as_str).collect();
+            assert_eq!(keys, ["match", "includes"]);
+            let expected = if sample.id == SampleId::Int(3) {
+                "I"
+            } else {
+                "C"
+            };
+            assert_eq!(scores["includes"].value, expected.into());
+        }
+        // The original is untouched.
+        assert_eq!(score_names(&read(&log)), ["match"]);
+        assert_eq!(sandbox.logs("logs").len(), 2);
+    }
+}
+
+#[test]
+fn overwrite_keeps_only_the_new_scores() {
+    for backend in backends() {
+        let (sandbox, log) = with_log(backend);
+        // A second scored log of the same log gets the next free name.
+        for expected in ["-scored.eval", "-scored-1.eval"] {
+            let out = run(sandbox.examen(&[
+                "score",
+                &text(&log),
+                "--scorer",
+                "includes",
+                "--action",
+                "overwrite",
+                "--display",
+                "plain",
+            ]));
+            assert_eq!(out.code, 0, "{out:?}");
+            assert!(
+                out.stdout
+                    .contains("includes  accuracy 0.750  stderr 0.250"),
+                "{}",
+                out.stdout
+            );
+            assert!(!out.stdout.contains("match "), "{}", out.stdout);
+            assert!(out.stdout.contains(expected), "{}", out.stdout);
+        }
+        let scored = sandbox.logs("logs")[1].clone();
+        let after = read(&scored);
+        assert_eq!(score_names(&after), ["includes"]);
+        for sample in after.samples.as_ref().unwrap() {
+            let keys: Vec<&str> = sample
+                .scores
+                .as_ref()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(keys, ["includes"]);
+        }
+
+        // --overwrite writes into the log itself; the log's own scorer, run again, gives the
+        // log's own results back.
+        let before = read(&log);
+        let out = run(sandbox.examen(&[
+            "score",
+            &text(&log),
+            "--action",
+            "overwrite",
+            "--overwrite",
+            "--json",
+        ]));
+        assert_eq!(out.code, 0, "{out:?}");
+        let record: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        assert_eq!(record["log"], text(&log));
+        let again = read(&log);
+        assert_eq!(again.results, before.results);
+        assert_eq!(again.eval.eval_id, before.eval.eval_id);
+        assert_eq!(sandbox.logs("logs").len(), 3);
+    }
+}
+
+#[test]
+fn inspect_written_logs_are_scored_as_inspect_scores_them() {
+    let fixture = workspace().join("crates/examen-cli/tests/fixtures/inspect-compat.eval");
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        let log = sandbox.path().join("inspect.eval");
+        std::fs::copy(&fixture, &log).unwrap();
+        let out = run(sandbox.examen(&["score", "inspect.eval", "--scorer", "match", "--json"]));
+        assert_eq!(out.code, 0, "{out:?}");
+        let record: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        // What `inspect score --scorer match --action append` reports for this log. The model
+        // answers `Default output from mockllm/model`; targets: `2` (sample 1), the answer
+        // itself (b), `output` (3). includes: I C C; match (at the end): I C I, so accuracy
+        // 1/3 and stderr sqrt(((1/3)² × 2 + (2/3)²) / 2 / 3) = 1/3.
+        assert!(
+            close(&metrics(&record, "includes")["accuracy"], 2.0 / 3.0),
+            "{record}"
+        );
+        assert!(
+            close(&metrics(&record, "match")["accuracy"], 1.0 / 3.0),
+            "{record}"
+        );
+        assert!(
+            close(&metrics(&record, "match")["stderr"], 1.0 / 3.0),
+            "{record}"
+        );
+        let after = read(&sandbox.path().join("inspect-scored.eval"));
+        assert_eq!(score_names(&after), ["includes", "match"]);
+        let reductions: Vec<&str> = after
+            .reductions
+            .iter()
+            .flatten()
+            .map(|r| r.scorer.as_str())
+            .collect();
+        assert_eq!(reductions, ["includes", "match"]);
+        for sample in after.samples.as_ref().unwrap() {
+            let scores = sample.scores.as_ref().unwrap();
+            let expected = if sample.id == SampleId::Str("b".into()) {
+                "C"
+            } else {
+                "I"
+            };
+            assert_eq!(scores["match"].value, expected.into(), "{}", sample.id);
+            // Inspect's own events are kept.
+            assert!(sample.events.iter().any(|e| e.kind() == "state"));
+        }
+    }
+}
+
+#[test]
+fn unreadable_logs_exit_2_and_leave_nothing_behind() {
+    for backend in backends() {
+        let (sandbox, log) = with_log(backend);
+        let dir = log.parent().unwrap().to_path_buf();
+        let bytes = std::fs::read(&log).unwrap();
+
+        // Truncated: the header cannot be read.
+        let truncated = dir.join("truncated.eval");
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+        // A damaged sample: the header reads, the scoring fails half-way.
+        let damaged = dir.join("damaged.eval");
+        let mut broken = bytes.clone();
+        let member = b"samples/3_epoch_2.json";
+        let at = broken
+            .windows(member.len())
+            .position(|w| w == member)
+            .unwrap()
+            + member.len();
+        broken[at..at + 64].fill(0xff);
+        std::fs::write(&damaged, broken).unwrap();
+        // Not a log at all.
+        let notes = dir.join("notes.json");
+        std::fs::write(&notes, "[1, 2").unwrap();
+
+        let before = files(&dir);
+        for (path, expected) in [
+            (&truncated, "not a zip file"),
+            (&damaged, "samples/3_epoch_2.json"),
+            (&notes, "not an eval log"),
+        ] {
+            let out = run(sandbox.examen(&[
+                "score",
+                &text(path),
+                "--scorer",
+                "includes",
+                "--display",
+                "none",
+            ]));
+            assert_eq!(out.code, 2, "{out:?}");
+            assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+            assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+            assert!(out.stderr.contains(&text(path)), "{}", out.stderr);
+            assert!(out.stderr.contains(expected), "{}", out.stderr);
+            assert_eq!(files(&dir), before);
+        }
+
+        let out = run(sandbox.examen(&["score", &text(&log), "--scorer", "inclides"]));
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(
+            out.stderr.contains("did you mean `includes`"),
+            "{}",
+            out.stderr
+        );
+        let out = run(sandbox.examen(&["score", "missing.eval"]));
+        assert_eq!(out.code, 2, "{out:?}");
+        assert_eq!(files(&dir), before);
+    }
+}
