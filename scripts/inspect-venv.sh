@@ -23,6 +23,15 @@ if [ -x "$VPY" ] && installed; then
   exit 0
 fi
 
+# Tests for both backends (and several test binaries) may call this at once on a fresh clone:
+# one installs, the others wait for it and then take the fast path.
+exec 9>"$VENV.lock"
+flock 9
+if [ -x "$VPY" ] && installed; then
+  echo "$VPY"
+  exit 0
+fi
+
 PYTHON="${PYTHON:-python3}"
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
   echo "inspect-venv: $PYTHON not found; install Python >= 3.10 or set PYTHON" >&2
