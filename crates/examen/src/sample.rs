@@ -37,6 +37,16 @@ impl From<&str> for SampleId {
     }
 }
 
+/// A log's sample id as the engine's: resume and re-scoring match log samples to dataset samples.
+impl From<&examen_log::SampleId> for SampleId {
+    fn from(id: &examen_log::SampleId) -> Self {
+        match id {
+            examen_log::SampleId::Int(i) => SampleId::Int(*i),
+            examen_log::SampleId::Str(s) => SampleId::Str(s.clone()),
+        }
+    }
+}
+
 impl From<String> for SampleId {
     fn from(s: String) -> Self {
         SampleId::Str(s)

@@ -26,10 +26,8 @@
 //! and `dest`, which may be the source log itself, is untouched.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 
 use examen_log::events::{EventBase, ScoreEvent, SpanBeginEvent, SpanEndEvent};
 use examen_log::{
@@ -789,7 +787,7 @@ fn read_samples(
         let sample = sample.map_err(|e| ScoreError::Read(e.to_string()))?;
         let next = positions.len();
         let position = *positions.entry(sample.id.clone()).or_insert(next);
-        if wait_on(samples.send((position, sample))).is_err() {
+        if samples.send_blocking((position, sample)).is_err() {
             // The scorers stopped; they report why.
             return Ok(());
         }
@@ -797,42 +795,12 @@ fn read_samples(
     Ok(())
 }
 
-/// Waits for `future` on this thread, parked between polls. For the reader
-/// thread's channel sends: the channel needs a waker, not a runtime.
-fn wait_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-            return value;
-        }
-        std::thread::park();
-    }
-}
-
-fn engine_id(id: &examen_log::SampleId) -> SampleId {
-    match id {
-        examen_log::SampleId::Int(i) => SampleId::Int(*i),
-        examen_log::SampleId::Str(s) => SampleId::Str(s.clone()),
-    }
-}
-
 /// The state a sample finished in, as its scorers see it (Inspect's
 /// `task_state_from_sample`), with `attachment://` references resolved.
 fn task_state(sample: &EvalSample, model: &str) -> TaskState {
     let mut state = TaskState {
         model: model.to_string(),
-        sample_id: engine_id(&sample.id),
+        sample_id: SampleId::from(&sample.id),
         epoch: sample.epoch as usize,
         input: match &sample.input {
             examen_log::SampleInput::Text(text) => SampleInput::Text(text.clone()),
@@ -1149,7 +1117,7 @@ async fn write_scored(
                     input: SampleInput::Text(String::new()),
                     target: Target::default(),
                     choices: None,
-                    id: Some(engine_id(&item.sample.id)),
+                    id: Some(SampleId::from(&item.sample.id)),
                     metadata: metadata_subset(Some(&item.sample.metadata), &context.metadata_keys),
                 });
             }
@@ -1164,7 +1132,7 @@ async fn write_scored(
                 }
             }
             finished.push((
-                engine_id(&item.sample.id),
+                SampleId::from(&item.sample.id),
                 epoch,
                 item.new_scores
                     .iter()

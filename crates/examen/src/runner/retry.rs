@@ -288,13 +288,6 @@ fn fail_on_error_from_json(value: &JsonValue) -> Option<FailOnError> {
     })
 }
 
-fn engine_id(id: &examen_log::SampleId) -> SampleId {
-    match id {
-        examen_log::SampleId::Int(i) => SampleId::Int(*i),
-        examen_log::SampleId::Str(s) => SampleId::Str(s.clone()),
-    }
-}
-
 /// Continues the eval of `previous` with `task` (normally
 /// [`PreviousEval::load_task`]) on `model`: the samples of the previous log
 /// that finished without error are written to the new log as they are
@@ -333,7 +326,7 @@ pub async fn eval_retry(
                 .collect();
         let mut samples = Vec::with_capacity(ids.len());
         for id in ids {
-            let sample = by_id.remove(&engine_id(id)).ok_or_else(|| {
+            let sample = by_id.remove(&SampleId::from(id)).ok_or_else(|| {
                 setup(format!(
                     "sample `{id}` of the eval is not in the dataset of task `{}` any more; \
                      expected the task file and dataset the eval ran with",
@@ -420,7 +413,7 @@ impl Carry {
                     continue;
                 }
                 let epoch = sample.epoch as usize;
-                let Some(&position) = positions.get(&engine_id(&sample.id)) else {
+                let Some(&position) = positions.get(&SampleId::from(&sample.id)) else {
                     continue;
                 };
                 if epoch == 0 || epoch > epochs || !carried.insert((position, epoch)) {
@@ -436,7 +429,7 @@ impl Carry {
                 );
                 let event = EvalEvent::SampleFinished {
                     run: shared.run,
-                    sample_id: engine_id(&sample.id),
+                    sample_id: SampleId::from(&sample.id),
                     epoch,
                     scores: sample
                         .scores
