@@ -46,6 +46,14 @@ pub enum LogError {
         /// What was expected.
         reason: String,
     },
+    /// A sample could not be prepared for a log (before any file is involved).
+    #[error("cannot prepare {what} for the log: {reason}")]
+    Sample {
+        /// The sample (its member name when known).
+        what: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// A value could not be serialized.
     #[error("{}: cannot serialize {what}: {reason}", path.display())]
     Serialize {

@@ -101,6 +101,7 @@
 mod error;
 pub mod events;
 mod jsonscan;
+mod prepared;
 mod pyjson;
 mod reader;
 pub mod schema;
@@ -110,6 +111,7 @@ mod zip;
 
 pub use error::{LogError, Result};
 pub use events::Event;
+pub use prepared::PreparedSample;
 pub use reader::{read_log, read_summaries, recover, LogReader, ReadOptions, Recovered};
 pub use schema::{
     EvalConfig, EvalDataset, EvalError, EvalLog, EvalMetric, EvalPlan, EvalPlanStep, EvalResults,

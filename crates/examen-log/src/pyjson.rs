@@ -63,12 +63,11 @@ pub(crate) fn from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
+/// Checked on every sample read or prepared, so a vectorized search, not a
+/// byte-by-byte window scan (which was 6% of the engine's CPU).
 fn has_nonfinite_token(bytes: &[u8]) -> bool {
-    contains(bytes, b"NaN") || contains(bytes, b"Infinity")
+    memchr::memmem::find(bytes, b"NaN").is_some()
+        || memchr::memmem::find(bytes, b"Infinity").is_some()
 }
 
 /// Rewrites bare `NaN`, `Infinity` and `-Infinity` tokens (not inside strings)

@@ -162,7 +162,19 @@ impl LogReader {
         (0..self.sample_count()).map(move |i| self.sample_at(i))
     }
 
-    fn sample_at(&self, i: usize) -> Result<EvalSample> {
+    /// The sample at `index` of [`samples`](Self::samples). Reads use
+    /// positioned I/O, so threads sharing a reader can read samples in parallel.
+    pub fn sample_at(&self, index: usize) -> Result<EvalSample> {
+        if index >= self.sample_count() {
+            return Err(LogError::format(
+                &self.path,
+                format!(
+                    "no sample at index {index}: the log has {}",
+                    self.sample_count()
+                ),
+            ));
+        }
+        let i = index;
         match &self.source {
             Source::Zip {
                 file,
@@ -300,12 +312,13 @@ fn first_non_ws_byte(file: &mut File) -> std::io::Result<Option<u8>> {
     }
 }
 
+/// A positioned read (pread): it does not move the file's shared cursor, so
+/// threads sharing a reader can read spans at once.
 fn read_span(path: &Path, file: &File, start: u64, end: u64) -> Result<Vec<u8>> {
-    let mut f = file;
-    f.seek(SeekFrom::Start(start))
-        .map_err(|e| LogError::io(path, e))?;
+    use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; (end - start) as usize];
-    f.read_exact(&mut buf).map_err(|e| LogError::io(path, e))?;
+    file.read_exact_at(&mut buf, start)
+        .map_err(|e| LogError::io(path, e))?;
     Ok(buf)
 }
 

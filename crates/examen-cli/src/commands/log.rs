@@ -111,16 +111,93 @@ fn dump_streamed(reader: &LogReader, out: &mut impl Write, path: &Path) -> Resul
         .ok_or_else(|| failed(&"cannot place the samples in the log header"))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
     out.write_all(&with[..split])?;
-    for (index, sample) in reader.samples().enumerate() {
-        let sample = sample.map_err(|e| failed(&e))?;
-        if index > 0 {
+    let mut first = true;
+    for_each_sample_json(reader, |json| {
+        if !std::mem::take(&mut first) {
             out.write_all(b",")?;
         }
-        out.write_all(&examen_log::to_python_json(&sample).map_err(|e| failed(&e))?)?;
-    }
+        out.write_all(&json.map_err(|e| failed(&e))?)?;
+        Ok(())
+    })?;
     out.write_all(&with[split..])?;
     out.flush()?;
     Ok(())
+}
+
+/// Samples a dump worker may have serialized ahead of the printer.
+const DUMP_AHEAD: usize = 64;
+
+/// Calls `print` with the JSON of every sample of `reader`, in the log's order.
+///
+/// Reading, inflating, parsing and re-serializing a sample is the whole cost
+/// of a dump and each sample is independent, so one worker per core does it
+/// (the reader uses positioned reads; threads share it). A worker takes a
+/// permit before claiming the next index and the printer hands the permit back
+/// once that sample is printed, so at most `DUMP_AHEAD` samples are held while
+/// the printer re-sequences them. The first error (in the log's order) ends
+/// the dump and the workers.
+fn for_each_sample_json(
+    reader: &LogReader,
+    mut print: impl FnMut(Result<Vec<u8>, String>) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Mutex};
+
+    let count = reader.sample_count();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(count.max(1))
+        .min(DUMP_AHEAD); // Each worker's last claim takes a permit that never returns.
+    let next = AtomicUsize::new(0);
+    let (permit_sender, permits) = mpsc::sync_channel::<()>(DUMP_AHEAD);
+    for _ in 0..DUMP_AHEAD {
+        let _ = permit_sender.send(());
+    }
+    let permits = Mutex::new(permits);
+    std::thread::scope(|scope| {
+        // Owned here, so returning early drops it and wakes workers waiting for a permit.
+        let permit_sender = permit_sender;
+        let (sender, samples) = mpsc::sync_channel(DUMP_AHEAD);
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let (next, permits) = (&next, &permits);
+            scope.spawn(move || loop {
+                let permit = permits.lock().map(|p| p.recv());
+                if !matches!(permit, Ok(Ok(()))) {
+                    return; // The printer is gone.
+                }
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count {
+                    return;
+                }
+                let json = reader
+                    .sample_at(index)
+                    .map_err(|e| e.to_string())
+                    .and_then(|sample| {
+                        examen_log::to_python_json(&sample).map_err(|e| e.to_string())
+                    });
+                if sender.send((index, json)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(sender);
+        // Samples arrive in the order they were finished: re-sequence them.
+        let mut waiting = BTreeMap::new();
+        let mut expected = 0;
+        for (index, json) in samples {
+            waiting.insert(index, json);
+            while let Some(json) = waiting.remove(&expected) {
+                // On error, dropping the permit sender and the receiver (by
+                // returning) ends every worker.
+                print(json)?;
+                expected += 1;
+                let _ = permit_sender.send(());
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Every `.eval` and `.json` file under `dir`, recursively.

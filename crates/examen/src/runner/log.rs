@@ -131,8 +131,6 @@ pub struct SampleRecord {
     pub choices: Option<Vec<String>>,
     /// Target.
     pub target: Target,
-    /// Metadata (as the solvers left it).
-    pub metadata: JsonObject,
     /// The final conversation.
     pub messages: Vec<ChatMessage>,
     /// The final output.
@@ -140,12 +138,16 @@ pub struct SampleRecord {
     /// Scores by scorer name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scores: Option<IndexMap<String, Score>>,
+    /// Metadata (as the solvers left it).
+    pub metadata: JsonObject,
     /// The store.
     pub store: JsonObject,
     /// Transcript events.
     pub events: Vec<Event>,
     /// Token usage by model.
     pub model_usage: IndexMap<String, ModelUsage>,
+    /// Token usage by model role (Inspect's `role_usage`).
+    pub role_usage: IndexMap<String, ModelUsage>,
     /// When the sample started (ISO 8601).
     pub started_at: String,
     /// When it finished.
@@ -162,18 +164,32 @@ pub struct SampleRecord {
     /// Errors of earlier attempts (`retry_on_error`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_retries: Vec<EvalError>,
+    /// Content stored once and referenced from messages and events
+    /// (Inspect's `attachments`; examen stores none yet, the log always has
+    /// the key).
+    pub attachments: IndexMap<String, String>,
     /// The limit it hit, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<SampleLimit>,
-    /// Message limit in force.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_limit: Option<usize>,
     /// Token limit in force.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_limit: Option<u64>,
-    /// Time limit in force.
+    /// Message limit in force.
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_limit: Option<usize>,
+    /// Time limit in force (recorded in whole seconds, as Inspect does).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_seconds"
+    )]
     pub time_limit: Option<f64>,
+}
+
+fn whole_seconds<S: serde::Serializer>(seconds: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match seconds {
+        Some(seconds) => s.serialize_some(&(seconds.ceil() as u64)),
+        None => s.serialize_none(),
+    }
 }
 
 /// How a task run ended.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use examen_log::{LogFinish, LogFormat, LogStart, LogWriter, WriterOptions};
+use examen_log::{LogFinish, LogFormat, LogStart, LogWriter, PreparedSample, WriterOptions};
 use examen_types::{JsonObject, JsonValue};
 use serde::de::DeserializeOwned;
 
@@ -53,13 +53,6 @@ impl LogDir {
 fn convert<T: DeserializeOwned>(what: &str, value: JsonValue) -> Result<T, LogSinkError> {
     serde_json::from_value(value)
         .map_err(|e| LogSinkError::new(format!("cannot convert the {what} to the log schema: {e}")))
-}
-
-fn object(value: JsonValue) -> JsonObject {
-    match value {
-        JsonValue::Object(map) => map,
-        _ => JsonObject::new(),
-    }
 }
 
 /// Inspect records `created` to the second.
@@ -154,16 +147,58 @@ pub fn log_start(start: &TaskStart) -> Result<LogStart, LogSinkError> {
 
 /// A finished sample in the log schema.
 pub fn log_sample(record: &SampleRecord) -> Result<examen_log::EvalSample, LogSinkError> {
-    let mut json =
-        object(serde_json::to_value(record).map_err(|e| LogSinkError::new(e.to_string()))?);
-    // Inspect records the time limit in whole seconds.
-    if let Some(seconds) = json.get("time_limit").and_then(JsonValue::as_f64) {
-        json.insert("time_limit".into(), JsonValue::from(seconds.ceil() as u64));
+    let what = || format!("sample {} (epoch {})", record.id, record.epoch);
+    let text = serde_json::to_vec(record)
+        .map_err(|e| LogSinkError::new(format!("cannot serialize {}: {e}", what())))?;
+    serde_json::from_slice(&text)
+        .map_err(|e| LogSinkError::new(format!("cannot convert {} to the log schema: {e}", what())))
+}
+
+/// A finished sample ready for the log writer.
+///
+/// The record's own JSON goes into the log: converting each record to
+/// [`examen_log::EvalSample`] and serializing that again was half of
+/// examen's CPU per sample in the mockllm benchmark. Debug builds (every
+/// test) still convert, and fail unless the record's JSON is byte for byte
+/// what the log schema writes.
+fn prepare(record: &SampleRecord) -> Result<PreparedSample, LogSinkError> {
+    let prepared = PreparedSample::from_json_of(record).map_err(|e| {
+        LogSinkError::new(format!(
+            "sample {} (epoch {}): {e}",
+            record.id, record.epoch
+        ))
+    })?;
+    #[cfg(debug_assertions)]
+    check_schema(record, &prepared)?;
+    Ok(prepared)
+}
+
+#[cfg(debug_assertions)]
+fn check_schema(record: &SampleRecord, prepared: &PreparedSample) -> Result<(), LogSinkError> {
+    let typed = PreparedSample::from_sample(&log_sample(record)?)
+        .map_err(|e| LogSinkError::new(e.to_string()))?;
+    for (what, ours, schema) in [
+        ("JSON", prepared.json(), typed.json()),
+        ("summary", prepared.summary_json(), typed.summary_json()),
+    ] {
+        if ours == schema {
+            continue;
+        }
+        let at = ours.iter().zip(schema).take_while(|(a, b)| a == b).count();
+        let around = |text: &[u8]| {
+            let from = at.saturating_sub(80);
+            String::from_utf8_lossy(&text[from..(at + 80).min(text.len())]).into_owned()
+        };
+        return Err(LogSinkError::new(format!(
+            "sample {} (epoch {}): the record's {what} is not byte for byte what the log \
+             schema writes; at byte {at}:\n  record: ...{}...\n  schema: ...{}...",
+            record.id,
+            record.epoch,
+            around(ours),
+            around(schema),
+        )));
     }
-    convert(
-        &format!("sample {} (epoch {})", record.id, record.epoch),
-        JsonValue::Object(json),
-    )
+    Ok(())
 }
 
 /// The log footer for a finished run.
@@ -200,12 +235,6 @@ pub fn log_finish(finish: &TaskFinish) -> Result<LogFinish, LogSinkError> {
 /// faster than they are written waits here, so memory stays bounded.
 const QUEUE: usize = 64;
 
-/// What the runner hands the writer task.
-enum Item {
-    Record(Box<SampleRecord>),
-    Carried(Box<examen_log::EvalSample>),
-}
-
 /// A log being written: samples go through a bounded queue to one writer
 /// task, which writes them in batches on `to_thread`.
 ///
@@ -217,7 +246,7 @@ enum Item {
 struct WriterSink {
     /// Taken by `finish`: the writer ends once every sender is gone, so a
     /// sample being handed over when the run finishes is still written.
-    queue: Mutex<Option<examen_rt::Sender<Item>>>,
+    queue: Mutex<Option<examen_rt::Sender<PreparedSample>>>,
     writer: Mutex<Option<examen_rt::JoinHandle<Option<LogWriter>>>>,
     /// The first write error; the writer stops at it.
     failure: Arc<Mutex<Option<String>>>,
@@ -249,7 +278,7 @@ impl WriterSink {
         )
     }
 
-    async fn send(&self, item: Item) -> Result<(), LogSinkError> {
+    async fn send(&self, item: PreparedSample) -> Result<(), LogSinkError> {
         let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match queue {
             Some(queue) => queue.send(item).await.map_err(|_| self.failed()),
@@ -264,7 +293,7 @@ impl WriterSink {
 /// the file keeps every earlier flush).
 async fn write_loop(
     mut writer: LogWriter,
-    queue: examen_rt::Receiver<Item>,
+    queue: examen_rt::Receiver<PreparedSample>,
     flush_interval: Duration,
     failure: Arc<Mutex<Option<String>>>,
 ) -> Option<LogWriter> {
@@ -305,13 +334,10 @@ async fn write_loop(
     }
 }
 
-fn write_batch(writer: &mut LogWriter, batch: Vec<Item>) -> Result<(), LogSinkError> {
+fn write_batch(writer: &mut LogWriter, batch: Vec<PreparedSample>) -> Result<(), LogSinkError> {
     let io = |e: examen_log::LogError| LogSinkError::new(e.to_string());
-    for item in batch {
-        match item {
-            Item::Record(record) => writer.write_sample(&log_sample(&record)?).map_err(io)?,
-            Item::Carried(sample) => writer.write_sample(&sample).map_err(io)?,
-        }
+    for sample in batch {
+        writer.write_prepared(sample).map_err(io)?;
     }
     writer.flush_if_due().map_err(io)
 }
@@ -336,14 +362,20 @@ impl EvalLogger for LogDir {
 
 impl LogSink for WriterSink {
     fn write_sample<'a>(&'a self, sample: SampleRecord) -> BoxFuture<'a, Result<(), LogSinkError>> {
-        Box::pin(self.send(Item::Record(Box::new(sample))))
+        // Converted here, on the sample's own task, so the work spreads over
+        // every worker instead of queueing on the one writer.
+        Box::pin(async move { self.send(prepare(&sample)?).await })
     }
 
     fn carry_over<'a>(
         &'a self,
         sample: examen_log::EvalSample,
     ) -> BoxFuture<'a, Result<(), LogSinkError>> {
-        Box::pin(self.send(Item::Carried(Box::new(sample))))
+        Box::pin(async move {
+            let prepared = PreparedSample::from_sample(&sample)
+                .map_err(|e| LogSinkError::new(e.to_string()))?;
+            self.send(prepared).await
+        })
     }
 
     fn finish<'a>(

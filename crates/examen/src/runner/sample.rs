@@ -342,6 +342,7 @@ async fn finish(
             store: attempt.state.store,
             events: attempt.events,
             model_usage,
+            role_usage: IndexMap::new(),
             started_at: attempt.started_at,
             completed_at: utc_timestamp(SystemTime::now()),
             total_time: round3(attempt.total_time.as_secs_f64()),
@@ -352,6 +353,7 @@ async fn finish(
             limit: attempt.limit,
             message_limit: shared.limits.message_limit,
             token_limit: shared.limits.token_limit,
+            attachments: IndexMap::new(),
             time_limit: shared.limits.time_limit,
         };
         // Shielded: a sample that finished reaches the log even when the run
