@@ -187,7 +187,9 @@ fn run_smol<F: Future>(future: F) -> F::Output {
         outstanding: outstanding.clone(),
     };
     let (stop, stopped) = async_channel::bounded::<()>(1);
-    let workers: Vec<_> = (0..worker_threads())
+    // The calling thread runs the executor too: one thread per core in all, as tokio
+    // has.
+    let workers: Vec<_> = (0..worker_threads() - 1)
         .map(|index| {
             let executor = executor.clone();
             let context = context.clone();

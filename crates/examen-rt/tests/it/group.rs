@@ -116,14 +116,27 @@ async fn collect_returns_only_the_first_error() {
 
 #[examen_rt::test]
 async fn task_group_returns_every_error() {
+    /// Counts the child as cancelled unless it got to return its error.
+    struct Cancelled(Arc<AtomicUsize>, bool);
+    impl Drop for Cancelled {
+        fn drop(&mut self) {
+            if !self.1 {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
     let wait_at_gate = Arc::new(gate(4));
     let failed = Arc::new(Mutex::new(Vec::new()));
+    let cancelled = Arc::new(AtomicUsize::new(0));
     let mut group = TaskGroup::new();
     for id in 0..4usize {
         let wait_at_gate = wait_at_gate.clone();
         let failed = failed.clone();
+        let cancelled = cancelled.clone();
         group.spawn(move || async move {
+            let mut guard = Cancelled(cancelled, false);
             wait_at_gate().await;
+            guard.1 = true;
             failed.lock().unwrap().push(format!("child {id}"));
             Err(format!("child {id}"))
         });
@@ -133,9 +146,12 @@ async fn task_group_returns_every_error() {
     reported.sort();
     let mut failed = failed.lock().unwrap().clone();
     failed.sort();
-    // Every child that failed is reported, none twice; released together, they all fail.
+    // Every child that failed is reported, none twice. Released together, each child
+    // either fails or is cancelled by a sibling's failure first: which, is the
+    // scheduler's choice (as in trio), so the test does not fix how many fail.
     assert_eq!(reported, failed);
-    assert_eq!(reported, vec!["child 0", "child 1", "child 2", "child 3"]);
+    assert!(!failed.is_empty());
+    assert_eq!(failed.len() + cancelled.load(Ordering::SeqCst), 4);
 }
 
 #[examen_rt::test]
