@@ -899,7 +899,8 @@ impl EvalSample {
             choices: self.choices.clone(),
             target: self.target.clone(),
             description: self.description.clone(),
-            message_count: self.messages.len() as u64,
+            counted_messages: Some(self.messages.len() as u64),
+            message_count: None,
             scores: self.scores.clone(),
             metadata: self.metadata.clone(),
             model_usage: self.model_usage.clone(),
@@ -939,8 +940,16 @@ pub(crate) struct SampleHead {
     target: Target,
     #[serde(default)]
     description: Option<String>,
-    #[serde(default, rename = "messages", deserialize_with = "count_elements")]
-    message_count: u64,
+    /// Counted from `messages` when the JSON has them...
+    #[serde(
+        default,
+        rename = "messages",
+        deserialize_with = "count_optional_elements"
+    )]
+    counted_messages: Option<u64>,
+    /// ...or given (a head serialized without the transcript).
+    #[serde(default)]
+    message_count: Option<u64>,
     #[serde(default)]
     scores: Option<IndexMap<String, Score>>,
     #[serde(default)]
@@ -1028,7 +1037,7 @@ impl SampleHead {
             limit_reason: self.limit.and_then(|l| l.reason),
             retries: self.retries,
             completed: true,
-            message_count: Some(self.message_count),
+            message_count: Some(self.counted_messages.or(self.message_count).unwrap_or(0)),
             turn_count: self.turn_count,
             token_limit: self.token_limit,
             token_limit_type: self.token_limit_type,

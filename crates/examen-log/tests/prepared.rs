@@ -58,6 +58,27 @@ fn json_of_a_sample_prepares_exactly_like_the_sample() {
 }
 
 #[test]
+fn a_head_without_the_transcript_gives_the_same_summary() {
+    for sample in samples() {
+        let typed = PreparedSample::from_sample(&sample).unwrap();
+        let mut head = serde_json::to_value(&sample).unwrap();
+        let head = head.as_object_mut().unwrap();
+        for key in ["messages", "output", "events", "store", "attachments"] {
+            head.remove(key);
+        }
+        head.insert("message_count".into(), sample.messages.len().into());
+        let prepared = PreparedSample::from_json_and_head(&sample, &head).unwrap();
+        assert_eq!(prepared.json(), typed.json());
+        assert_eq!(
+            String::from_utf8_lossy(prepared.summary_json()),
+            String::from_utf8_lossy(typed.summary_json()),
+            "summary of {}",
+            sample.id
+        );
+    }
+}
+
+#[test]
 fn prepared_samples_read_back_with_their_summaries() {
     let dir = tempfile::tempdir().unwrap();
     let samples = samples();

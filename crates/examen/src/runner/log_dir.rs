@@ -15,6 +15,7 @@ use std::time::Duration;
 use examen_log::{LogFinish, LogFormat, LogStart, LogWriter, PreparedSample, WriterOptions};
 use examen_types::{JsonObject, JsonValue};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::log::{to_json, EvalLogger, LogSink, LogSinkError, SampleRecord, TaskFinish, TaskStart};
 use crate::generate::BoxFuture;
@@ -162,15 +163,79 @@ pub fn log_sample(record: &SampleRecord) -> Result<examen_log::EvalSample, LogSi
 /// test) still convert, and fail unless the record's JSON is byte for byte
 /// what the log schema writes.
 fn prepare(record: &SampleRecord) -> Result<PreparedSample, LogSinkError> {
-    let prepared = PreparedSample::from_json_of(record).map_err(|e| {
-        LogSinkError::new(format!(
-            "sample {} (epoch {}): {e}",
-            record.id, record.epoch
-        ))
-    })?;
+    let prepared =
+        PreparedSample::from_json_and_head(record, &RecordHead::of(record)).map_err(|e| {
+            LogSinkError::new(format!(
+                "sample {} (epoch {}): {e}",
+                record.id, record.epoch
+            ))
+        })?;
     #[cfg(debug_assertions)]
     check_schema(record, &prepared)?;
     Ok(prepared)
+}
+
+/// A record without its transcript: what the sample's summary is made of
+/// (see [`PreparedSample::from_json_and_head`]). Fields as in [`SampleRecord`].
+#[derive(Serialize)]
+struct RecordHead<'a> {
+    id: &'a crate::sample::SampleId,
+    epoch: usize,
+    input: &'a crate::sample::SampleInput,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    choices: &'a Option<Vec<String>>,
+    target: &'a crate::sample::Target,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scores: &'a Option<indexmap::IndexMap<String, examen_types::Score>>,
+    metadata: &'a JsonObject,
+    model_usage: &'a indexmap::IndexMap<String, examen_types::ModelUsage>,
+    role_usage: &'a indexmap::IndexMap<String, examen_types::ModelUsage>,
+    started_at: &'a str,
+    completed_at: &'a str,
+    total_time: f64,
+    working_time: f64,
+    uuid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: &'a Option<crate::transcript::EvalError>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    error_retries: &'a [crate::transcript::EvalError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: &'a Option<crate::transcript::SampleLimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_limit: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_limit: Option<u64>,
+    message_count: usize,
+}
+
+impl<'a> RecordHead<'a> {
+    fn of(r: &'a SampleRecord) -> Self {
+        Self {
+            id: &r.id,
+            epoch: r.epoch,
+            input: &r.input,
+            choices: &r.choices,
+            target: &r.target,
+            scores: &r.scores,
+            metadata: &r.metadata,
+            model_usage: &r.model_usage,
+            role_usage: &r.role_usage,
+            started_at: &r.started_at,
+            completed_at: &r.completed_at,
+            total_time: r.total_time,
+            working_time: r.working_time,
+            uuid: &r.uuid,
+            error: &r.error,
+            error_retries: &r.error_retries,
+            limit: &r.limit,
+            token_limit: r.token_limit,
+            message_limit: r.message_limit,
+            time_limit: r.time_limit.map(|seconds| seconds.ceil() as u64),
+            message_count: r.messages.len(),
+        }
+    }
 }
 
 #[cfg(debug_assertions)]
