@@ -298,6 +298,29 @@ pub(crate) struct ScoreArgs {
     #[arg(long)]
     pub(crate) overwrite: bool,
 
+    /// Bind a model to a role scorers use (e.g. grader=openai/gpt-4o), over the log's own
+    /// binding; repeatable.
+    #[arg(long, value_name = "ROLE=MODEL", value_parser = key_value, help_heading = "Model")]
+    pub(crate) model_role: Vec<(String, String)>,
+
+    /// Base URL of the log's model API, for scorers that call the evaluated model
+    /// [default: the one the eval used].
+    #[arg(long, value_name = "URL", help_heading = "Model")]
+    pub(crate) model_base_url: Option<String>,
+
+    /// Argument for the log's model's provider (e.g. -M http2=false), over the eval's;
+    /// repeatable.
+    #[arg(short = 'M', long = "model-args", value_name = "KEY=VALUE", value_parser = key_value, help_heading = "Model")]
+    pub(crate) model_args: Vec<(String, String)>,
+
+    /// Samples scored at once [default: --max-connections, else the eval's, else 10].
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Concurrency")]
+    pub(crate) max_samples: Option<usize>,
+
+    /// Concurrent connections per model API [default: the eval's, else 10].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Concurrency")]
+    pub(crate) max_connections: Option<u32>,
+
     /// Print one JSON record for the scored log on stdout.
     #[arg(long)]
     pub(crate) json: bool,

@@ -80,7 +80,8 @@ pub struct ScoreOptions {
     pub model: Option<Model>,
     /// Model roles (e.g. `grader`), bound over the log's roles.
     pub model_roles: HashMap<String, Model>,
-    /// How the log's models, and models named by scorers, are built.
+    /// How the log's models, and models named by scorers, are built. Its
+    /// `base_url`, `api_key` and `args` apply to the log's model only.
     pub model_options: examen_model::ModelOptions,
     /// Stops the scoring when cancelled: nothing is written
     /// ([`ScoreError::Cancelled`]).
@@ -736,6 +737,14 @@ fn model_set(header: &EvalLog, options: &ScoreOptions) -> (ModelSet, GenerateCon
             }
         }
     };
+    // The base URL and provider arguments given are the log's model's: roles and
+    // models named by scorers may be other providers.
+    let other_models = examen_model::ModelOptions {
+        base_url: None,
+        api_key: None,
+        args: Default::default(),
+        ..options.model_options.clone()
+    };
     let mut roles = HashMap::new();
     for (role, binding) in spec.model_roles.iter().flatten() {
         if options.model_roles.contains_key(role) {
@@ -746,7 +755,7 @@ fn model_set(header: &EvalLog, options: &ScoreOptions) -> (ModelSet, GenerateCon
             other => other.get("model").and_then(JsonValue::as_str),
         };
         let Some(name) = name else { continue };
-        match examen_model::get_model(name, options.model_options.clone()) {
+        match examen_model::get_model(name, other_models.clone()) {
             Ok(model) => {
                 roles.insert(role.clone(), model);
             }
@@ -757,7 +766,7 @@ fn model_set(header: &EvalLog, options: &ScoreOptions) -> (ModelSet, GenerateCon
         }
     }
     roles.extend(options.model_roles.clone());
-    let mut models = ModelSet::new(model, roles, options.model_options.clone());
+    let mut models = ModelSet::new(model, roles, other_models);
     for (role, reason) in unavailable {
         models.set_unavailable(role, reason);
     }

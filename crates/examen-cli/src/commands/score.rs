@@ -1,17 +1,21 @@
-//! `examen score LOG [--scorer NAME]... [--action append|overwrite] [--overwrite]`: re-scores an
+//! `examen score LOG [--scorer NAME]... [--action append|overwrite] [--overwrite]
+//! [--model-role ROLE=MODEL]... [--model-base-url URL] [-M KEY=VALUE]... [--max-samples N]
+//! [--max-connections N]`: re-scores an
 //! existing log (examen's or Inspect's) with the engine's [`examen::score_log`] and writes
 //! `<log>-scored.<ext>` beside it (`-scored-1`, `-scored-2`, ... when taken, as Inspect
 //! suggests), or LOG itself with `--overwrite`.
 //!
 //! Scorers are the ones named, else the log's own. `--action append` (the default) keeps the
 //! log's scores and adds the new ones; `overwrite` replaces them. Model-graded scorers call the
-//! log's model and model roles (there is no `--model` or `--model-role` for `score` yet).
+//! log's model (rebuilt from its name, base URL and arguments; `--model-base-url` and `-M`
+//! override those) and its model roles (`--model-role` rebinds one, e.g. the `grader`).
 //!
 //! The output is the eval summary (panel, text, or with `--json` one record whose `status` is
 //! the log's, kept as it was). Exit codes: 0 scored; 2 the log cannot be read or a scorer cannot
 //! be built; 1 a scorer failed on a sample or the new log cannot be written; 130 interrupted.
 //! On any failure no new file is left behind.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,12 +95,38 @@ pub(crate) async fn run(
     cancel: CancelToken,
 ) -> Result<Exit, CliError> {
     let request = request(&args)?;
+    let model_options = examen_model::ModelOptions {
+        base_url: args.model_base_url.clone(),
+        args: args.model_args.iter().cloned().collect(),
+        config: examen_types::GenerateConfig {
+            max_connections: args.max_connections,
+            ..examen_types::GenerateConfig::default()
+        },
+        env: examen_model::Env::process(),
+        ..examen_model::ModelOptions::default()
+    };
+    let mut model_roles = HashMap::new();
+    for (role, name) in &args.model_role {
+        let role_options = examen_model::ModelOptions {
+            base_url: None,
+            args: Default::default(),
+            ..model_options.clone()
+        };
+        let model = examen_model::get_model(name.trim(), role_options)
+            .map_err(|err| CliError::usage(format!("--model-role {role}={name}: {err}")))?;
+        model_roles.insert(role.clone(), model);
+    }
     let options = ScoreOptions {
         scorers: request.scorers,
         action: match request.action {
             ScoreAction::Append => examen::ScoreAction::Append,
             ScoreAction::Overwrite => examen::ScoreAction::Overwrite,
         },
+        max_samples: args
+            .max_samples
+            .or(args.max_connections.map(|n| n as usize)),
+        model_roles,
+        model_options,
         cancel: Some(cancel),
         ..ScoreOptions::default()
     };

@@ -1,6 +1,6 @@
 //! `examen score`: re-scoring logs examen wrote and a log Inspect wrote, appending and
-//! overwriting, with metrics checked against values worked out by hand; unreadable logs exit 2
-//! and leave nothing behind.
+//! overwriting, with metrics checked against values worked out by hand; a grader bound on the
+//! command line and a concurrency limit; unreadable logs exit 2 and leave nothing behind.
 
 use std::path::{Path, PathBuf};
 
@@ -304,5 +304,75 @@ fn unreadable_logs_exit_2_and_leave_nothing_behind() {
         let out = run(sandbox.examen(&["score", "missing.eval"]));
         assert_eq!(out.code, 2, "{out:?}");
         assert_eq!(files(&dir), before);
+    }
+}
+
+/// `--model-role grader=...` sends model-graded scoring to that model (a loopback
+/// OpenAI-compatible server), not the log's own (mockllm); `--max-samples` bounds how many
+/// samples are graded at once.
+#[examen_rt::test]
+async fn a_grader_role_and_concurrency_limit_from_the_command_line() {
+    let backend = examen_rt::current_backend().unwrap().name();
+    let (sandbox, log) = with_log(backend);
+    let server = examen_mock_server::MockServer::start(examen_mock_server::Config {
+        latency: std::time::Duration::from_millis(30),
+        reply: "The answer is right.\nGRADE: C".into(),
+        ..examen_mock_server::Config::default()
+    })
+    .await
+    .unwrap();
+    let mut cmd = sandbox.examen(&[
+        "score",
+        &text(&log),
+        "--scorer",
+        "model_graded_qa",
+        "--model-role",
+        "grader=openai-api/grading/judge",
+        "--max-samples",
+        "2",
+        "--json",
+    ]);
+    cmd.env("GRADING_BASE_URL", server.base_url())
+        .env("GRADING_API_KEY", "test-key");
+    let output = examen_rt::process::run(cmd, None, None).await.unwrap();
+    let (code, stdout) = (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stats = server.stats();
+    // Four samples, two epochs: each graded once, by the grader, at most two at a time.
+    assert_eq!(stats.completions, 8, "{stats:?}");
+    assert!(stats.max_in_flight <= 2, "{stats:?}");
+    let record: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(
+        close(&metrics(&record, "model_graded_qa")["accuracy"], 1.0),
+        "{record}"
+    );
+}
+
+#[test]
+fn a_grader_role_naming_an_unknown_provider_is_a_usage_error() {
+    for backend in backends() {
+        let (sandbox, log) = with_log(backend);
+        let out = run(sandbox.examen(&[
+            "score",
+            &text(&log),
+            "--scorer",
+            "model_graded_qa",
+            "--model-role",
+            "grader=nosuch/judge",
+        ]));
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(
+            out.stderr.contains("--model-role grader=nosuch/judge"),
+            "{out:?}"
+        );
+        assert_eq!(sandbox.logs("logs").len(), 1, "no scored log is written");
     }
 }
