@@ -12,9 +12,10 @@ use examen_types::{
     Score,
 };
 use indexmap::IndexMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::events::Event;
+pub use examen_types::SampleId;
 
 /// The log schema version examen writes.
 pub const LOG_SCHEMA_VERSION: u32 = 2;
@@ -49,89 +50,6 @@ impl EvalStatus {
 impl fmt::Display for EvalStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// A sample id: `int | str`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SampleId {
-    /// An integer id.
-    Int(i64),
-    /// A string id.
-    Str(String),
-}
-
-impl SampleId {
-    /// Inspect's sort key for samples: string ids as-is, integer ids zero-padded
-    /// to 20 digits (`sort_samples`).
-    pub fn sort_key(&self) -> String {
-        match self {
-            SampleId::Int(i) => format!("{i:0>20}"),
-            SampleId::Str(s) => s.clone(),
-        }
-    }
-}
-
-impl fmt::Display for SampleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SampleId::Int(i) => write!(f, "{i}"),
-            SampleId::Str(s) => f.write_str(s),
-        }
-    }
-}
-
-impl From<i64> for SampleId {
-    fn from(i: i64) -> Self {
-        SampleId::Int(i)
-    }
-}
-
-impl From<&str> for SampleId {
-    fn from(s: &str) -> Self {
-        SampleId::Str(s.to_owned())
-    }
-}
-
-impl From<String> for SampleId {
-    fn from(s: String) -> Self {
-        SampleId::Str(s)
-    }
-}
-
-impl Serialize for SampleId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            SampleId::Int(i) => s.serialize_i64(*i),
-            SampleId::Str(v) => s.serialize_str(v),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for SampleId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = SampleId;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an integer or string sample id")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SampleId, E> {
-                Ok(SampleId::Int(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SampleId, E> {
-                i64::try_from(v)
-                    .map(SampleId::Int)
-                    .map_err(|_| E::custom("sample id out of range"))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SampleId, E> {
-                Ok(SampleId::Str(v.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<SampleId, E> {
-                Ok(SampleId::Str(v))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 

@@ -21,6 +21,7 @@ mod content;
 mod ids;
 mod message;
 mod output;
+mod sample_id;
 mod score;
 mod tool;
 
@@ -38,6 +39,7 @@ pub use output::{
     ChatCompletionChoice, Logprob, Logprobs, ModelFallback, ModelOutput, ModelUsage, StopCategory,
     StopDetails, StopReason, TopLogprob,
 };
+pub use sample_id::SampleId;
 pub use score::{value_to_float, Scalar, Score, Value, ValueToFloat};
 pub use tool::{
     ToolCall, ToolCallContent, ToolCallError, ToolCallErrorType, ToolCallType, ToolChoice,

@@ -1,68 +1,10 @@
 //! Samples: one input with its target(s), choices, id and metadata
 //! (Inspect's `Sample` and `Target`).
 
-use std::fmt;
-
 use examen_types::{ChatMessage, JsonObject, MessageSource};
 use serde::{Deserialize, Serialize};
 
-/// A sample id: an integer or a string, as in Inspect (`int | str`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum SampleId {
-    /// An integer id (auto ids are integers counted from 1).
-    Int(i64),
-    /// A string id.
-    Str(String),
-}
-
-impl fmt::Display for SampleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SampleId::Int(i) => write!(f, "{i}"),
-            SampleId::Str(s) => f.write_str(s),
-        }
-    }
-}
-
-impl From<i64> for SampleId {
-    fn from(i: i64) -> Self {
-        SampleId::Int(i)
-    }
-}
-
-impl From<&str> for SampleId {
-    fn from(s: &str) -> Self {
-        SampleId::Str(s.to_string())
-    }
-}
-
-/// A log's sample id as the engine's: resume and re-scoring match log samples to dataset samples.
-impl From<&examen_log::SampleId> for SampleId {
-    fn from(id: &examen_log::SampleId) -> Self {
-        match id {
-            examen_log::SampleId::Int(i) => SampleId::Int(*i),
-            examen_log::SampleId::Str(s) => SampleId::Str(s.clone()),
-        }
-    }
-}
-
-impl From<String> for SampleId {
-    fn from(s: String) -> Self {
-        SampleId::Str(s)
-    }
-}
-
-impl SampleId {
-    /// Whether this id is the one the user named on the command line or in
-    /// a task file: integer ids also match their decimal text (`--sample-id 3`).
-    pub fn matches(&self, selector: &str) -> bool {
-        match self {
-            SampleId::Int(i) => selector.trim().parse::<i64>().is_ok_and(|s| s == *i),
-            SampleId::Str(s) => s == selector,
-        }
-    }
-}
+pub use examen_types::SampleId;
 
 /// The input of a sample: a prompt, or a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -48,7 +48,7 @@ use crate::runner::results::{
     ScoreStore, ScorerSlot,
 };
 use crate::runner::EvalEvent;
-use crate::sample::{Sample, SampleId, SampleInput, Target};
+use crate::sample::{Sample, SampleInput, Target};
 use crate::scorer::Scorer;
 use crate::state::{Choices, TaskState};
 use crate::transcript::Transcript;
@@ -809,7 +809,7 @@ fn read_samples(
 fn task_state(sample: &EvalSample, model: &str) -> TaskState {
     let mut state = TaskState {
         model: model.to_string(),
-        sample_id: SampleId::from(&sample.id),
+        sample_id: sample.id.clone(),
         epoch: sample.epoch as usize,
         input: match &sample.input {
             examen_log::SampleInput::Text(text) => SampleInput::Text(text.clone()),
@@ -1126,7 +1126,7 @@ async fn write_scored(
                     input: SampleInput::Text(String::new()),
                     target: Target::default(),
                     choices: None,
-                    id: Some(SampleId::from(&item.sample.id)),
+                    id: Some(item.sample.id.clone()),
                     metadata: metadata_subset(Some(&item.sample.metadata), &context.metadata_keys),
                 });
             }
@@ -1141,7 +1141,7 @@ async fn write_scored(
                 }
             }
             finished.push((
-                SampleId::from(&item.sample.id),
+                item.sample.id.clone(),
                 epoch,
                 item.new_scores
                     .iter()

@@ -326,7 +326,7 @@ pub async fn eval_retry(
                 .collect();
         let mut samples = Vec::with_capacity(ids.len());
         for id in ids {
-            let sample = by_id.remove(&SampleId::from(id)).ok_or_else(|| {
+            let sample = by_id.remove(id).ok_or_else(|| {
                 setup(format!(
                     "sample `{id}` of the eval is not in the dataset of task `{}` any more; \
                      expected the task file and dataset the eval ran with",
@@ -413,7 +413,7 @@ impl Carry {
                     continue;
                 }
                 let epoch = sample.epoch as usize;
-                let Some(&position) = positions.get(&SampleId::from(&sample.id)) else {
+                let Some(&position) = positions.get(&sample.id) else {
                     continue;
                 };
                 if epoch == 0 || epoch > epochs || !carried.insert((position, epoch)) {
@@ -429,7 +429,7 @@ impl Carry {
                 );
                 let event = EvalEvent::SampleFinished {
                     run: shared.run,
-                    sample_id: SampleId::from(&sample.id),
+                    sample_id: sample.id.clone(),
                     epoch,
                     scores: sample
                         .scores
