@@ -60,25 +60,29 @@
 //!
 //! ### Layout and crash safety
 //!
-//! The writer appends. A flush writes the new members (finished samples plus one
-//! journal summary) at the offset where the previous central directory began,
-//! overwriting it, then a complete central directory and end-of-central-directory
-//! record (zip64 records once there are 65,535 members or 4 GiB). Members are
-//! compressed in memory first, so local headers carry CRC and sizes (no data
-//! descriptors, except for the streamed `summaries.json`). Consequences:
+//! The writer appends. While a log runs the file is `[members][room][central
+//! directory][end records]`: a flush writes the new members (finished samples plus
+//! one journal summary) into the room, then appends their records to the central
+//! directory and writes new end-of-central-directory records (zip64 records once
+//! there are 65,535 members or 4 GiB). When the room runs out, the directory is
+//! moved forward on disk to leave at least its own size of room again. What
+//! follows the last member in the room starts with an end-record signature, where
+//! a walk over local headers stops. [`LogWriter::finish`] closes the room, so a
+//! finished log is contiguous. Members are compressed in memory first, so local
+//! headers carry CRC and sizes (no data descriptors, except for the streamed
+//! `summaries.json`). Consequences:
 //!
 //! - after every flush the file is a complete zip that Inspect opens, holding
 //!   every sample flushed so far, with status `started` until the end;
-//! - a member, once written, is never rewritten; a process killed at any instant
+//! - a member of a flush is never rewritten; a process killed at any instant
 //!   (even mid-flush) leaves every member of every earlier flush intact, and
 //!   [`recover`] finds them by walking local headers from offset 0 and checking
 //!   CRCs, without needing the central directory;
-//! - bytes written stay linear in the log size: a count-triggered flush waits
-//!   until the buffered compressed samples are at least as large as the central
-//!   directory it rewrites, so directory rewrites total no more than the sample
-//!   bytes (plus one directory per time-triggered flush);
-//! - memory stays flat: finished samples are not kept, only each member's
-//!   directory entry (name, offset, sizes, CRC: about 100 bytes per sample).
+//! - bytes written stay linear in the log size however often it flushes: a flush
+//!   does not rewrite the directory, and each move of it is paid for by at least
+//!   as many bytes of members written into the room it leaves;
+//! - memory stays flat: finished samples are not kept, and neither is the central
+//!   directory (it is only on disk).
 //!
 //! ## `.json`
 //!

@@ -222,8 +222,10 @@ pub struct TaskFinish {
     pub status: EvalStatus,
     /// Scores and metrics.
     pub results: Option<EvalResults>,
-    /// Per-sample reduced scores.
-    pub reductions: Vec<SampleReductions>,
+    /// Per-sample reduced scores, shared with the run's
+    /// [`EvalOutcome`](crate::runner::EvalOutcome) rather than copied: one
+    /// per sample, they are the largest part of a long run's footer.
+    pub reductions: Arc<Vec<SampleReductions>>,
     /// Statistics.
     pub stats: EvalStats,
     /// The error that ended it, if any.

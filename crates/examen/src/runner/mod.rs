@@ -248,7 +248,7 @@ pub struct EvalSetupError {
 ///
 /// Outside an `examen_rt` runtime.
 pub async fn eval(
-    tasks: Vec<Task>,
+    mut tasks: Vec<Task>,
     models: Vec<Model>,
     options: EvalOptions,
     events: Option<examen_rt::Sender<EvalEvent>>,
@@ -258,12 +258,22 @@ pub async fn eval(
             message: "no model to evaluate".into(),
         });
     }
-    for task in &tasks {
-        let mut effective = task.clone();
-        if let Some(epochs) = &options.epochs {
-            effective.epochs = epochs.clone();
-        }
-        effective.validate().map_err(|message| EvalSetupError {
+    for task in &mut tasks {
+        // Validated with the eval's epochs in place of the task's, swapped in and
+        // back rather than on a clone: a clone would copy the dataset, and freeing
+        // a copy that large (glibc mmaps it) raises glibc's mmap and trim
+        // thresholds for the rest of the process, which then keeps far more freed
+        // memory resident as the run goes.
+        let validated = match &options.epochs {
+            Some(epochs) => {
+                let own = std::mem::replace(&mut task.epochs, epochs.clone());
+                let validated = task.validate();
+                task.epochs = own;
+                validated
+            }
+            None => task.validate(),
+        };
+        validated.map_err(|message| EvalSetupError {
             message: format!("task `{}`: {message}", task.name),
         })?;
     }
@@ -647,6 +657,7 @@ async fn run_task(
         }
         None => (None, Vec::new()),
     };
+    let reductions = Arc::new(reductions);
     let finish = TaskFinish {
         status,
         results: results.clone(),
@@ -676,7 +687,12 @@ async fn run_task(
                 error.get_or_insert_with(|| EvalError::new(e.to_string(), e.to_string()));
             }
         }
+    } else {
+        drop(finish);
     }
+    // The sink is done with its share (a sink that keeps the footer, like
+    // `MemoryLog`, costs a copy here).
+    let reductions = Arc::try_unwrap(reductions).unwrap_or_else(|shared| (*shared).clone());
     shared
         .emit(EvalEvent::TaskFinished {
             run,

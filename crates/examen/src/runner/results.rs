@@ -111,46 +111,79 @@ pub(crate) struct ScorerSlot {
 /// The scores of a run, kept per scorer with the sample's position and
 /// epoch so results do not depend on completion order.
 ///
-/// Only what metrics and reducers read is kept, compactly: about 48 bytes a
-/// score. The sample id and metadata come back from the sample's position
-/// when results are computed; answers, reasons and string values go into one
-/// text buffer rather than an allocation each (small allocations that live
-/// for the whole run, scattered among the samples' short-lived ones, keep
-/// the allocator from reusing the memory around them); and each scorer's
-/// list is reserved for the whole run up front, never copied to grow.
+/// Only what metrics and reducers read is kept, compactly: 24 bytes a score
+/// plus its answer and reason, if any. The sample id and metadata come back
+/// from the sample's position when results are computed; answers, reasons and
+/// string values go into one byte buffer rather than an allocation each (small
+/// allocations that live for the whole run, scattered among the samples'
+/// short-lived ones, keep the allocator from reusing the memory around them);
+/// and each scorer's list is reserved for the whole run up front, never copied
+/// to grow.
 #[derive(Debug, Default)]
 pub(crate) struct ScoreStore {
     by_scorer: IndexMap<String, Vec<StoredScore>>,
-    text: String,
+    /// String values, and each score's answer and reason as one record (see
+    /// [`ScoreStore::keep_texts`]).
+    text: Vec<u8>,
+    /// Values that are neither scalars nor strings (lists and dicts: rare).
+    others: Vec<Value>,
     pub(crate) completed: usize,
     units: usize,
 }
 
-#[derive(Debug)]
-struct StoredScore {
-    position: usize,
-    epoch: u32,
-    value: StoredValue,
-    answer: Option<Span>,
-    reason: Option<Span>,
-}
-
-/// A string in the store's text buffer.
+/// One score: 24 bytes.
 #[derive(Debug, Clone, Copy)]
-struct Span {
-    start: u32,
-    len: u32,
+struct StoredScore {
+    /// The sample's position in the dataset.
+    position: u32,
+    epoch: u32,
+    /// Where the answer and reason record starts in the text buffer
+    /// ([`NO_TEXT`]: neither).
+    texts: u32,
+    kind: Kind,
+    /// The value: an `i64` or `f64`'s bits, a bool, a string's place in the text
+    /// buffer (start in the high half, length in the low), or an index into
+    /// `others`.
+    payload: u64,
 }
 
-/// A score value: scalars inline, strings in the text buffer, lists and
-/// dicts boxed.
-#[derive(Debug)]
-enum StoredValue {
-    Str(Span),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Other(Box<Value>),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    Float,
+    Bool,
+    Other,
+}
+
+const NO_TEXT: u32 = u32::MAX;
+const HAS_ANSWER: u8 = 1;
+const HAS_REASON: u8 = 2;
+
+fn push_len(out: &mut Vec<u8>, mut len: usize) {
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn read_len(bytes: &[u8], at: &mut usize) -> usize {
+    let mut len = 0usize;
+    let mut shift = 0;
+    while let Some(&byte) = bytes.get(*at) {
+        *at += 1;
+        len |= usize::from(byte & 0x7f).checked_shl(shift).unwrap_or(0);
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    len
 }
 
 impl ScoreStore {
@@ -162,37 +195,100 @@ impl ScoreStore {
         }
     }
 
-    /// Keeps `text`; `None` once the buffer would pass 4 GiB.
-    fn keep(&mut self, text: &str) -> Option<Span> {
-        let start = u32::try_from(self.text.len()).ok()?;
-        let len = u32::try_from(text.len()).ok()?;
-        start.checked_add(len)?;
-        self.text.push_str(text);
-        Some(Span { start, len })
+    /// Whether `extra` more bytes keep every offset of the text buffer within
+    /// `u32` (4 GiB).
+    fn text_fits(&self, extra: usize) -> bool {
+        self.text
+            .len()
+            .checked_add(extra)
+            .is_some_and(|end| u32::try_from(end).is_ok())
     }
 
-    fn text(&self, span: Span) -> &str {
-        let start = span.start as usize;
-        self.text
-            .get(start..start + span.len as usize)
-            .unwrap_or_default()
+    /// Keeps an answer and a reason as one record: a flags byte, then each
+    /// present one as its length and bytes. `NO_TEXT` when both are absent, or
+    /// once the buffer would pass 4 GiB (results then go without them).
+    fn keep_texts(&mut self, answer: Option<&str>, reason: Option<&str>) -> u32 {
+        if answer.is_none() && reason.is_none() {
+            return NO_TEXT;
+        }
+        let len = 21 + answer.map_or(0, str::len) + reason.map_or(0, str::len);
+        if !self.text_fits(len) {
+            return NO_TEXT;
+        }
+        let start = self.text.len() as u32;
+        let flags = if answer.is_some() { HAS_ANSWER } else { 0 }
+            | if reason.is_some() { HAS_REASON } else { 0 };
+        self.text.push(flags);
+        for text in [answer, reason].into_iter().flatten() {
+            push_len(&mut self.text, text.len());
+            self.text.extend_from_slice(text.as_bytes());
+        }
+        start
+    }
+
+    /// The answer and reason kept at `start`.
+    fn texts(&self, start: u32) -> (Option<String>, Option<String>) {
+        if start == NO_TEXT {
+            return (None, None);
+        }
+        let mut at = start as usize;
+        let flags = self.text.get(at).copied().unwrap_or(0);
+        at += 1;
+        let mut next = |present: bool| {
+            present.then(|| {
+                let len = read_len(&self.text, &mut at);
+                let bytes = self.text.get(at..at + len).unwrap_or_default();
+                at += len;
+                String::from_utf8_lossy(bytes).into_owned()
+            })
+        };
+        let answer = next(flags & HAS_ANSWER != 0);
+        let reason = next(flags & HAS_REASON != 0);
+        (answer, reason)
+    }
+
+    fn keep_value(&mut self, value: &Value) -> (Kind, u64) {
+        match value {
+            Value::Str(s) if self.text_fits(s.len()) => {
+                let start = self.text.len() as u64;
+                self.text.extend_from_slice(s.as_bytes());
+                (Kind::Str, (start << 32) | s.len() as u64)
+            }
+            Value::Int(i) => (Kind::Int, *i as u64),
+            Value::Float(f) => (Kind::Float, f.to_bits()),
+            Value::Bool(b) => (Kind::Bool, u64::from(*b)),
+            other => {
+                self.others.push(other.clone());
+                (Kind::Other, (self.others.len() - 1) as u64)
+            }
+        }
+    }
+
+    fn value(&self, stored: &StoredScore) -> Value {
+        let payload = stored.payload;
+        match stored.kind {
+            Kind::Str => {
+                let start = (payload >> 32) as usize;
+                let len = (payload & u64::from(u32::MAX)) as usize;
+                let bytes = self.text.get(start..start + len).unwrap_or_default();
+                Value::Str(String::from_utf8_lossy(bytes).into_owned())
+            }
+            Kind::Int => Value::Int(payload as i64),
+            Kind::Float => Value::Float(f64::from_bits(payload)),
+            Kind::Bool => Value::Bool(payload != 0),
+            Kind::Other => self
+                .others
+                .get(payload as usize)
+                .cloned()
+                .unwrap_or(Value::Float(f64::NAN)),
+        }
     }
 
     pub(crate) fn add(&mut self, scorer: &str, position: usize, epoch: usize, score: &Score) {
-        let value = match &score.value {
-            Value::Str(s) => match self.keep(s) {
-                Some(span) => StoredValue::Str(span),
-                None => StoredValue::Other(Box::new(score.value.clone())),
-            },
-            Value::Int(i) => StoredValue::Int(*i),
-            Value::Float(f) => StoredValue::Float(*f),
-            Value::Bool(b) => StoredValue::Bool(*b),
-            other => StoredValue::Other(Box::new(other.clone())),
-        };
-        let answer = score.answer.as_deref().and_then(|a| self.keep(a));
+        let (kind, payload) = self.keep_value(&score.value);
         // Explanations can be as long as the completion; the log has them,
         // results do not need them.
-        let reason = score.reason.as_deref().and_then(|r| self.keep(r));
+        let texts = self.keep_texts(score.answer.as_deref(), score.reason.as_deref());
         let units = self.units;
         let list = match self.by_scorer.get_mut(scorer) {
             Some(list) => list,
@@ -202,41 +298,39 @@ impl ScoreStore {
                 .or_insert_with(|| Vec::with_capacity(units)),
         };
         list.push(StoredScore {
-            position,
+            // Positions index a dataset held in memory: far below 2^32.
+            position: u32::try_from(position).unwrap_or(u32::MAX),
             epoch: u32::try_from(epoch).unwrap_or(u32::MAX),
-            value,
-            answer,
-            reason,
+            texts,
+            kind,
+            payload,
         });
     }
 
     /// A stored score as metrics and reducers take it.
     fn sample_score(
         &self,
-        stored: StoredScore,
+        stored: &StoredScore,
         samples: &[Sample],
         metadata_keys: &[String],
     ) -> SampleScore {
-        let sample = &samples[stored.position];
+        let sample = &samples[stored.position as usize];
+        let (answer, reason) = self.texts(stored.texts);
         SampleScore {
-            value: match stored.value {
-                StoredValue::Str(span) => Value::Str(self.text(span).to_string()),
-                StoredValue::Int(i) => Value::Int(i),
-                StoredValue::Float(f) => Value::Float(f),
-                StoredValue::Bool(b) => Value::Bool(b),
-                StoredValue::Other(v) => *v,
-            },
-            answer: stored.answer.map(|span| self.text(span).to_string()),
+            value: self.value(stored),
+            answer,
             explanation: None,
-            reason: stored.reason.map(|span| self.text(span).to_string()),
+            reason,
             sample_id: sample.id.clone().unwrap_or(SampleId::Int(0)),
             sample_metadata: metadata_subset(sample.metadata.as_ref(), metadata_keys),
         }
     }
 }
 
-/// Computes results from the stored scores (consumed: the scores are
-/// moved, not copied, so the peak stays near one copy of the small score data).
+/// Computes results from the stored scores (consumed). Scores are turned
+/// into [`SampleScore`]s one sample at a time as they are reduced, so the
+/// peak is the store plus one reduced score per sample, not every epoch's
+/// score in full.
 pub(crate) fn compute_results(
     mut store: ScoreStore,
     scorers: &[ScorerSlot],
@@ -258,49 +352,41 @@ pub(crate) fn compute_results(
     for slot in scorers {
         let mut entries = store.by_scorer.shift_remove(&slot.name).unwrap_or_default();
         entries.sort_by_key(|s| (s.position, s.epoch));
-        // Epochs of one sample are adjacent once sorted: reduce them as
-        // slices of one vector rather than copying them into groups.
-        let (keys, epoch_scores): (Vec<(usize, u32)>, Vec<SampleScore>) = entries
-            .into_iter()
-            .map(|s| {
-                let key = (s.position, s.epoch);
-                (key, store.sample_score(s, samples, metadata_keys))
-            })
-            .unzip();
+        // Epochs of one sample are adjacent once sorted: reduce them as runs.
         let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-        for (idx, (position, _)) in keys.iter().enumerate() {
+        for (idx, entry) in entries.iter().enumerate() {
             match runs.last_mut() {
-                Some(run) if keys[run.start].0 == *position => run.end = idx + 1,
+                Some(run) if entries[run.start].position == entry.position => run.end = idx + 1,
                 _ => runs.push(idx..idx + 1),
             }
         }
-        drop(keys);
+        let mut epoch_scores = Vec::new();
         for (reducer, reducer_name) in &views {
             let mut reduced = Vec::with_capacity(runs.len());
             for run in &runs {
-                reduced.push(
-                    reducer
-                        .reduce(&epoch_scores[run.clone()])
-                        .map_err(|e| e.to_string())?,
+                epoch_scores.clear();
+                epoch_scores.extend(
+                    entries[run.clone()]
+                        .iter()
+                        .map(|s| store.sample_score(s, samples, metadata_keys)),
                 );
+                reduced.push(reducer.reduce(&epoch_scores).map_err(|e| e.to_string())?);
             }
-            reductions.push(SampleReductions {
-                scorer: slot.name.clone(),
-                reducer: reducer_name.clone(),
-                samples: reduced
+            epoch_scores.clear();
+            let unscored = reduced.iter().filter(|s| s.value.is_nan()).count();
+            // NaN values are left out of the metrics; copy the rest only when
+            // there are some.
+            let filtered: Vec<SampleScore>;
+            let scored: &[SampleScore] = if unscored == 0 {
+                &reduced
+            } else {
+                filtered = reduced
                     .iter()
-                    .map(|s| ReducedSampleScore {
-                        value: s.value.clone(),
-                        answer: s.answer.clone(),
-                        explanation: s.explanation.clone(),
-                        reason: s.reason.clone(),
-                        sample_id: s.sample_id.clone(),
-                    })
-                    .collect(),
-            });
-            reduced.retain(|s| !s.value.is_nan());
-            let scored = reduced;
-            let unscored = runs.len() - scored.len();
+                    .filter(|s| !s.value.is_nan())
+                    .cloned()
+                    .collect();
+                &filtered
+            };
             let mut metrics = IndexMap::new();
             for metric in &slot.metrics {
                 let value = if scored.is_empty() {
@@ -309,7 +395,7 @@ pub(crate) fn compute_results(
                         _ => Value::Float(f64::NAN),
                     }
                 } else {
-                    metric.compute(&scored).map_err(|e| e.to_string())?
+                    metric.compute(scored).map_err(|e| e.to_string())?
                 };
                 add_metric(&mut metrics, metric.as_ref(), value);
             }
@@ -321,6 +407,20 @@ pub(crate) fn compute_results(
                 unscored_samples: unscored,
                 params: slot.params.clone(),
                 metrics,
+            });
+            reductions.push(SampleReductions {
+                scorer: slot.name.clone(),
+                reducer: reducer_name.clone(),
+                samples: reduced
+                    .into_iter()
+                    .map(|s| ReducedSampleScore {
+                        value: s.value,
+                        answer: s.answer,
+                        explanation: s.explanation,
+                        reason: s.reason,
+                        sample_id: s.sample_id,
+                    })
+                    .collect(),
             });
         }
     }
@@ -420,4 +520,55 @@ pub(crate) fn metadata_subset(
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(value: Value, answer: Option<&str>, reason: Option<&str>) -> Score {
+        let mut score = Score::new(value);
+        score.answer = answer.map(str::to_string);
+        score.explanation = Some("not kept".into());
+        score.reason = reason.map(str::to_string);
+        score
+    }
+
+    #[test]
+    fn stored_scores_come_back_as_they_went_in() {
+        assert_eq!(std::mem::size_of::<StoredScore>(), 24);
+        let long = "é".repeat(200);
+        let values = [
+            (Value::Str("C".into()), Some("A"), None),
+            (Value::Str(String::new()), None, Some("why")),
+            (Value::Int(-7), Some(""), Some(long.as_str())),
+            (Value::Float(0.25), None, None),
+            (Value::Float(f64::NAN), Some(long.as_str()), None),
+            (Value::Bool(true), Some("yes"), Some("")),
+            (
+                Value::List(vec![Scalar::Int(1), Scalar::Str("x".into())]),
+                None,
+                None,
+            ),
+        ];
+        let samples: Vec<Sample> = (0..values.len())
+            .map(|i| Sample::new(format!("q{i}"), "t").with_id(i.to_string()))
+            .collect();
+        let mut store = ScoreStore::with_capacity(values.len());
+        for (position, (value, answer, reason)) in values.iter().enumerate() {
+            store.add("s", position, 1, &score(value.clone(), *answer, *reason));
+        }
+        let entries = store.by_scorer.get("s").cloned().unwrap_or_default();
+        for (entry, (value, answer, reason)) in entries.iter().zip(&values) {
+            let back = store.sample_score(entry, &samples, &[]);
+            match (&back.value, value) {
+                (Value::Float(a), Value::Float(b)) if b.is_nan() => assert!(a.is_nan()),
+                (a, b) => assert_eq!(a, b),
+            }
+            assert_eq!(back.answer.as_deref(), *answer);
+            assert_eq!(back.reason.as_deref(), *reason);
+            assert_eq!(back.explanation, None);
+            assert_eq!(back.sample_id, SampleId::Str(entry.position.to_string()));
+        }
+    }
 }
