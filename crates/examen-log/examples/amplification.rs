@@ -83,7 +83,7 @@ fn main() {
         flush_interval: Duration::from_secs(10),
         ..Default::default()
     };
-    let mut w = LogWriter::create(&dir, format, &start, opts).expect("create log");
+    let mut w = LogWriter::create(&dir, format, start, opts).expect("create log");
     let t = Instant::now();
     let mut rss_10 = 0;
     let mut sample_bytes = 0u64;

@@ -157,7 +157,7 @@ pub fn convert_log(
         flush_interval: std::time::Duration::from_secs(3600),
         ..WriterOptions::default()
     };
-    let mut writer = LogWriter::create_at(dest, format, &start, opts)?;
+    let mut writer = LogWriter::create_at(dest, format, start, opts)?;
     for sample in reader.samples() {
         writer.write_sample(&sample?)?;
     }

@@ -157,14 +157,16 @@ impl LogWriter {
     /// An existing log is never overwritten: when that name is taken (a retry of
     /// the same task within the same second), `created` moves forward a second at
     /// a time until the name is free, as Inspect does.
+    ///
+    /// The writer keeps `start` (taken by value: a long dataset's sample ids
+    /// make it large, and a copy would be made only to free the original).
     pub fn create(
         dir: &Path,
         format: LogFormat,
-        start: &LogStart,
+        mut start: LogStart,
         opts: WriterOptions,
     ) -> Result<Self> {
         fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
-        let mut start = std::borrow::Cow::Borrowed(start);
         for _ in 0..60 {
             let path = dir.join(crate::log_file_name(&start.eval, format));
             // Reserving the name with `create_new` is atomic: two runs starting
@@ -176,7 +178,7 @@ impl LogWriter {
                     Err(e) => return Err(LogError::io(&path, e)),
                 };
             if reserved {
-                return Self::create_at(&path, format, &start, opts);
+                return Self::create_at(&path, format, start, opts);
             }
             let next = crate::time::parse_iso(&start.eval.created)
                 .map(|t| crate::time::format_iso(t + Duration::from_secs(1), false))
@@ -189,7 +191,7 @@ impl LogWriter {
                         ),
                     )
                 })?;
-            start.to_mut().eval.created = next;
+            start.eval.created = next;
         }
         Err(LogError::format(
             dir,
@@ -204,14 +206,14 @@ impl LogWriter {
     pub fn create_at(
         path: &Path,
         format: LogFormat,
-        start: &LogStart,
+        start: LogStart,
         opts: WriterOptions,
     ) -> Result<Self> {
         let inner = match format {
             LogFormat::Eval => {
                 let mut zip = ZipAppender::create(path, opts.compression_level.min(9))
                     .map_err(|e| LogError::io(path, e))?;
-                zip.stage(JOURNAL_START_JSON, &to_json(path, "start.json", start)?);
+                zip.stage(JOURNAL_START_JSON, &to_json(path, "start.json", &start)?);
                 zip.commit(opts.sync_on_flush)
                     .map_err(|e| LogError::io(path, e))?;
                 Inner::Eval(Box::new(EvalFile {
@@ -235,7 +237,7 @@ impl LogWriter {
                     bytes_written: 0,
                     index: Vec::new(),
                 };
-                let header = EvalLog::from_start(start);
+                let header = EvalLog::from_start(&start);
                 f.rewrite(path, &header, None)?;
                 Inner::Json(f)
             }
@@ -244,7 +246,7 @@ impl LogWriter {
             path: path.to_owned(),
             inner,
             opts,
-            start: start.clone(),
+            start,
             last_flush: Instant::now(),
             stats: WriterStats::default(),
         };

@@ -23,7 +23,7 @@ fn threads_sharing_a_reader_read_the_same_samples(format: LogFormat) {
     let mut writer = LogWriter::create(
         dir.path(),
         format,
-        &common::start("concurrent", &ids, 1),
+        common::start("concurrent", &ids, 1),
         WriterOptions::default(),
     )
     .unwrap();

@@ -40,7 +40,8 @@ fn valid_logs() -> &'static [(Vec<u8>, Vec<u8>)] {
         for format in [LogFormat::Eval, LogFormat::Json] {
             let start = common::start("fuzz", &ids, 1);
             let mut w =
-                LogWriter::create(dir.path(), format, &start, WriterOptions::default()).unwrap();
+                LogWriter::create(dir.path(), format, start.clone(), WriterOptions::default())
+                    .unwrap();
             for (i, id) in ids.iter().enumerate() {
                 w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
             }

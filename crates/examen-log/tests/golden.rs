@@ -26,7 +26,7 @@ fn eval_members_match_golden_files() {
     let mut w = LogWriter::create(
         dir.path(),
         LogFormat::Eval,
-        &start,
+        start.clone(),
         WriterOptions::default(),
     )
     .unwrap();

@@ -86,7 +86,8 @@ fn write_logs(dir: &Path) -> Vec<PathBuf> {
     for format in [LogFormat::Eval, LogFormat::Json] {
         // finished
         let start = common::start("compat", &ids, 2);
-        let mut w = LogWriter::create(dir, format, &start, WriterOptions::default()).unwrap();
+        let mut w =
+            LogWriter::create(dir, format, start.clone(), WriterOptions::default()).unwrap();
         for epoch in 1..=2 {
             for (i, id) in ids.iter().enumerate() {
                 w.write_sample(&common::sample(id.clone(), epoch, i))
@@ -100,7 +101,7 @@ fn write_logs(dir: &Path) -> Vec<PathBuf> {
             buffer_samples: 100,
             ..Default::default()
         };
-        let mut w = LogWriter::create(dir, format, &start, opts).unwrap();
+        let mut w = LogWriter::create(dir, format, start.clone(), opts).unwrap();
         for (i, id) in ids.iter().take(4).enumerate() {
             w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
         }
@@ -229,8 +230,13 @@ fn examen_reads_inspect_logs() {
             plan: read.plan.clone(),
         };
         let out_dir = dir.path().join("converted");
-        let mut w =
-            LogWriter::create(&out_dir, LogFormat::Eval, &start, WriterOptions::default()).unwrap();
+        let mut w = LogWriter::create(
+            &out_dir,
+            LogFormat::Eval,
+            start.clone(),
+            WriterOptions::default(),
+        )
+        .unwrap();
         for s in samples {
             w.write_sample(s).unwrap();
         }

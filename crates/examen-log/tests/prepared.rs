@@ -86,7 +86,7 @@ fn prepared_samples_read_back_with_their_summaries() {
     let mut writer = LogWriter::create(
         dir.path(),
         LogFormat::Eval,
-        &common::start("prepared", &ids, 3),
+        common::start("prepared", &ids, 3),
         WriterOptions::default(),
     )
     .unwrap();

@@ -29,7 +29,7 @@ fn keys(samples: impl IntoIterator<Item = (SampleId, u32)>) -> BTreeSet<String> 
 fn write_full(dir: &Path, format: LogFormat, n: usize, epochs: u32) -> std::path::PathBuf {
     let ids = common::ids(n);
     let start = common::start("roundtrip", &ids, epochs);
-    let mut w = LogWriter::create(dir, format, &start, opts(3)).unwrap();
+    let mut w = LogWriter::create(dir, format, start.clone(), opts(3)).unwrap();
     for epoch in 1..=epochs {
         for (i, id) in ids.iter().enumerate() {
             w.write_sample(&common::sample(id.clone(), epoch, i))
@@ -113,7 +113,7 @@ fn every_flush_leaves_a_readable_started_log() {
         let dir = tempfile::tempdir().unwrap();
         let ids = common::ids(10);
         let start = common::start("streaming", &ids, 1);
-        let mut w = LogWriter::create(dir.path(), format, &start, opts(100)).unwrap();
+        let mut w = LogWriter::create(dir.path(), format, start.clone(), opts(100)).unwrap();
         let path = w.path().to_owned();
         // freshly created: a started log with no samples
         let log = read_log(&path, ReadOptions::default()).unwrap();
@@ -148,7 +148,7 @@ fn flushes_append_to_the_directory_without_rewriting_it() {
     let dir = tempfile::tempdir().unwrap();
     let ids = common::ids(400);
     let start = common::start("amortised", &ids, 1);
-    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, &start, opts(1)).unwrap();
+    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, start.clone(), opts(1)).unwrap();
     for (i, id) in ids.iter().enumerate() {
         w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
     }
@@ -175,7 +175,7 @@ fn recovery_after_crash_at_any_offset_keeps_every_flushed_sample() {
     let dir = tempfile::tempdir().unwrap();
     let ids = common::ids(12);
     let start = common::start("crash", &ids, 1);
-    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, &start, opts(100)).unwrap();
+    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, start.clone(), opts(100)).unwrap();
     let path = w.path().to_owned();
     // snapshots[k] = file bytes after flush k (k = 0: just created), with samples count
     let mut snapshots = vec![(fs::read(&path).unwrap(), 0usize)];
@@ -228,7 +228,7 @@ fn json_recovery_reads_the_side_file() {
     let dir = tempfile::tempdir().unwrap();
     let ids = common::ids(5);
     let start = common::start("jsoncrash", &ids, 1);
-    let mut w = LogWriter::create(dir.path(), LogFormat::Json, &start, opts(2)).unwrap();
+    let mut w = LogWriter::create(dir.path(), LogFormat::Json, start.clone(), opts(2)).unwrap();
     let path = w.path().to_owned();
     for (i, id) in ids.iter().enumerate() {
         w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
@@ -289,8 +289,8 @@ fn sigkill_mid_write_loses_no_flushed_sample() {
         // child: write until killed
         let ids: Vec<SampleId> = (0..1_000_000).map(|i| SampleId::Int(i + 1)).collect();
         let start = common::start("killed", &ids[..10], 1);
-        let mut w =
-            LogWriter::create_at(Path::new(&path), LogFormat::Eval, &start, opts(1)).unwrap();
+        let mut w = LogWriter::create_at(Path::new(&path), LogFormat::Eval, start.clone(), opts(1))
+            .unwrap();
         for (i, id) in ids.iter().enumerate() {
             w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
             w.flush().unwrap();
@@ -355,7 +355,7 @@ fn flush_interval_bounds_how_long_samples_wait() {
         flush_interval: Duration::ZERO,
         ..Default::default()
     };
-    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, &start, eager).unwrap();
+    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, start.clone(), eager).unwrap();
     for (i, id) in ids.iter().enumerate() {
         w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
         assert_eq!(recover(w.path()).unwrap().sample_count(), i + 1);
@@ -366,7 +366,7 @@ fn flush_interval_bounds_how_long_samples_wait() {
         flush_interval: Duration::from_secs(3600),
         ..Default::default()
     };
-    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, &start, lazy).unwrap();
+    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, start.clone(), lazy).unwrap();
     w.write_sample(&common::sample(ids[0].clone(), 1, 0))
         .unwrap();
     w.flush_if_due().unwrap();
@@ -389,7 +389,7 @@ fn a_sample_written_twice_reads_as_its_latest_record() {
         let dir = tempfile::tempdir().unwrap();
         let ids = common::ids(2);
         let start = common::start("retry", &ids, 1);
-        let mut w = LogWriter::create(dir.path(), format, &start, opts(1)).unwrap();
+        let mut w = LogWriter::create(dir.path(), format, start.clone(), opts(1)).unwrap();
         let mut first = common::sample(ids[0].clone(), 1, 0);
         first.metadata.insert("attempt".into(), 1.into());
         w.write_sample(&first).unwrap();
@@ -449,7 +449,7 @@ fn a_log_of_the_same_name_is_never_overwritten() {
             eval: header.eval.clone(),
             plan: header.plan.clone(),
         };
-        let mut w = LogWriter::create(dir.path(), format, &start, opts(3)).unwrap();
+        let mut w = LogWriter::create(dir.path(), format, start.clone(), opts(3)).unwrap();
         assert_ne!(w.path(), first, "{format:?}");
         for (i, id) in ids.iter().enumerate() {
             w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();

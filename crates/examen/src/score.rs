@@ -242,7 +242,7 @@ pub async fn score_log(
     let temp = TempLog::beside(dest, format);
     let temp_path = temp.path.clone();
     let writer = examen_rt::to_thread(move || {
-        LogWriter::create_at(&temp_path, format, &start, WriterOptions::default())
+        LogWriter::create_at(&temp_path, format, start, WriterOptions::default())
     })
     .await
     .map_err(|e| ScoreError::Write(temp.rename_in(&e.to_string())))?;
@@ -1779,7 +1779,7 @@ mod tests {
             plan: header.plan.clone(),
         };
         let mut writer =
-            LogWriter::create_at(dest, LogFormat::Eval, &start, WriterOptions::default()).unwrap();
+            LogWriter::create_at(dest, LogFormat::Eval, start, WriterOptions::default()).unwrap();
         for sample in reader.samples() {
             writer.write_sample(&sample.unwrap()).unwrap();
         }

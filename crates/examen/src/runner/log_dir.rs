@@ -106,7 +106,16 @@ pub fn log_start(start: &TaskStart) -> Result<LogStart, LogSinkError> {
         "task_attribs": {},
         "task_args": start.task_args,
         "task_args_passed": start.task_args,
-        "dataset": start.dataset,
+        // The sample ids are set on the typed header below: through a JSON tree,
+        // a long dataset's ids make large short-lived blocks, and freeing those
+        // raises glibc's mmap threshold, which then keeps freed memory resident
+        // for the rest of the run.
+        "dataset": {
+            "name": start.dataset.name,
+            "location": start.dataset.location,
+            "samples": start.dataset.samples,
+            "shuffled": start.dataset.shuffled,
+        },
         "model": start.model,
         "model_generate_config": start.config,
         "model_args": start.model_args,
@@ -136,14 +145,16 @@ pub fn log_start(start: &TaskStart) -> Result<LogStart, LogSinkError> {
         .iter()
         .map(|step| serde_json::json!({"solver": step.solver, "params": step.params, "params_passed": step.params}))
         .collect();
-    convert(
+    let mut header: LogStart = convert(
         "log header",
         serde_json::json!({
             "version": examen_log::LOG_SCHEMA_VERSION,
             "eval": eval,
             "plan": {"name": "plan", "steps": steps, "config": start.config},
         }),
-    )
+    )?;
+    header.eval.dataset.sample_ids = Some(start.dataset.sample_ids.clone());
+    Ok(header)
 }
 
 /// A finished sample in the log schema.
@@ -417,7 +428,7 @@ impl EvalLogger for LogDir {
             let (dir, format, options) = (self.dir.clone(), self.format, self.options.clone());
             let flush_interval = options.flush_interval;
             let writer =
-                examen_rt::to_thread(move || LogWriter::create(&dir, format, &header, options))
+                examen_rt::to_thread(move || LogWriter::create(&dir, format, header, options))
                     .await
                     .map_err(|e| LogSinkError::new(e.to_string()))?;
             Ok(Arc::new(WriterSink::start(writer, flush_interval)) as Arc<dyn LogSink>)
