@@ -458,11 +458,20 @@ where
     F::Output: Send + 'static,
 {
     let context = expect_context("shield");
+    let mut future = Box::pin(AssertUnwindSafe(future).catch_unwind());
+    // Work that finishes without waiting (a send into a channel with room, say) needs no task
+    // of its own: nothing can cancel it between its start and its end. Only work that waits is
+    // moved to a task, which then polls it again with its own waker.
+    match std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await {
+        Poll::Ready(Ok(output)) => return Some(output),
+        Poll::Ready(Err(payload)) => panic::resume_unwind(payload),
+        Poll::Pending => {}
+    }
     let (done, result) = async_channel::bounded(1);
     let guard = context.outstanding.enter();
     let task = spawn_on(&context.spawner, async move {
         let _guard = guard;
-        let output = crate::time::timeout(grace, AssertUnwindSafe(future).catch_unwind()).await;
+        let output = crate::time::timeout(grace, future).await;
         let _ = done.send(output).await;
     });
     task.detach();

@@ -35,6 +35,23 @@ async fn shielded_work_gives_its_output() {
 }
 
 #[examen_rt::test]
+async fn a_panic_in_shielded_work_resumes_in_the_caller() {
+    use futures_util::FutureExt;
+    // Finishing at once (run in place) and after waiting (run as a task): both re-raise.
+    let at_once = std::panic::AssertUnwindSafe(examen_rt::shield(async { panic!("at once") }))
+        .catch_unwind()
+        .await;
+    assert!(at_once.is_err());
+    let later = std::panic::AssertUnwindSafe(examen_rt::shield(async {
+        examen_rt::sleep(Duration::from_millis(1)).await;
+        panic!("after waiting")
+    }))
+    .catch_unwind()
+    .await;
+    assert!(later.is_err());
+}
+
+#[examen_rt::test]
 async fn the_grace_period_bounds_shielded_work() {
     let output =
         examen_rt::shield_with_grace(Duration::from_millis(5), std::future::pending::<()>()).await;
