@@ -174,7 +174,6 @@ impl LogReader {
                 ),
             ));
         }
-        let i = index;
         match &self.source {
             Source::Zip {
                 file,
@@ -182,16 +181,16 @@ impl LogReader {
                 entries,
                 samples,
             } => {
-                let e = &entries[samples[i]];
+                let e = &entries[samples[index]];
                 let data = zip::read_entry(file, e, *len)
                     .map_err(|err| LogError::from_zip(&self.path, err))?;
                 pyjson::from_slice(&data).map_err(|err| LogError::json(&self.path, &e.name, &err))
             }
             Source::Json { file, samples } => {
-                let (start, end) = samples[i];
+                let (start, end) = samples[index];
                 let data = read_span(&self.path, file, start, end)?;
                 pyjson::from_slice(&data)
-                    .map_err(|err| LogError::json(&self.path, &format!("samples[{i}]"), &err))
+                    .map_err(|err| LogError::json(&self.path, &format!("samples[{index}]"), &err))
             }
         }
     }

@@ -95,9 +95,9 @@ pub(crate) async fn run(
     cancel: CancelToken,
 ) -> Result<Exit, CliError> {
     let request = request(&args)?;
-    let model_options = examen_model::ModelOptions {
-        base_url: args.model_base_url.clone(),
-        args: args.model_args.iter().cloned().collect(),
+    // Roles get the connection limit; the base URL and provider arguments are the log's
+    // model's only.
+    let role_options = examen_model::ModelOptions {
         config: examen_types::GenerateConfig {
             max_connections: args.max_connections,
             ..examen_types::GenerateConfig::default()
@@ -107,15 +107,15 @@ pub(crate) async fn run(
     };
     let mut model_roles = HashMap::new();
     for (role, name) in &args.model_role {
-        let role_options = examen_model::ModelOptions {
-            base_url: None,
-            args: Default::default(),
-            ..model_options.clone()
-        };
-        let model = examen_model::get_model(name.trim(), role_options)
+        let model = examen_model::get_model(name.trim(), role_options.clone())
             .map_err(|err| CliError::usage(format!("--model-role {role}={name}: {err}")))?;
         model_roles.insert(role.clone(), model);
     }
+    let model_options = examen_model::ModelOptions {
+        base_url: args.model_base_url.clone(),
+        args: args.model_args.iter().cloned().collect(),
+        ..role_options
+    };
     let options = ScoreOptions {
         scorers: request.scorers,
         action: match request.action {
