@@ -32,10 +32,43 @@ where
                     panic!("examen_rt::to_thread: the runtime shut down under the call")
                 }
             }),
-        Spawner::Smol(_) => blocking::unblock(job).await,
+        Spawner::Smol(_) => {
+            // `blocking`'s task would be cancelled, and `f` never run, if the caller were
+            // cancelled before a pool thread took it; tokio runs it regardless. Detach on drop
+            // so that both backends keep the same promise: `f` runs to its end.
+            DetachOnDrop(Some(blocking::unblock(job))).await
+        }
     };
     match result {
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
+    }
+}
+
+/// Awaits a `blocking` task, detaching it (so that it still runs) when dropped before it ends.
+struct DetachOnDrop<T>(Option<blocking::Task<T>>);
+
+impl<T> std::future::Future for DetachOnDrop<T> {
+    type Output = T;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
+        let task = self
+            .0
+            .as_mut()
+            .expect("examen_rt: to_thread polled after it completed");
+        let output = std::task::ready!(std::pin::Pin::new(task).poll(cx));
+        self.0 = None;
+        std::task::Poll::Ready(output)
+    }
+}
+
+impl<T> Drop for DetachOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.detach();
+        }
     }
 }

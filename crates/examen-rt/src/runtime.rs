@@ -459,6 +459,10 @@ where
 {
     let context = expect_context("shield");
     let mut future = Box::pin(AssertUnwindSafe(future).catch_unwind());
+    // Counted as outstanding before its first poll: that poll may already make progress others
+    // see (the caller's caller may then leave `run`'s future), and `run` must not shut down
+    // between that progress and the moment the work becomes a task of its own.
+    let guard = context.outstanding.enter();
     // Work that finishes without waiting (a send into a channel with room, say) needs no task
     // of its own: nothing can cancel it between its start and its end. Only work that waits is
     // moved to a task, which then polls it again with its own waker.
@@ -468,7 +472,6 @@ where
         Poll::Pending => {}
     }
     let (done, result) = async_channel::bounded(1);
-    let guard = context.outstanding.enter();
     let task = spawn_on(&context.spawner, async move {
         let _guard = guard;
         let output = crate::time::timeout(grace, future).await;

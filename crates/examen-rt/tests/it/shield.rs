@@ -84,6 +84,53 @@ fn run_waits_for_shielded_cleanup_before_shutting_down() {
     }
 }
 
+/// The shielded work's first poll (run in place, on the caller's thread) makes progress the
+/// main future sees and is still running when the main future leaves: `run` must count the
+/// work from before that poll, not only once it has become a task of its own.
+#[test]
+fn run_waits_for_shielded_work_still_in_its_first_poll() {
+    use std::sync::mpsc;
+    struct SignalOnDrop(mpsc::Sender<()>);
+    impl Drop for SignalOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+    for backend in Backend::ALL {
+        let flushed = Arc::new(AtomicBool::new(false));
+        let flag = flushed.clone();
+        let (leaving, leaving_rx) = mpsc::channel::<()>();
+        examen_rt::run(backend, async move {
+            let (started, started_rx) = examen_rt::channel::<()>(1);
+            let task = examen_rt::spawn(async move {
+                examen_rt::shield(async move {
+                    started.send(()).await.ok();
+                    // Still inside the first poll: wait until the main future is leaving, then
+                    // take a moment more before the work first waits. (Bounded: on smol this
+                    // task may share a thread with the main future, which then cannot leave.)
+                    let _ = leaving_rx.recv_timeout(Duration::from_secs(2));
+                    std::thread::sleep(Duration::from_millis(20));
+                    examen_rt::sleep(Duration::from_millis(5)).await;
+                    flag.store(true, Ordering::SeqCst);
+                })
+                .await
+            });
+            // Keep this thread busy for a moment so that another thread takes the task: on smol
+            // the main future's thread runs tasks too, and the task blocks its thread below.
+            std::thread::sleep(Duration::from_millis(10));
+            started_rx.recv().await.unwrap();
+            // Dropped as the main future completes, just before `run` checks for outstanding
+            // work. Cancelling the caller takes effect only once the first poll has returned.
+            let _leaving = SignalOnDrop(leaving);
+            drop(task);
+        });
+        assert!(
+            flushed.load(Ordering::SeqCst),
+            "shielded work finished on {backend}"
+        );
+    }
+}
+
 #[test]
 fn run_waits_for_abandoned_blocking_work() {
     for backend in Backend::ALL {
@@ -103,6 +150,31 @@ fn run_waits_for_abandoned_blocking_work() {
         assert!(
             done.load(Ordering::SeqCst),
             "blocking work finished on {backend}"
+        );
+    }
+}
+
+/// Cancelled right after it started (polled once, before any pool thread can have taken it), a
+/// blocking call still runs, on both backends alike.
+#[test]
+fn blocking_work_cancelled_as_it_starts_still_runs() {
+    for backend in Backend::ALL {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        examen_rt::run(backend, async move {
+            let mut call = Box::pin(examen_rt::to_thread(move || {
+                flag.store(true, Ordering::SeqCst);
+            }));
+            // One poll starts it (it may even finish on a warm pool thread); then leave.
+            let _ = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
+            })
+            .await;
+            drop(call);
+        });
+        assert!(
+            done.load(Ordering::SeqCst),
+            "blocking work ran on {backend}"
         );
     }
 }
