@@ -37,13 +37,15 @@ fn assert_logs_clean(dir: &Path) {
         let log = examen_log::recover(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_clean(
             &path.display().to_string(),
-            &serde_json::to_string(&log.log).unwrap_or_default(),
+            &serde_json::to_string(&log.log)
+                .unwrap_or_else(|e| panic!("serialize the header: {e}")),
         );
         for sample in log.samples() {
             let sample = sample.unwrap_or_else(|e| panic!("{e}"));
             assert_clean(
                 &path.display().to_string(),
-                &serde_json::to_string(&sample).unwrap_or_default(),
+                &serde_json::to_string(&sample)
+                    .unwrap_or_else(|e| panic!("serialize a sample: {e}")),
             );
         }
     }
