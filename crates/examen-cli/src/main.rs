@@ -15,13 +15,15 @@
 //!   `env`);
 //! - `display/`: views of a running eval, fed by the engine's event stream (`rich`, `plain`,
 //!   `json`), and the results summary;
-//! - `error.rs`: one-line errors and their exit codes.
+//! - `error.rs`: one-line errors and their exit codes;
+//! - `open_files.rs`: the open-file limit, raised at start-up and capping model connections.
 
 mod args;
 mod commands;
 mod display;
 mod env_vars;
 mod error;
+mod open_files;
 
 use std::io::Write;
 use std::process::ExitCode;

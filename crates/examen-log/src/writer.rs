@@ -1,7 +1,7 @@
 //! The streaming log writer (synchronous; the engine calls it off its async threads).
 
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,10 @@ enum Inner {
 
 struct EvalFile {
     zip: ZipAppender,
+    /// A second handle on the log, opened with the log so that finishing it needs no new file
+    /// descriptor (a run that used them all, on connections, must still close its log): the
+    /// journal members are read back through it while the appender writes at the end.
+    reader: File,
     /// Summaries of the samples staged since the last flush, as a JSON array body.
     pending_summaries: Vec<u8>,
     pending_samples: usize,
@@ -216,8 +220,10 @@ impl LogWriter {
                 zip.stage(JOURNAL_START_JSON, &to_json(path, "start.json", &start)?);
                 zip.commit(opts.sync_on_flush)
                     .map_err(|e| LogError::io(path, e))?;
+                let reader = zip.reader().map_err(|e| LogError::io(path, e))?;
                 Inner::Eval(Box::new(EvalFile {
                     zip,
+                    reader,
                     pending_summaries: Vec::new(),
                     pending_samples: 0,
                     journal_count: 0,
@@ -225,8 +231,15 @@ impl LogWriter {
             }
             LogFormat::Json => {
                 let samples_path = json_samples_path(path);
-                let samples_file =
-                    File::create(&samples_path).map_err(|e| LogError::io(&samples_path, e))?;
+                // Read back through the same handle when the log is rewritten: no new file
+                // descriptor is needed then but the temporary file's.
+                let samples_file = File::options()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&samples_path)
+                    .map_err(|e| LogError::io(&samples_path, e))?;
                 let mut f = JsonFile {
                     samples_path,
                     samples_file,
@@ -407,17 +420,15 @@ impl LogWriter {
                     .entries_where(is_journal_summary)
                     .map_err(|e| LogError::io(&path, e))?;
                 let zip = &mut f.zip;
+                let reader = &f.reader;
                 let mut failure = None;
                 let streamed = {
-                    // Read the journal members with a separate handle: the appender
-                    // is writing at the end of the same file.
-                    let reader = File::open(&path).map_err(|e| LogError::io(&path, e))?;
                     let len_before = zip.len();
                     zip.stream_member(SUMMARIES_JSON, |w| {
                         w.write_all(b"[")?;
                         let mut first = true;
                         for e in &summaries {
-                            let body = match crate::zip::read_entry(&reader, e, len_before) {
+                            let body = match crate::zip::read_entry(reader, e, len_before) {
                                 Ok(b) => b,
                                 Err(err) => {
                                     failure = Some(LogError::from_zip(&path, err));
@@ -524,8 +535,7 @@ impl JsonFile {
         let io = |e| LogError::io(&tmp, e);
         out.write_all(&head).map_err(io)?;
         out.write_all(b",\"samples\":[").map_err(io)?;
-        let mut samples =
-            File::open(&self.samples_path).map_err(|e| LogError::io(&self.samples_path, e))?;
+        use std::os::unix::fs::FileExt;
         let mut order: Vec<&(u32, String, u64, u64)> = self
             .index
             .iter()
@@ -548,9 +558,8 @@ impl JsonFile {
                 out.write_all(b",").map_err(io)?;
             }
             buf.resize(*len as usize, 0);
-            samples
-                .seek(SeekFrom::Start(*offset))
-                .and_then(|_| samples.read_exact(&mut buf))
+            self.samples_file
+                .read_exact_at(&mut buf, *offset)
                 .map_err(|e| LogError::io(&self.samples_path, e))?;
             out.write_all(&buf).map_err(io)?;
         }

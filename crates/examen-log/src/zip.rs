@@ -387,6 +387,11 @@ fn for_each_record(
 }
 
 impl ZipAppender {
+    /// Another handle on the archive's file, for positioned reads while it is appended to.
+    pub(crate) fn reader(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
     /// Creates (truncating) `path` and writes an empty archive's end record.
     pub(crate) fn create(path: &Path, level: u32) -> io::Result<Self> {
         let file = File::options()

@@ -71,7 +71,10 @@ mod secret;
 
 pub use env::{find_dotenv, parse_dotenv, read_dotenv, Env};
 pub use error::ModelError;
-pub use model::{get_model, Generation, Model, ModelCall, ModelOptions, DEFAULT_MAX_CONNECTIONS};
+pub use model::{
+    connection_ceiling, get_model, set_connection_ceiling, Generation, Model, ModelCall,
+    ModelOptions, DEFAULT_MAX_CONNECTIONS,
+};
 pub use providers::mock::{MockLlm, DEFAULT_OUTPUT};
 pub use retry::{Backoff, RetryRecord};
 pub use secret::Secret;

@@ -1,7 +1,7 @@
 //! [`Model`], [`get_model`] and the generate loop: connection limit, attempts, retries, usage.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -336,12 +336,31 @@ fn shared_limiter(provider: &str, base_url: &str, key: &Secret) -> CapacityLimit
     let mut limiters = registry.lock().unwrap_or_else(|e| e.into_inner());
     limiters
         .entry((provider.to_owned(), base_url.to_owned(), key.fingerprint()))
-        .or_insert_with(|| CapacityLimiter::new(DEFAULT_MAX_CONNECTIONS))
+        .or_insert_with(|| CapacityLimiter::new(DEFAULT_MAX_CONNECTIONS.min(connection_ceiling())))
         .clone()
 }
 
+/// Connections one limiter may allow at most, whatever `max_connections` asks (see
+/// [`set_connection_ceiling`]).
+static CONNECTION_CEILING: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Caps every model's `max_connections` at `ceiling` in this process (at least 1).
+///
+/// Each connection holds a file descriptor: a limit above what the process may open makes
+/// connections fail with "too many open files", which are retried, and leaves no descriptor to
+/// finish the log. The `examen` command sets this from the open-file limit at start-up; call it
+/// before building models.
+pub fn set_connection_ceiling(ceiling: usize) {
+    CONNECTION_CEILING.store(ceiling.max(1), Ordering::Relaxed);
+}
+
+/// The cap [`set_connection_ceiling`] set (`usize::MAX` when none was set).
+pub fn connection_ceiling() -> usize {
+    CONNECTION_CEILING.load(Ordering::Relaxed)
+}
+
 fn resize(limiter: &CapacityLimiter, max_connections: u32) {
-    let total = (max_connections as usize).max(1);
+    let total = (max_connections as usize).clamp(1, connection_ceiling());
     if limiter.total() != total {
         limiter.set_total(total);
     }

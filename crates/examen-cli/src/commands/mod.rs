@@ -17,6 +17,17 @@ use crate::error::{CliError, Exit};
 /// (the seam for signal handling: cancelling it ends the run with exit code 130).
 pub(crate) async fn run(cli: Cli, cancel: CancelToken) -> Result<Exit, CliError> {
     let mode = Mode::resolve(cli.global.display);
+    let open_files = crate::open_files::raise_limit();
+    examen_model::set_connection_ceiling(open_files.connection_ceiling());
+    let max_connections = match &cli.command {
+        Command::Eval(args) => args.max_connections,
+        Command::EvalRetry(args) => args.max_connections,
+        Command::Score(args) => args.max_connections,
+        _ => None,
+    };
+    if let Some(warning) = crate::open_files::clamp_warning(&open_files, max_connections) {
+        eprintln!("warning: {warning}");
+    }
     match cli.command {
         Command::Eval(args) => {
             let _watcher = watch_interrupts(cancel.clone());

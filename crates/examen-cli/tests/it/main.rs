@@ -17,6 +17,9 @@ mod eval;
 mod interrupt;
 /// `examen log dump|list|convert`, `examen list`, `examen env`, closed pipes.
 mod log;
+/// More connections asked for than the open-file limit allows: capped, said, and the run
+/// completes.
+mod open_files;
 /// `--model openai-api/test/m` against a loopback server: keys, base URLs, retries, failures.
 mod openai;
 /// The rich display in a real pseudo-terminal.
