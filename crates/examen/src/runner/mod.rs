@@ -6,8 +6,10 @@
 //! sample × epoch units go `max_samples` at a time (default: the model's
 //! `max_connections`, else 10); model calls are further bounded by the
 //! model layer's `max_connections`. Each unit runs in its own task of the
-//! run's group, so a `fail_on_error` abort cancels the others, and dropping
-//! the [`eval`] future cancels everything.
+//! run's group; dropping the [`eval`] future cancels everything. When
+//! `fail_on_error` trips, no unit starts or retries any more, and those in
+//! flight get [`FAIL_ON_ERROR_GRACE`] to finish and be logged: their model
+//! calls are paid for.
 //!
 //! Results keep only the small part of each score (value, answer and
 //! reason; the sample's id and metadata come back from its position), so a
@@ -28,6 +30,7 @@ mod retry;
 mod sample;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -333,7 +336,18 @@ pub(crate) struct RunShared {
     pub(crate) events: Option<examen_rt::Sender<EvalEvent>>,
     pub(crate) errors: AtomicU64,
     pub(crate) progress: Mutex<Progress>,
+    /// Cancelled when `fail_on_error` trips: no unit starts (or retries) any more, and those in
+    /// flight get [`FAIL_ON_ERROR_GRACE`] to finish, since their model calls are paid for.
+    pub(crate) stopping: examen_rt::CancelToken,
+    /// The error that tripped `fail_on_error`.
+    pub(crate) tripped: Mutex<Option<EvalError>>,
 }
+
+/// How long samples already running may take to finish after `fail_on_error` trips, before they
+/// are cancelled. Their requests are on their way or answered: throwing them away would pay
+/// for them again on retry. Long enough for a model call in flight, short enough that a failing
+/// eval still stops soon.
+pub const FAIL_ON_ERROR_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Default)]
 pub(crate) struct Progress {
@@ -357,8 +371,6 @@ impl RunShared {
 /// A run stopped before its samples finished.
 #[derive(Debug)]
 pub(crate) enum RunAbort {
-    /// `fail_on_error` tripped.
-    Failed(EvalError),
     /// The log could not be written.
     Log(String),
 }
@@ -581,6 +593,8 @@ async fn run_task(
             scores: ScoreStore::with_capacity(total),
             ..Progress::default()
         }),
+        stopping: examen_rt::CancelToken::new(),
+        tripped: Mutex::new(None),
     });
     shared
         .emit(EvalEvent::TaskStarted {
@@ -607,7 +621,21 @@ async fn run_task(
                 let shared = shared.clone();
                 move || async move { sample::run_sample(shared, position, epoch).await }
             });
-        examen_rt::collect_limited(max_samples, funcs).await
+        // Once `fail_on_error` trips, the units in flight have a grace period to finish.
+        let grace = async {
+            shared.stopping.cancelled().await;
+            examen_rt::sleep(FAIL_ON_ERROR_GRACE).await;
+        };
+        let mut units = std::pin::pin!(examen_rt::collect_limited(max_samples, funcs));
+        let mut grace = std::pin::pin!(grace);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(done) = Future::poll(units.as_mut(), cx) {
+                return std::task::Poll::Ready(done.map(drop));
+            }
+            // The grace period is over: the units still running are dropped (cancelled).
+            Future::poll(grace.as_mut(), cx).map(Ok)
+        })
+        .await
     };
     // Cancelling drops the units: none starts any more, those in flight are
     // cancelled; what finished is already with the log sink.
@@ -619,8 +647,15 @@ async fn run_task(
     let errored = shared.errors.load(Ordering::SeqCst);
     let (mut status, mut error) = match outcome {
         None => (EvalStatus::Cancelled, None),
-        Some(Ok(_)) => (EvalStatus::Success, None),
-        Some(Err(RunAbort::Failed(e))) => (EvalStatus::Error, Some(e)),
+        Some(Ok(())) => match shared
+            .tripped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            Some(tripped) => (EvalStatus::Error, Some(tripped)),
+            None => (EvalStatus::Success, None),
+        },
         Some(Err(RunAbort::Log(message))) => (
             EvalStatus::Error,
             Some(EvalError::new(message.clone(), message)),

@@ -33,12 +33,18 @@ pub(super) async fn run_sample(
     epoch: usize,
 ) -> Result<(), RunAbort> {
     let sample = &shared.samples[position];
+    if shared.stopping.is_cancelled() {
+        // `fail_on_error` tripped before this unit started: it is left for a retry.
+        return Ok(());
+    }
     let mut error_retries = Vec::new();
     let mut attempt_number = 1;
     loop {
         let attempt = run_attempt(&shared, sample, epoch).await;
         match &attempt.error {
-            Some(error) if attempt_number <= shared.retry_on_error => {
+            Some(error)
+                if attempt_number <= shared.retry_on_error && !shared.stopping.is_cancelled() =>
+            {
                 shared
                     .emit(EvalEvent::SampleRetry {
                         run: shared.run,
@@ -397,7 +403,13 @@ async fn finish(
                 .fail_on_error
                 .should_fail(errors, shared.total as u64)
         {
-            return Err(RunAbort::Failed(error));
+            // Not an error of this unit: the others in flight finish (within the grace period)
+            // and are logged, and the run ends with this error.
+            let mut tripped = shared.tripped.lock().unwrap_or_else(|e| e.into_inner());
+            if tripped.is_none() {
+                *tripped = Some(error);
+                shared.stopping.cancel();
+            }
         }
     }
     Ok(())

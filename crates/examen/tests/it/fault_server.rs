@@ -38,6 +38,10 @@ pub enum Fault {
     Garbage,
     /// HTTP 400 (not retried: the sample errors).
     BadRequest,
+    /// [`Fault::Answer`], after waiting this long (on top of the server's latency).
+    Slow(Duration),
+    /// [`Fault::BadRequest`], after waiting this long (on top of the server's latency).
+    SlowBadRequest(Duration),
 }
 
 /// Decides the fault for a request: `(prompt, attempt)`, attempts counted per prompt from 1.
@@ -238,18 +242,27 @@ async fn serve(mut stream: TcpStream, shared: Shared) {
                 .lines()
                 .any(|l| l.eq_ignore_ascii_case(&format!("authorization: bearer {key}"))),
         };
-        let fault = if authorized {
+        let mut fault = if authorized {
             (shared.plan)(&prompt, attempt)
         } else {
             Fault::BadRequest
         };
+        if let Fault::Slow(wait) | Fault::SlowBadRequest(wait) = fault {
+            examen_rt::sleep(wait).await;
+            fault = match fault {
+                Fault::Slow(_) => Fault::Answer,
+                _ => Fault::BadRequest,
+            };
+        }
         let (status, extra, body) = match fault {
             _ if !authorized => (
                 "401 Unauthorized",
                 String::new(),
                 json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}).to_string(),
             ),
-            Fault::Answer => ("200 OK", String::new(), completion(&prompt).to_string()),
+            Fault::Answer | Fault::Slow(_) => {
+                ("200 OK", String::new(), completion(&prompt).to_string())
+            }
             Fault::ServerError => (
                 "500 Internal Server Error",
                 String::new(),
@@ -265,7 +278,7 @@ async fn serve(mut stream: TcpStream, shared: Shared) {
                 String::new(),
                 "<html>upstream proxy error</html>".to_string(),
             ),
-            Fault::BadRequest => (
+            Fault::BadRequest | Fault::SlowBadRequest(_) => (
                 "400 Bad Request",
                 String::new(),
                 json!({"error": {"message": "this prompt is not accepted", "type": "invalid_request_error"}}).to_string(),

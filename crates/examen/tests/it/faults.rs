@@ -306,3 +306,63 @@ fn debug_output_never_shows_the_api_key() {
         assert!(!text.contains("SECRET"), "{text}");
     }
 }
+
+/// When `fail_on_error` trips, the samples already in flight are paid for: they finish and are
+/// logged (the server answered them), no new sample starts, and the run ends `error` with the
+/// error that tripped it. It used to cancel them: the server answered 10, the log held 1.
+#[examen_rt::test]
+async fn samples_in_flight_when_fail_on_error_trips_are_finished_and_logged() {
+    let server = FaultServer::start(
+        |prompt, _| {
+            if prompt == self::prompt(1) {
+                Fault::SlowBadRequest(Duration::from_millis(200))
+            } else {
+                Fault::Slow(Duration::from_millis(600))
+            }
+        },
+        ServerOptions::default(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let options = EvalOptions {
+        logger: Some(Arc::new(LogDir::new(dir.path(), LogFormat::Eval))),
+        max_samples: Some(10),
+        ..EvalOptions::default()
+    };
+    // 20 samples, 10 at a time: the first ten are in flight when sample 1's 400 arrives.
+    let task = task(20).fail_on_error(FailOnError::Bool(true));
+    let outcomes = examen::eval(vec![task], vec![model(&server)], options, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcomes[0].status, EvalStatus::Error);
+    assert!(
+        outcomes[0]
+            .error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("400")),
+        "{:?}",
+        outcomes[0].error
+    );
+    let log = read(Path::new(
+        outcomes[0]
+            .log_location
+            .as_deref()
+            .unwrap_or_else(|| panic!("a log")),
+    ));
+    let samples = by_id(&log);
+    let answered: Vec<i64> = (1..=20)
+        .filter(|i| server.requests(&prompt(*i)) > 0)
+        .collect();
+    assert_eq!(
+        answered,
+        (1..=10).collect::<Vec<_>>(),
+        "no sample starts after the trip"
+    );
+    assert_eq!(
+        samples.keys().copied().collect::<Vec<_>>(),
+        answered,
+        "every sample the server answered is in the log"
+    );
+    assert!(samples[&1].error.is_some());
+    assert!((2..=10).all(|i| samples[&i].error.is_none() && samples[&i].scores.is_some()));
+}
