@@ -20,23 +20,22 @@ use examen_rt::Backend;
     max_term_width = 100
 )]
 pub(crate) struct Cli {
-    #[command(flatten)]
-    pub(crate) global: GlobalArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
 
-/// Options every command accepts.
-#[derive(Debug, Args)]
-pub(crate) struct GlobalArgs {
+/// How a command that runs an eval or scores shows it, and on which runtime (the commands
+/// that only read logs or print have neither).
+#[derive(Debug, Args, Default)]
+pub(crate) struct RunArgs {
     /// How to show progress: `rich` (live bars; the default on a terminal), `plain` (a line
     /// every few seconds; the default when stdout is not a terminal or CI is set) or `none`
     /// (errors only).
-    #[arg(long, global = true, value_enum, value_name = "MODE")]
+    #[arg(long, value_enum, value_name = "MODE", help_heading = "Display")]
     pub(crate) display: Option<DisplayMode>,
 
     /// The async runtime that runs the work.
-    #[arg(long, global = true, value_name = "BACKEND", value_parser = backend_parser())]
+    #[arg(long, value_name = "BACKEND", value_parser = backend_parser(), help_heading = "Display")]
     pub(crate) async_backend: Option<Backend>,
 }
 
@@ -45,7 +44,8 @@ pub(crate) enum Command {
     /// Run task files against models and write eval logs.
     Eval(Box<EvalArgs>),
     /// Continue evals from their logs: samples that finished are kept, errored and missing
-    /// ones run (after a crash, Ctrl-C or a failed eval).
+    /// ones run (after a crash, Ctrl-C or a failed eval). Run it from the directory the eval
+    /// ran in: a log names its task file relative to that directory.
     EvalRetry(EvalRetryArgs),
     /// Re-score an existing eval log (examen's or Inspect's).
     Score(ScoreArgs),
@@ -66,6 +66,9 @@ pub(crate) struct EvalArgs {
     /// Task files (YAML) to run; every task runs against every model.
     #[arg(value_name = "TASK_FILE", required = true)]
     pub(crate) tasks: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
 
     /// Model to evaluate, as provider/model (repeat, or separate with commas, for several).
     #[arg(
@@ -107,7 +110,7 @@ pub(crate) struct EvalArgs {
     pub(crate) sample_id: Vec<String>,
 
     /// Times to run each sample [default: the task's, else 1].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Task")]
+    #[arg(long, value_name = "N", value_parser = positive_u32, help_heading = "Task")]
     pub(crate) epochs: Option<u32>,
 
     /// How to combine the epochs' scores per sample (e.g. mean, mode, pass_at_2; comma separated).
@@ -145,7 +148,7 @@ pub(crate) struct EvalArgs {
     pub(crate) working_limit: Option<f64>,
 
     /// Concurrent connections per model API [default: 10].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Concurrency")]
+    #[arg(long, value_name = "N", value_parser = positive_u32, help_heading = "Concurrency")]
     pub(crate) max_connections: Option<u32>,
 
     /// Samples run at once per task and model [default: max-connections].
@@ -223,6 +226,9 @@ pub(crate) struct EvalRetryArgs {
     #[arg(value_name = "LOG", required = true)]
     pub(crate) logs: Vec<PathBuf>,
 
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+
     /// Base URL of the model API [default: the one the eval used].
     #[arg(long, value_name = "URL", help_heading = "Model")]
     pub(crate) model_base_url: Option<String>,
@@ -238,7 +244,7 @@ pub(crate) struct EvalRetryArgs {
     pub(crate) retry_on_error: Option<u32>,
 
     /// Concurrent connections per model API [default: the eval's].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Concurrency")]
+    #[arg(long, value_name = "N", value_parser = positive_u32, help_heading = "Concurrency")]
     pub(crate) max_connections: Option<u32>,
 
     /// Samples run at once [default: the eval's].
@@ -285,6 +291,9 @@ pub(crate) struct ScoreArgs {
     #[arg(value_name = "LOG")]
     pub(crate) log: PathBuf,
 
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+
     /// Scorers to run (registry names, see `examen list scorers`; comma separated or repeated)
     /// [default: the log's scorers].
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
@@ -318,7 +327,7 @@ pub(crate) struct ScoreArgs {
     pub(crate) max_samples: Option<usize>,
 
     /// Concurrent connections per model API [default: the eval's, else 10].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Concurrency")]
+    #[arg(long, value_name = "N", value_parser = positive_u32, help_heading = "Concurrency")]
     pub(crate) max_connections: Option<u32>,
 
     /// Print one JSON record for the scored log on stdout.
@@ -483,6 +492,11 @@ pub(crate) fn key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
+fn positive_u32(text: &str) -> Result<u32, String> {
+    let n = positive(text)?;
+    u32::try_from(n).map_err(|_| format!("must be at most {}", u32::MAX))
+}
+
 fn positive(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -571,5 +585,17 @@ mod tests {
         assert_eq!(key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(key_value("=x").is_err());
         assert!(key_value("novalue").is_err());
+    }
+}
+
+impl Command {
+    /// The display and runtime options of a command that has them.
+    pub(crate) fn run_args(&self) -> Option<&RunArgs> {
+        match self {
+            Command::Eval(args) => Some(&args.run),
+            Command::EvalRetry(args) => Some(&args.run),
+            Command::Score(args) => Some(&args.run),
+            Command::Log { .. } | Command::List(_) | Command::Env => None,
+        }
     }
 }

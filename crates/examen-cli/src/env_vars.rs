@@ -171,13 +171,19 @@ impl EnvSources {
 
 /// The command with `[env: EXAMEN_X]` added to the help of every option that has a variable.
 pub(crate) fn command() -> Command {
-    annotate(Cli::command()).mut_arg("async_backend", |arg| {
-        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-        arg.help(format!(
-            "{help} [default: {}]",
-            examen_rt::Backend::default().name()
-        ))
-    })
+    let mut cmd = annotate(Cli::command());
+    for name in ["eval", "eval-retry", "score"] {
+        cmd = cmd.mut_subcommand(name, |sub| {
+            sub.mut_arg("async_backend", |arg| {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                arg.help(format!(
+                    "{help} [default: {}]",
+                    examen_rt::Backend::default().name()
+                ))
+            })
+        });
+    }
+    cmd
 }
 
 fn annotate(mut cmd: Command) -> Command {
@@ -494,7 +500,10 @@ mod tests {
             )),
         );
         let cli = parse(argv(&["eval", "t.yaml", "--model", "flag/model"]), &sources).unwrap();
-        assert_eq!(cli.global.display, Some(DisplayMode::None));
+        assert_eq!(
+            cli.command.run_args().and_then(|run| run.display),
+            Some(DisplayMode::None)
+        );
         let args = eval_args(cli);
         assert_eq!(args.model, ["flag/model"]);
         assert_eq!(args.epochs, Some(3));

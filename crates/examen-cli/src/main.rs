@@ -49,7 +49,11 @@ fn main() -> ExitCode {
         }
         Err(ParseError::Env(err)) => return fail(&err),
     };
-    let backend = cli.global.async_backend.unwrap_or_default();
+    let backend = cli
+        .command
+        .run_args()
+        .and_then(|run| run.async_backend)
+        .unwrap_or_default();
     let cancel = examen_rt::CancelToken::new();
     match examen_rt::run(backend, commands::run(cli, cancel)) {
         Ok(exit) => exit.into(),

@@ -109,8 +109,10 @@ pub(crate) fn resume_hint(logs: &[PathBuf]) -> CliError {
         .iter()
         .map(|log| shell_word(&log.display().to_string()))
         .collect();
+    // From here: a log names its task file as the eval was given it, relative to this
+    // directory, and `eval-retry` loads the task again from there.
     error.with_hint(format!(
-        "resume with `examen eval-retry {}`",
+        "resume with `examen eval-retry {}` (from this directory)",
         words.join(" ")
     ))
 }
@@ -136,6 +138,12 @@ pub(crate) fn log_dir(dir: Option<&Path>) -> Result<PathBuf, CliError> {
             dir.display()
         ))
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(CliError::usage(format!(
+            "--log-dir {}: is a file, not a directory",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(&dir).map_err(unwritable)?;
     let probe = dir.join(format!(".examen-write-check-{}", std::process::id()));
     std::fs::File::create(&probe).map_err(unwritable)?;
@@ -220,6 +228,20 @@ fn load_tasks(args: &EvalArgs) -> Result<Vec<Task>, CliError> {
                 .map(|name| examen::registry::build_reducer(name.trim()))
                 .collect::<Result<_, _>>()
                 .map_err(|err| CliError::usage(format!("--epochs-reducer: {err}")))?;
+        }
+        if let (Some(epochs), true) = (args.epochs, args.epochs_reducer.is_empty()) {
+            // The task's own reducers may not fit the new count (`pass_at_2` on one epoch):
+            // say which flag fixes it.
+            task.validate().map_err(|message| {
+                CliError::usage(format!(
+                    "--epochs {epochs}: task `{}`: {message}",
+                    task.name
+                ))
+                .with_hint(format!(
+                    "choose reducers that fit {epochs} epoch{}, e.g. --epochs-reducer mean",
+                    if epochs == 1 { "" } else { "s" }
+                ))
+            })?;
         }
         tasks.push(task);
     }

@@ -219,12 +219,18 @@ fn list(args: &LogListArgs) -> Result<Exit, CliError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
     let mut files = Vec::new();
+    // The same answer whether the directory was named or is the default `./logs`.
     if dir.is_dir() {
         log_files(&dir, &mut files)
             .map_err(|err| CliError::usage(format!("{}: {err}", dir.display())))?;
-    } else if args.log_dir.is_some() {
+    } else if dir.exists() {
         return Err(CliError::usage(format!(
-            "{}: not a directory",
+            "{}: is a file, not a directory of logs",
+            dir.display()
+        )));
+    } else {
+        return Err(CliError::usage(format!(
+            "{}: no such directory (no eval has written logs there; pass --log-dir DIR)",
             dir.display()
         )));
     }

@@ -16,7 +16,7 @@ use crate::error::{CliError, Exit};
 /// Runs the command inside the runtime `main` started. `cancel` stops an eval or a scoring run
 /// (the seam for signal handling: cancelling it ends the run with exit code 130).
 pub(crate) async fn run(cli: Cli, cancel: CancelToken) -> Result<Exit, CliError> {
-    let mode = Mode::resolve(cli.global.display);
+    let mode = Mode::resolve(cli.command.run_args().and_then(|run| run.display));
     let open_files = crate::open_files::raise_limit();
     examen_model::set_connection_ceiling(open_files.connection_ceiling());
     let max_connections = match &cli.command {

@@ -279,7 +279,7 @@ fn bad_input_exits_2_with_one_line_naming_the_file() {
             ),
             (
                 "bad_backend_env",
-                &["list", "solvers"],
+                &["eval", "arithmetic/task.yaml", "--model", "mockllm/model"],
                 &[("EXAMEN_ASYNC_BACKEND", "trio")],
             ),
             (

@@ -60,7 +60,10 @@ fn sigint_during_an_eval_exits_130() {
             .split_once("error: interrupted\n\nhint: resume with `examen eval-retry logs/")
             .unwrap_or_else(|| panic!("{seen}{rest}"));
         assert!(!error.contains("hint:"), "{seen}{rest}");
-        assert!(hint.ends_with(".eval`\n"), "{seen}{rest}");
+        assert!(
+            hint.ends_with(".eval` (from this directory)\n"),
+            "{seen}{rest}"
+        );
         // The log was completed, with what finished before the signal.
         let logs = sandbox.logs("logs");
         assert_eq!(logs.len(), 1);

@@ -32,3 +32,5 @@ mod retry;
 mod score;
 /// An API key never reaches logs, the terminal or errors.
 mod secrets;
+/// Small usage errors, worded so the user can act on them.
+mod usage;

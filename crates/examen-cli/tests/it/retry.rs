@@ -244,7 +244,7 @@ fn ctrl_c_prints_a_resume_command_that_completes_the_eval() {
         let hint = stderr
             .lines()
             .find_map(|l| l.strip_prefix("hint: resume with `"))
-            .and_then(|l| l.strip_suffix('`'))
+            .and_then(|l| l.strip_suffix("` (from this directory)"))
             .unwrap_or_else(|| panic!("a resume hint: {stderr}"));
         let relative = log
             .strip_prefix(sandbox.path())
