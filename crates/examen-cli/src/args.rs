@@ -548,6 +548,18 @@ pub(crate) fn parse_fail_on_error(text: &str) -> Result<FailOnError, String> {
     }
 }
 
+impl Command {
+    /// The display and runtime options of a command that has them.
+    pub(crate) fn run_args(&self) -> Option<&RunArgs> {
+        match self {
+            Command::Eval(args) => Some(&args.run),
+            Command::EvalRetry(args) => Some(&args.run),
+            Command::Score(args) => Some(&args.run),
+            Command::Log { .. } | Command::List(_) | Command::Env => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,17 +597,5 @@ mod tests {
         assert_eq!(key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(key_value("=x").is_err());
         assert!(key_value("novalue").is_err());
-    }
-}
-
-impl Command {
-    /// The display and runtime options of a command that has them.
-    pub(crate) fn run_args(&self) -> Option<&RunArgs> {
-        match self {
-            Command::Eval(args) => Some(&args.run),
-            Command::EvalRetry(args) => Some(&args.run),
-            Command::Score(args) => Some(&args.run),
-            Command::Log { .. } | Command::List(_) | Command::Env => None,
-        }
     }
 }
