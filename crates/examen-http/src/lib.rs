@@ -47,6 +47,8 @@
 //! [`Error`] messages never contain request headers.
 
 #![warn(missing_docs, missing_debug_implementations)]
+// Libraries never print: progress and warnings reach the user through the caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod client;
 mod connect;

@@ -102,6 +102,10 @@
 //! replaced by `-` (so `2025-01-31T12-34-56-00-00_my-task_<id>.eval`), and `task`
 //! loses any `package/` prefix: exactly Inspect's `eval_log_name`.
 
+#![warn(missing_docs, missing_debug_implementations)]
+// Libraries never print: progress and warnings reach the user through the caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod error;
 pub mod events;
 mod jsonscan;

@@ -541,3 +541,19 @@ pub fn recover(path: &Path) -> Result<Recovered> {
         source: RecoveredSource::Reader(Box::new(reader)),
     })
 }
+
+impl std::fmt::Debug for LogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recovered")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}

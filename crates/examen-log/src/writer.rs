@@ -611,3 +611,12 @@ fn to_json<T: serde::Serialize + ?Sized>(path: &Path, what: &str, value: &T) -> 
         reason: e.to_string(),
     })
 }
+
+impl std::fmt::Debug for LogWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogWriter")
+            .field("path", &self.path)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}

@@ -61,6 +61,8 @@
 //! request headers (marked sensitive), never in [`ModelCall`] bodies or error messages.
 
 #![warn(missing_docs, missing_debug_implementations)]
+// Libraries never print: progress and warnings reach the user through the caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod env;
 mod error;

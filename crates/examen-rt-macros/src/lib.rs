@@ -1,10 +1,12 @@
 //! The `#[examen_rt::test]` attribute.
 //!
 //! It turns one `async fn` test into a module holding two ordinary `#[test]` functions, `tokio` and
-//! `smol`, each of which runs the same body under [`examen_rt::run`] on that backend. A test named
+//! `smol`, each of which runs the same body under `examen_rt::run` on that backend. A test named
 //! `channel_delivers_everything` therefore shows up as `channel_delivers_everything::tokio` and
 //! `channel_delivers_everything::smol`, so a filter on the name runs both and a failure names the
 //! backend it happened on.
+
+#![warn(missing_docs, missing_debug_implementations)]
 
 use proc_macro::TokenStream;
 use quote::quote;

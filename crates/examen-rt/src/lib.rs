@@ -37,6 +37,8 @@
 //! through [`shield`], which [`run`] waits for before it shuts the runtime down.
 
 #![warn(missing_docs, missing_debug_implementations)]
+// Libraries never print: progress and warnings reach the user through the caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod backend;
 mod blocking;

@@ -16,6 +16,10 @@
 //!
 //! The crate does no IO and knows nothing of async runtimes.
 
+#![warn(missing_docs, missing_debug_implementations)]
+// Libraries never print: progress and warnings reach the user through the caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod config;
 mod content;
 mod ids;

@@ -68,6 +68,10 @@
 //!   regular expressions of `pattern` and `answer` use fancy-regex, which
 //!   covers Python's syntax (lookaround, lazy quantifiers, `\Z`).
 
+#![warn(missing_docs, missing_debug_implementations)]
+// Libraries never print: progress and warnings reach the user through the caller.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod dataset;
 pub mod generate;
 pub mod metric;

@@ -12,3 +12,5 @@ mod shield;
 mod signal;
 mod support;
 mod time;
+/// Workspace invariants read from `cargo metadata`: only examen-rt depends on a runtime.
+mod workspace;
