@@ -34,6 +34,8 @@ pub(crate) enum ErrorKind {
     MissingBaseUrl { provider: String, var: String },
     #[error("{provider}: invalid model argument: {message}")]
     BadArg { provider: String, message: String },
+    #[error("{provider}: invalid generation option: {message}")]
+    BadConfig { provider: String, message: String },
     #[error("{location}: {message}")]
     DotEnv { location: String, message: String },
     #[error("{provider}: authentication failed (HTTP {status}): check {var}")]
@@ -55,7 +57,10 @@ pub(crate) enum ErrorKind {
         status: Option<u16>,
         timeout: bool,
     },
-    #[error("{provider}: gave up after {attempts} attempts ({limit}); last error: {last}")]
+    #[error(
+        "{provider}: gave up after {} ({limit}); last error: {last}",
+        attempts_text(*.attempts)
+    )]
     GaveUp {
         provider: String,
         attempts: u32,
@@ -70,6 +75,15 @@ pub(crate) enum ErrorKind {
     BadResponse { provider: String, message: String },
     #[error("{provider}: {message}")]
     Mock { provider: String, message: String },
+}
+
+/// `1 attempt`, `3 attempts`.
+fn attempts_text(attempts: u32) -> String {
+    if attempts == 1 {
+        "1 attempt".to_owned()
+    } else {
+        format!("{attempts} attempts")
+    }
 }
 
 impl ModelError {
@@ -98,6 +112,13 @@ impl ModelError {
 
     pub(crate) fn bad_arg(provider: &str, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadArg {
+            provider: provider.to_owned(),
+            message: message.into(),
+        })
+    }
+
+    pub(crate) fn bad_config(provider: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadConfig {
             provider: provider.to_owned(),
             message: message.into(),
         })
@@ -152,6 +173,7 @@ impl ModelError {
                 | ErrorKind::MissingKey { .. }
                 | ErrorKind::MissingBaseUrl { .. }
                 | ErrorKind::BadArg { .. }
+                | ErrorKind::BadConfig { .. }
                 | ErrorKind::DotEnv { .. }
         )
     }

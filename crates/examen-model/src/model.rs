@@ -490,24 +490,23 @@ impl Model {
         if let Some(max) = config.max_connections {
             resize(limiter, max);
         }
-        let total_timeout = config.timeout.map(Duration::from_secs);
+        let (total_timeout, attempt_timeout) = timeouts(&http.label, config)?;
         let deadline = total_timeout.map(|limit| started + limit);
-        let attempt_timeout = config.attempt_timeout.map(Duration::from_secs);
         let mut retries: Vec<RetryRecord> = Vec::new();
         let mut limiter_wait = Duration::ZERO;
         let mut attempt_number: u32 = 0;
+        // Set once the backoff would have crossed the deadline: the attempt then made gets what
+        // is left of the budget, and is the last.
+        let mut last_attempt = false;
         loop {
             attempt_number += 1;
             let waiting = Instant::now();
             let permit = limiter.acquire().await;
             limiter_wait += waiting.elapsed();
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let limit = match (attempt_timeout, remaining) {
-                (Some(a), Some(r)) => Some(a.min(r)),
-                (a, r) => a.or(r),
-            };
+            let limit = remaining.map_or(attempt_timeout, |r| r.min(attempt_timeout));
             let attempt_started = Instant::now();
-            let outcome = http.attempt(body.clone(), config, limit).await;
+            let outcome = http.attempt(body.clone(), config, Some(limit)).await;
             // The slot is not held through the backoff: other calls may use it meanwhile.
             drop(permit);
             match outcome {
@@ -544,11 +543,31 @@ impl Model {
                             return Err(gave_up(http, attempt_number, limit, &error, retries));
                         }
                     }
-                    let wait = self.inner.backoff.wait(retry_number, retry_after);
+                    let mut wait = self.inner.backoff.wait(retry_number, retry_after);
                     if let (Some(deadline), Some(total)) = (deadline, total_timeout) {
-                        if Instant::now() + wait >= deadline {
-                            let limit = format!("timeout {}s reached", total.as_secs());
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let total = format_seconds(total);
+                        let stop = if left.is_zero() {
+                            Some(format!("timeout {total} reached"))
+                        } else if last_attempt {
+                            Some(format!("timeout {total}: no time left for another attempt"))
+                        } else {
+                            retry_after.filter(|asked| *asked >= left).map(|asked| {
+                                format!(
+                                    "timeout {total}: the server asked to wait {}, past it",
+                                    format_seconds(asked)
+                                )
+                            })
+                        };
+                        if let Some(limit) = stop {
                             return Err(gave_up(http, attempt_number, limit, &error, retries));
+                        }
+                        if wait >= left {
+                            // The whole budget is used: rather than give up now, wait half of
+                            // what is left (at least what the server asked) and make a last
+                            // attempt bounded by the rest.
+                            wait = retry_after.unwrap_or_default().max(left / 2);
+                            last_attempt = true;
                         }
                     }
                     self.inner.retries.fetch_add(1, Ordering::Relaxed);
@@ -567,6 +586,50 @@ impl Model {
         if let Some(usage) = &output.usage {
             *self.inner.usage.lock().unwrap_or_else(|e| e.into_inner()) += usage;
         }
+    }
+}
+
+/// Inspect's default limit on one attempt, as its HTTP clients set it
+/// (`DEFAULT_REQUEST_TIMEOUT`, 600 s, for the OpenAI and Anthropic SDKs): used when
+/// `attempt_timeout` is not set, so a server that accepts a request and never answers is retried
+/// rather than waited on forever.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The total timeout (if any) and the limit on one attempt, from `config`. Zero, negative or
+/// non-finite values are refused: zero would fail every call or retry forever.
+fn timeouts(
+    provider: &str,
+    config: &GenerateConfig,
+) -> Result<(Option<Duration>, Duration), ModelError> {
+    let seconds = |key: &str, value: Option<f64>| -> Result<Option<Duration>, ModelError> {
+        value
+            .map(|secs| {
+                Duration::try_from_secs_f64(secs)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        ModelError::bad_config(
+                            provider,
+                            format!(
+                                "`{key}` must be a number of seconds greater than 0, got {secs}"
+                            ),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let total = seconds("timeout", config.timeout)?;
+    let attempt = seconds("attempt_timeout", config.attempt_timeout)?;
+    Ok((total, attempt.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT)))
+}
+
+/// `15s`, `0.5s`.
+fn format_seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0}s")
+    } else {
+        format!("{}s", (secs * 1000.0).round() / 1000.0)
     }
 }
 
@@ -595,4 +658,52 @@ fn gave_up(
         timeout,
     })
     .with_retries(retries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_attempt_timeout_is_finite() {
+        let (total, attempt) = timeouts("openai", &GenerateConfig::default()).unwrap();
+        assert_eq!(total, None);
+        assert_eq!(attempt, DEFAULT_ATTEMPT_TIMEOUT);
+        assert_eq!(DEFAULT_ATTEMPT_TIMEOUT, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn fractional_timeouts_are_kept_and_zero_is_refused() {
+        let config = GenerateConfig {
+            timeout: Some(2.5),
+            attempt_timeout: Some(0.25),
+            ..GenerateConfig::default()
+        };
+        assert_eq!(
+            timeouts("openai", &config).unwrap(),
+            (
+                Some(Duration::from_millis(2500)),
+                Duration::from_millis(250)
+            )
+        );
+        for (key, bad) in [
+            ("timeout", 0.0),
+            ("attempt_timeout", 0.0),
+            ("timeout", -1.0),
+        ] {
+            let mut config = GenerateConfig::default();
+            match key {
+                "timeout" => config.timeout = Some(bad),
+                _ => config.attempt_timeout = Some(bad),
+            }
+            let err = timeouts("openai", &config).unwrap_err();
+            assert!(err.is_configuration(), "{err}");
+            assert!(
+                err.to_string().contains(&format!("`{key}` must be")),
+                "{err}"
+            );
+        }
+        assert_eq!(format_seconds(Duration::from_secs(15)), "15s");
+        assert_eq!(format_seconds(Duration::from_millis(500)), "0.5s");
+    }
 }

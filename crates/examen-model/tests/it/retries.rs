@@ -5,8 +5,8 @@ use std::time::Duration;
 use examen_model::{ChatMessage, GenerateConfig};
 use serde_json::json;
 
-use crate::model_at;
 use crate::server::{openai_ok, Reply, TestServer};
+use crate::{model_at, model_with_backoff};
 
 fn input() -> Vec<ChatMessage> {
     vec![ChatMessage::user("hello")]
@@ -100,12 +100,15 @@ async fn dropped_connection_then_success() {
 async fn hang_past_attempt_timeout_then_success() {
     let server = flaky(1, || Reply::Hang).await;
     let config = GenerateConfig {
-        attempt_timeout: Some(1),
+        attempt_timeout: Some(0.25),
         ..GenerateConfig::default()
     };
     let generation = generate_once(&server, config).await;
     assert_eq!(generation.retries.len(), 1);
-    assert_eq!(generation.retries[0].reason, "attempt timed out after 1s");
+    assert_eq!(
+        generation.retries[0].reason,
+        "attempt timed out after 250ms"
+    );
 }
 
 #[examen_rt::test]
@@ -201,7 +204,7 @@ async fn total_timeout_stops_retrying() {
         "openai/gpt-4o",
         &server.url(),
         GenerateConfig {
-            timeout: Some(1),
+            timeout: Some(1.0),
             ..GenerateConfig::default()
         },
     );
@@ -258,4 +261,138 @@ async fn other_client_errors_are_not_retried() {
             format!("anthropic: request rejected (HTTP {status}): nope")
         );
     }
+}
+
+#[examen_rt::test]
+async fn a_server_that_never_answers_is_given_up_on() {
+    // It accepts the connection, reads the request and never replies.
+    let server = TestServer::start(|_, _| Reply::Hang).await;
+    let model = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            attempt_timeout: Some(0.2),
+            max_retries: Some(1),
+            ..GenerateConfig::default()
+        },
+    );
+    let input = input();
+    let no_config = GenerateConfig::default();
+    let call = model.generate(&input, &[], &no_config);
+    let err = examen_rt::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the call must end by itself")
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "openai: gave up after 2 attempts (max_retries 1 reached); last error: attempt timed out after 200ms"
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[examen_rt::test]
+async fn zero_timeouts_are_refused_before_anything_is_sent() {
+    let server = TestServer::start(|_, _| Reply::Hang).await;
+    for (key, config) in [
+        (
+            "attempt_timeout",
+            GenerateConfig {
+                attempt_timeout: Some(0.0),
+                ..GenerateConfig::default()
+            },
+        ),
+        (
+            "timeout",
+            GenerateConfig {
+                timeout: Some(0.0),
+                ..GenerateConfig::default()
+            },
+        ),
+    ] {
+        let model = model_at("openai/gpt-4o", &server.url(), config);
+        let input = input();
+        let no_config = GenerateConfig::default();
+        let call = model.generate(&input, &[], &no_config);
+        let err = examen_rt::timeout(Duration::from_secs(30), call)
+            .await
+            .expect("a zero timeout must not retry forever")
+            .unwrap_err();
+        assert!(err.is_configuration(), "{err}");
+        assert!(
+            err.to_string().contains(&format!(
+                "`{key}` must be a number of seconds greater than 0"
+            )),
+            "{err}"
+        );
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[examen_rt::test]
+async fn the_whole_timeout_is_used_by_a_last_attempt() {
+    // The first attempt fails at once; every later one hangs. The backoff (a million seconds)
+    // always crosses the 1 s deadline, so giving up at that point would make one attempt only.
+    let server = TestServer::start(|index, _| {
+        if index == 0 {
+            Reply::Respond(503, vec![], Vec::new())
+        } else {
+            Reply::Hang
+        }
+    })
+    .await;
+    let huge = Duration::from_secs(1_000_000);
+    let model = model_with_backoff(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            timeout: Some(1.0),
+            ..GenerateConfig::default()
+        },
+        examen_model::Backoff {
+            initial: huge,
+            max: huge,
+        },
+    );
+    let started = std::time::Instant::now();
+    let input = input();
+    let no_config = GenerateConfig::default();
+    let call = model.generate(&input, &[], &no_config);
+    let err = examen_rt::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the timeout bounds the call")
+        .unwrap_err();
+    assert_eq!(server.requests().len(), 2, "a last attempt was made: {err}");
+    assert_eq!(err.retries().len(), 1);
+    assert!(err.retries()[0].wait < Duration::from_secs(1), "{err:?}");
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "openai: gave up after 2 attempts (timeout 1s reached); last error: attempt timed out after"
+        ),
+        "{err}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[examen_rt::test]
+async fn one_attempt_is_one_attempt() {
+    let server = TestServer::start(|_, _| Reply::Respond(503, vec![], Vec::new())).await;
+    let model = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            max_retries: Some(0),
+            ..GenerateConfig::default()
+        },
+    );
+    let err = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("openai: gave up after 1 attempt (max_retries 0 reached)"),
+        "{err}"
+    );
 }

@@ -48,7 +48,7 @@ fn model(server: &FaultServer) -> Model {
                 max: Duration::from_millis(50),
             },
             config: GenerateConfig {
-                attempt_timeout: Some(1),
+                attempt_timeout: Some(1.0),
                 max_retries: Some(5),
                 ..GenerateConfig::default()
             },
