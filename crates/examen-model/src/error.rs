@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use std::time::Duration;
+
+use crate::model::ModelCall;
 use crate::retry::RetryRecord;
 
 /// A failed model lookup or generation.
@@ -14,6 +17,15 @@ use crate::retry::RetryRecord;
 pub struct ModelError {
     kind: Box<ErrorKind>,
     retries: Vec<RetryRecord>,
+    record: Option<Box<CallRecord>>,
+}
+
+/// What a failed generation cost, recorded as a successful one is.
+#[derive(Debug, Clone)]
+struct CallRecord {
+    call: ModelCall,
+    working_time: Duration,
+    limiter_wait: Duration,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -91,11 +103,26 @@ impl ModelError {
         Self {
             kind: Box::new(kind),
             retries: Vec::new(),
+            record: None,
         }
     }
 
     pub(crate) fn with_retries(mut self, retries: Vec<RetryRecord>) -> Self {
         self.retries = retries;
+        self
+    }
+
+    pub(crate) fn with_call(
+        mut self,
+        call: ModelCall,
+        working_time: Duration,
+        limiter_wait: Duration,
+    ) -> Self {
+        self.record = Some(Box::new(CallRecord {
+            call,
+            working_time,
+            limiter_wait,
+        }));
         self
     }
 
@@ -190,6 +217,28 @@ impl ModelError {
     /// The retries made before this error, oldest first.
     pub fn retries(&self) -> &[RetryRecord] {
         &self.retries
+    }
+
+    /// The raw exchange of the last attempt, when a request was built: the body sent, the
+    /// error body received (JSON `null` when there was none) and how long that attempt took.
+    /// Like [`Generation::call`](crate::Generation::call), it never holds the API key.
+    pub fn call(&self) -> Option<&ModelCall> {
+        self.record.as_ref().map(|r| &r.call)
+    }
+
+    /// Time spent working on the failed call, less [`limiter_wait`](Self::limiter_wait) (zero
+    /// when nothing was sent).
+    pub fn working_time(&self) -> Duration {
+        self.record
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.working_time)
+    }
+
+    /// Time the failed call spent waiting for a `max_connections` slot.
+    pub fn limiter_wait(&self) -> Duration {
+        self.record
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.limiter_wait)
     }
 }
 

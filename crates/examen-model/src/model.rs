@@ -506,9 +506,21 @@ impl Model {
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let limit = remaining.map_or(attempt_timeout, |r| r.min(attempt_timeout));
             let attempt_started = Instant::now();
-            let outcome = http.attempt(body.clone(), config, Some(limit)).await;
+            let (outcome, failed_response) = http.attempt(body.clone(), config, Some(limit)).await;
             // The slot is not held through the backoff: other calls may use it meanwhile.
             drop(permit);
+            let attempt_time = attempt_started.elapsed();
+            // A failed call is recorded as a successful one is: the request, the error body,
+            // the retries and the working time.
+            let record = |err: ModelError| {
+                let call = ModelCall {
+                    request: request_json.clone(),
+                    response: failed_response.clone().unwrap_or(JsonValue::Null),
+                    time: attempt_time,
+                };
+                let working_time = started.elapsed().saturating_sub(limiter_wait);
+                err.with_call(call, working_time, limiter_wait)
+            };
             match outcome {
                 Attempt::Done {
                     mut output,
@@ -530,7 +542,7 @@ impl Model {
                         limiter_wait,
                     });
                 }
-                Attempt::Fail(err) => return Err(err.with_retries(retries)),
+                Attempt::Fail(err) => return Err(record(err.with_retries(retries))),
                 Attempt::Retry {
                     reason,
                     retry_after,
@@ -540,7 +552,13 @@ impl Model {
                     if let Some(max) = config.max_retries {
                         if retries.len() as u32 >= max {
                             let limit = format!("max_retries {max} reached");
-                            return Err(gave_up(http, attempt_number, limit, &error, retries));
+                            return Err(record(gave_up(
+                                http,
+                                attempt_number,
+                                limit,
+                                &error,
+                                retries,
+                            )));
                         }
                     }
                     let mut wait = self.inner.backoff.wait(retry_number, retry_after);
@@ -560,7 +578,13 @@ impl Model {
                             })
                         };
                         if let Some(limit) = stop {
-                            return Err(gave_up(http, attempt_number, limit, &error, retries));
+                            return Err(record(gave_up(
+                                http,
+                                attempt_number,
+                                limit,
+                                &error,
+                                retries,
+                            )));
                         }
                         if wait >= left {
                             // The whole budget is used: rather than give up now, wait half of

@@ -120,15 +120,17 @@ impl HttpProvider {
     }
 
     /// Sends the request once and classifies the outcome. `limit` bounds the whole exchange.
+    /// Besides the outcome: the JSON body of a response that was not a success (an error
+    /// object), for the record of a failed call.
     pub(crate) async fn attempt(
         &self,
         body: Bytes,
         config: &GenerateConfig,
         limit: Option<Duration>,
-    ) -> Attempt {
+    ) -> (Attempt, Option<Value>) {
         let mut request = match self.request(body, config) {
             Ok(request) => request,
-            Err(err) => return Attempt::Fail(err),
+            Err(err) => return (Attempt::Fail(err), None),
         };
         if let Some(limit) = limit {
             request = request.timeout(limit);
@@ -141,8 +143,17 @@ impl HttpProvider {
             Ok::<_, examen_http::Error>((status, retry_after, bytes))
         };
         match exchange.await {
-            Ok((status, retry_after, bytes)) => self.classify(status, retry_after, &bytes),
-            Err(err) => self.transport_failure(&err),
+            Ok((status, retry_after, bytes)) => {
+                let outcome = self.classify(status, retry_after, &bytes);
+                let response = match &outcome {
+                    Attempt::Done { .. } => None,
+                    _ => serde_json::from_slice::<Value>(&bytes)
+                        .ok()
+                        .filter(Value::is_object),
+                };
+                (outcome, response)
+            }
+            Err(err) => (self.transport_failure(&err), None),
         }
     }
 

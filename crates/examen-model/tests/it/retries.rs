@@ -396,3 +396,42 @@ async fn one_attempt_is_one_attempt() {
         "{err}"
     );
 }
+
+#[examen_rt::test]
+async fn a_failed_call_keeps_its_request_retries_and_working_time() {
+    let server =
+        TestServer::start(|_, _| Reply::json(503, json!({"error": {"message": "overloaded"}})))
+            .await;
+    let model = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            max_retries: Some(2),
+            ..GenerateConfig::default()
+        },
+    );
+    let err = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.retries().len(), 2);
+    let call = err.call().expect("the call is recorded");
+    assert_eq!(call.request, server.requests()[0].json());
+    assert_eq!(call.response, json!({"error": {"message": "overloaded"}}));
+    assert!(err.working_time() > Duration::ZERO);
+    assert!(err.working_time() >= call.time);
+    // Nothing was sent: nothing to record.
+    let err = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            timeout: Some(0.0),
+            ..GenerateConfig::default()
+        },
+    )
+    .generate(&input(), &[], &GenerateConfig::default())
+    .await
+    .unwrap_err();
+    assert!(err.call().is_none());
+    assert_eq!(err.working_time(), Duration::ZERO);
+}
