@@ -50,10 +50,12 @@ pub(crate) enum ErrorKind {
     BadConfig { provider: String, message: String },
     #[error("{location}: {message}")]
     DotEnv { location: String, message: String },
-    #[error("{provider}: authentication failed (HTTP {status}): check {var}")]
+    #[error("{provider}: authentication failed (HTTP {status}){message}; hint: check {var}")]
     Auth {
         provider: String,
         status: u16,
+        /// The server's message with a leading `: `, or empty.
+        message: String,
         var: String,
     },
     #[error("{provider}: request rejected (HTTP {status}): {message}")]

@@ -52,7 +52,9 @@
 //! Inspect's HTTP clients), so a server that never answers costs a retry, not a hung sample.
 //!
 //! Not retried: other 4xx. 401 and 403 give `<provider>: authentication failed (HTTP 401):
-//! check <VARIABLE>`.
+//! <the server's message>; hint: check <VARIABLE>`. Every error keeps the server's own message
+//! whole (up to 64 KiB, on one line), with the API key and proxy credentials redacted; the
+//! retry list ([`RetryRecord`]) keeps only the short reason (`HTTP 429 Too Many Requests`).
 //!
 //! # Connection limit
 //!

@@ -262,6 +262,7 @@ fn http_api(
         endpoint,
         key,
         key_var,
+        proxy_secrets: Vec::new(),
         client,
     })))
 }

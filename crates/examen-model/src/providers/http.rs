@@ -29,6 +29,8 @@ pub(crate) struct HttpProvider {
     pub(crate) endpoint: String,
     pub(crate) key: Secret,
     pub(crate) key_var: String,
+    /// Credentials of the proxies in use (redacted from whatever a server echoes).
+    pub(crate) proxy_secrets: Vec<Secret>,
     pub(crate) client: Client,
 }
 
@@ -147,9 +149,14 @@ impl HttpProvider {
                 let outcome = self.classify(status, retry_after, &bytes);
                 let response = match &outcome {
                     Attempt::Done { .. } => None,
+                    // Error bodies echo what they were sent: clean them like messages.
                     _ => serde_json::from_slice::<Value>(&bytes)
                         .ok()
-                        .filter(Value::is_object),
+                        .filter(Value::is_object)
+                        .map(|mut json| {
+                            self.redact_json(&mut json);
+                            json
+                        }),
                 };
                 (outcome, response)
             }
@@ -183,7 +190,7 @@ impl HttpProvider {
                     response: json,
                 },
                 Err(why) => {
-                    let detail = server_message(bytes, &self.key)
+                    let detail = server_message(bytes, &self.secrets())
                         .map_or(why.clone(), |message| format!("{why} ({message})"));
                     Attempt::Fail(ModelError::new(ErrorKind::BadResponse {
                         provider: self.label.clone(),
@@ -196,6 +203,10 @@ impl HttpProvider {
             401 | 403 => Attempt::Fail(ModelError::new(ErrorKind::Auth {
                 provider: self.label.clone(),
                 status: code,
+                // A proxy passes on its upstream's rejection, naming the key it used: the
+                // server's words come first, the variable is only a hint.
+                message: server_message(bytes, &self.secrets())
+                    .map_or_else(String::new, |message| format!(": {message}")),
                 var: self.key_var.clone(),
             })),
             408 | 409 | 429 | 500..=599 => {
@@ -203,8 +214,14 @@ impl HttpProvider {
                 if let Some(canonical) = status.canonical_reason() {
                     reason = format!("{reason} {canonical}");
                 }
+                // The retry list keeps the short reason; the error (what a user sees when
+                // retrying stops) keeps the server's message too.
+                let detail = match server_message(bytes, &self.secrets()) {
+                    Some(message) => format!("{reason}: {message}"),
+                    None => reason.clone(),
+                };
                 Attempt::Retry {
-                    error: self.transient(reason.clone(), Some(code), false),
+                    error: self.transient(detail, Some(code), false),
                     reason,
                     retry_after,
                 }
@@ -212,7 +229,7 @@ impl HttpProvider {
             _ => Attempt::Fail(ModelError::new(ErrorKind::Rejected {
                 provider: self.label.clone(),
                 status: code,
-                message: server_message(bytes, &self.key)
+                message: server_message(bytes, &self.secrets())
                     .unwrap_or_else(|| "no error message in the response".to_owned()),
             })),
         }
@@ -222,7 +239,7 @@ impl HttpProvider {
         if !err.is_transient() {
             return Attempt::Fail(ModelError::new(ErrorKind::Http {
                 provider: self.label.clone(),
-                message: self.key.redact(&err.to_string()),
+                message: self.redact(&err.to_string()),
             }));
         }
         let reason = match err.io_error_kind() {
@@ -236,13 +253,36 @@ impl HttpProvider {
             Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
             Some(std::io::ErrorKind::ConnectionReset) => "connection reset".to_owned(),
             _ if err.is_closed() => "connection dropped before the response completed".to_owned(),
-            _ => self.key.redact(&err.to_string()),
+            _ => self.redact(&err.to_string()),
         };
         Attempt::Retry {
             error: self.transient(reason.clone(), None, err.is_timeout()),
             reason,
             retry_after: None,
         }
+    }
+
+    /// What a server's text is cleaned of before it is shown or logged: the API key, and the
+    /// proxy's credentials.
+    fn secrets(&self) -> Vec<&Secret> {
+        std::iter::once(&self.key)
+            .chain(self.proxy_secrets.iter())
+            .collect()
+    }
+
+    fn redact_json(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => *text = self.redact(text),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v)),
+            _ => {}
+        }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.secrets()
+            .iter()
+            .fold(text.to_owned(), |text, secret| secret.redact(&text))
     }
 
     fn transient(&self, reason: String, status: Option<u16>, timeout: bool) -> ModelError {
@@ -255,9 +295,12 @@ impl HttpProvider {
     }
 }
 
+/// The longest server message kept (a whole HTML error page is not worth more).
+const MAX_SERVER_MESSAGE: usize = 64 * 1024;
+
 /// The server's own error message: `error.message` in OpenAI and Anthropic error bodies, else
-/// the first line of the body. One line, at most 300 characters, the key redacted.
-fn server_message(bytes: &[u8], key: &Secret) -> Option<String> {
+/// the body's text. Whole (up to 64 KiB), on one line, every secret redacted.
+fn server_message(bytes: &[u8], secrets: &[&Secret]) -> Option<String> {
     let from_json = serde_json::from_slice::<Value>(bytes)
         .ok()
         .and_then(|json| {
@@ -268,16 +311,22 @@ fn server_message(bytes: &[u8], key: &Secret) -> Option<String> {
                 .or_else(|| error.as_str())
                 .map(str::to_owned)
         });
-    let text = from_json.or_else(|| {
-        let text = String::from_utf8_lossy(bytes);
-        text.lines()
-            .map(str::trim)
-            .find(|line| !line.is_empty())
-            .map(str::to_owned)
-    })?;
+    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned());
     let mut line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 300 {
-        line = line.chars().take(300).collect::<String>() + "…";
+    if line.is_empty() {
+        return None;
     }
-    Some(key.redact(&line))
+    if line.len() > MAX_SERVER_MESSAGE {
+        let mut end = MAX_SERVER_MESSAGE;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = line.len() - end;
+        line.truncate(end);
+        line.push_str(&format!("… ({cut} more bytes)"));
+    }
+    for secret in secrets {
+        line = secret.redact(&line);
+    }
+    Some(line)
 }

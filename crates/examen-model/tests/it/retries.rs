@@ -258,7 +258,7 @@ async fn other_client_errors_are_not_retried() {
         assert_eq!(server.requests().len(), 1, "{status}");
         assert_eq!(
             err.to_string(),
-            format!("anthropic: request rejected (HTTP {status}): nope")
+            format!("anthropic: request rejected (HTTP {status}): nope more")
         );
     }
 }
@@ -434,4 +434,70 @@ async fn a_failed_call_keeps_its_request_retries_and_working_time() {
     .unwrap_err();
     assert!(err.call().is_none());
     assert_eq!(err.working_time(), Duration::ZERO);
+}
+
+#[examen_rt::test]
+async fn the_servers_own_message_is_kept_whole() {
+    // A proxy passing on its upstream's 401 names the key it used itself.
+    let upstream = "AuthenticationError: OpenAIException - Incorrect API key provided for the \
+                    upstream deployment; check UPSTREAM_OPENAI_KEY in the proxy config";
+    let server = TestServer::start(move |_, _| {
+        Reply::json(
+            401,
+            json!({"error": {"message": upstream, "type": "auth_error"}}),
+        )
+    })
+    .await;
+    let model = model_at(
+        "openai-api/litellm/m",
+        &server.url(),
+        GenerateConfig::default(),
+    );
+    let err = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_auth());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "openai-api/litellm: authentication failed (HTTP 401): {upstream}; hint: check \
+             LITELLM_API_KEY"
+        )
+    );
+
+    // 429 and 5xx: the message survives into the error that ends the retries, whole.
+    let long = format!(
+        "Rate limit reached for gpt-4o. {}",
+        "Details follow. ".repeat(40)
+    );
+    let long = long.trim().to_owned();
+    assert!(long.len() > 300);
+    let body = json!({"error": {"message": long.clone()}});
+    let server = TestServer::start(move |index, _| {
+        let status = if index == 0 { 429 } else { 503 };
+        Reply::json(status, body.clone())
+    })
+    .await;
+    let model = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            max_retries: Some(1),
+            ..GenerateConfig::default()
+        },
+    );
+    let err = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "openai: gave up after 2 attempts (max_retries 1 reached); last error: HTTP 503 \
+             Service Unavailable: {long}"
+        )
+    );
+    // The retry list keeps the short reason.
+    assert_eq!(err.retries()[0].reason, "HTTP 429 Too Many Requests");
 }

@@ -39,9 +39,15 @@ async fn unauthorized_names_provider_and_variable_without_the_key() {
     assert!(!err.is_retryable());
     assert_eq!(
         err.to_string(),
-        "openai: authentication failed (HTTP 401): check OPENAI_API_KEY"
+        "openai: authentication failed (HTTP 401): Incorrect API key provided: Bearer ***; \
+         hint: check OPENAI_API_KEY"
     );
     assert_eq!(server.requests().len(), 1, "401 is not retried");
+    let recorded = err.call().expect("the failed call is recorded");
+    assert_eq!(
+        recorded.response["error"]["message"],
+        "Incorrect API key provided: Bearer ***"
+    );
     for text in [err.to_string(), format!("{err:?}"), format!("{model:?}")] {
         assert!(!text.contains(TEST_KEY), "{text}");
     }
@@ -67,7 +73,8 @@ async fn forbidden_names_the_service_variable() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "openai-api/together: authentication failed (HTTP 403): check TOGETHER_API_KEY"
+        "openai-api/together: authentication failed (HTTP 403): forbidden; hint: check \
+         TOGETHER_API_KEY"
     );
 }
 
