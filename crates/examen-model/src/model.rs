@@ -239,15 +239,14 @@ fn http_api(
         },
     };
     let base_url = base_url.trim().trim_end_matches('/').to_owned();
-    let endpoint = match wire {
-        Wire::OpenAi(_) => format!("{base_url}/chat/completions"),
-        // The Anthropic SDK appends the versioned path to the base URL.
-        Wire::Anthropic => format!("{base_url}/v1/messages"),
-    };
+    let endpoint = endpoint(wire, &base_url);
     if let Err(err) = examen_http::Request::post(&endpoint) {
         return Err(ModelError::bad_arg(
             &label,
-            format!("base URL `{base_url}` is not usable: {err}"),
+            format!(
+                "base URL `{}` is not usable: {err}",
+                examen_http::redact_url(&base_url)
+            ),
         ));
     }
     let client = match &options.client {
@@ -262,9 +261,29 @@ fn http_api(
         endpoint,
         key,
         key_var,
+        base_var,
         proxy_secrets: Vec::new(),
         client,
     })))
+}
+
+/// The URL requests are posted to. Base URLs are accepted with or without the API version:
+/// OpenAI-compatible servers are given `/v1` when the base URL has no path at all
+/// (`http://localhost:8000` as `http://localhost:8000/v1`; a base URL with a path, like
+/// `https://openrouter.ai/api/v1`, is used as it is), and Anthropic's `/v1` is not doubled
+/// (the SDK appends `/v1/messages` to `https://api.anthropic.com`).
+fn endpoint(wire: Wire, base_url: &str) -> String {
+    let path = base_url.split_once("://").map_or("", |(_, rest)| {
+        rest.find('/').map_or("", |slash| &rest[slash..])
+    });
+    match wire {
+        Wire::OpenAi(_) if path.is_empty() => format!("{base_url}/v1/chat/completions"),
+        Wire::OpenAi(_) => format!("{base_url}/chat/completions"),
+        Wire::Anthropic => {
+            let base = base_url.strip_suffix("/v1").unwrap_or(base_url);
+            format!("{base}/v1/messages")
+        }
+    }
 }
 
 fn build_client(label: &str, options: &ModelOptions) -> Result<examen_http::Client, ModelError> {
@@ -688,6 +707,38 @@ fn gave_up(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_urls_with_or_without_the_version() {
+        let openai = Wire::OpenAi(Flavor::OpenAi);
+        for (base, expected) in [
+            ("http://h:1", "http://h:1/v1/chat/completions"),
+            ("http://h:1/v1", "http://h:1/v1/chat/completions"),
+            (
+                "https://openrouter.ai/api/v1",
+                "https://openrouter.ai/api/v1/chat/completions",
+            ),
+            (
+                "https://g.example/v1beta/openai",
+                "https://g.example/v1beta/openai/chat/completions",
+            ),
+        ] {
+            assert_eq!(endpoint(openai, base), expected, "{base}");
+        }
+        for (base, expected) in [
+            (
+                "https://api.anthropic.com",
+                "https://api.anthropic.com/v1/messages",
+            ),
+            (
+                "https://api.anthropic.com/v1",
+                "https://api.anthropic.com/v1/messages",
+            ),
+            ("http://h:1/proxy", "http://h:1/proxy/v1/messages"),
+        ] {
+            assert_eq!(endpoint(Wire::Anthropic, base), expected, "{base}");
+        }
+    }
 
     #[test]
     fn the_default_attempt_timeout_is_finite() {

@@ -29,6 +29,8 @@ pub(crate) struct HttpProvider {
     pub(crate) endpoint: String,
     pub(crate) key: Secret,
     pub(crate) key_var: String,
+    /// The variable the base URL is read from (`OPENAI_BASE_URL`).
+    pub(crate) base_var: String,
     /// Credentials of the proxies in use (redacted from whatever a server echoes).
     pub(crate) proxy_secrets: Vec<Secret>,
     pub(crate) client: Client,
@@ -226,12 +228,23 @@ impl HttpProvider {
                     retry_after,
                 }
             }
-            _ => Attempt::Fail(ModelError::new(ErrorKind::Rejected {
-                provider: self.label.clone(),
-                status: code,
-                message: server_message(bytes, &self.secrets())
-                    .unwrap_or_else(|| "no error message in the response".to_owned()),
-            })),
+            _ => {
+                let mut message = server_message(bytes, &self.secrets())
+                    .unwrap_or_else(|| "no error message in the response".to_owned());
+                if code == 404 {
+                    // Usually a base URL with a path too many or too few: say what was asked.
+                    message = format!(
+                        "{message} (POST {}); hint: check the base URL ({})",
+                        examen_http::redact_url(&self.endpoint),
+                        self.base_var
+                    );
+                }
+                Attempt::Fail(ModelError::new(ErrorKind::Rejected {
+                    provider: self.label.clone(),
+                    status: code,
+                    message,
+                }))
+            }
         }
     }
 

@@ -156,3 +156,28 @@ fn missing_key_names_the_variable() {
         assert!(err.to_string().contains(&format!("set {var}")), "{err}");
     }
 }
+
+#[test]
+fn credentials_in_a_rejected_base_url_are_not_shown() {
+    for base in [
+        "https://alice:hunter2-SECRET@api.example.com/v1",
+        "ftp://alice:hunter2-SECRET@api.example.com",
+        "http://alice:hunter2-SECRET@bad host/v1",
+    ] {
+        let err = examen_model::get_model(
+            "openai/gpt-4o",
+            ModelOptions {
+                base_url: Some(base.to_owned()),
+                api_key: Some(examen_model::Secret::new(TEST_KEY)),
+                env: Env::from_pairs(Vec::<(String, String)>::new()),
+                ..ModelOptions::default()
+            },
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(err.is_configuration(), "{text}");
+        assert!(text.contains("base URL"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    }
+}
