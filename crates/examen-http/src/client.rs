@@ -277,6 +277,12 @@ impl Client {
         }
     }
 
+    /// The credentials of the proxies this client uses, in every form a server might echo
+    /// them (see [`ProxyConfig::credentials`]), for redacting what servers send back.
+    pub fn proxy_credentials(&self) -> Vec<String> {
+        self.inner.proxy.credentials()
+    }
+
     /// Sends `request` and returns once the response head has arrived.
     ///
     /// The request's timeout (or the client's) keeps running while the body is read.

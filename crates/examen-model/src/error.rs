@@ -46,6 +46,8 @@ pub(crate) enum ErrorKind {
     MissingBaseUrl { provider: String, var: String },
     #[error("{provider}: invalid model argument: {message}")]
     BadArg { provider: String, message: String },
+    #[error("{provider}: proxy configuration error: {message}")]
+    ProxyConfig { provider: String, message: String },
     #[error("{provider}: invalid generation option: {message}")]
     BadConfig { provider: String, message: String },
     #[error("{location}: {message}")]
@@ -203,6 +205,7 @@ impl ModelError {
                 | ErrorKind::MissingBaseUrl { .. }
                 | ErrorKind::BadArg { .. }
                 | ErrorKind::BadConfig { .. }
+                | ErrorKind::ProxyConfig { .. }
                 | ErrorKind::DotEnv { .. }
         )
     }

@@ -253,6 +253,11 @@ fn http_api(
         Some(client) => client.clone(),
         None => build_client(&label, options)?,
     };
+    let proxy_secrets = client
+        .proxy_credentials()
+        .into_iter()
+        .map(Secret::new)
+        .collect();
     Ok(Api::Http(Box::new(HttpProvider {
         label,
         wire,
@@ -262,7 +267,7 @@ fn http_api(
         key,
         key_var,
         base_var,
-        proxy_secrets: Vec::new(),
+        proxy_secrets,
         client,
     })))
 }
@@ -307,8 +312,13 @@ fn build_client(label: &str, options: &ModelOptions) -> Result<examen_http::Clie
     if let Some(err) = env_error.into_inner() {
         return Err(err);
     }
-    let proxy =
-        proxy.map_err(|err| ModelError::bad_arg(label, format!("proxy settings: {err}")))?;
+    let proxy = proxy.map_err(|err| {
+        ModelError::new(ErrorKind::ProxyConfig {
+            provider: label.to_owned(),
+            message: std::error::Error::source(&err)
+                .map_or_else(|| err.to_string(), ToString::to_string),
+        })
+    })?;
     builder
         .proxy(proxy)
         .build()

@@ -263,7 +263,11 @@ impl HttpProvider {
                 let head = text.split(" (").next().unwrap_or(&text);
                 head.replace("request timed out", "attempt timed out")
             }
-            Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
+            // A dead proxy is not the model's server refusing: say which proxy.
+            Some(std::io::ErrorKind::ConnectionRefused) => match err.proxy() {
+                Some(proxy) => format!("the proxy {proxy} refused the connection"),
+                None => "connection refused".to_owned(),
+            },
             Some(std::io::ErrorKind::ConnectionReset) => "connection reset".to_owned(),
             _ if err.is_closed() => "connection dropped before the response completed".to_owned(),
             _ => self.redact(&err.to_string()),
