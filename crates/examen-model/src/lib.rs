@@ -56,6 +56,13 @@
 //! whole (up to 64 KiB, on one line), with the API key and proxy credentials redacted; the
 //! retry list ([`RetryRecord`]) keeps only the short reason (`HTTP 429 Too Many Requests`).
 //!
+//! # Options a provider does not send
+//!
+//! A generation option the provider's API has no field for (`top_k` or `best_of` to `openai/`,
+//! `seed` to `anthropic/`) is left out of the request, and a warning naming the option and the
+//! provider is raised once per option for the model: [`Model::take_warnings`] hands them to the
+//! caller (the CLI shows them as `warning: ...` lines); this crate never prints.
+//!
 //! # Connection limit
 //!
 //! `max_connections` (default 10) bounds the requests in flight for one provider, base URL and

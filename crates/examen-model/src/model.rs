@@ -89,6 +89,8 @@ struct Inner {
     limiter: Option<CapacityLimiter>,
     retries: AtomicU64,
     usage: Mutex<ModelUsage>,
+    /// Options already warned about, and the warnings not yet taken.
+    warnings: Mutex<(Vec<&'static str>, Vec<String>)>,
 }
 
 enum Api {
@@ -203,6 +205,7 @@ pub fn get_model(name: &str, options: ModelOptions) -> Result<Model, ModelError>
             limiter,
             retries: AtomicU64::new(0),
             usage: Mutex::new(ModelUsage::default()),
+            warnings: Mutex::default(),
         }),
     })
 }
@@ -390,6 +393,7 @@ impl Model {
                 limiter: None,
                 retries: AtomicU64::new(0),
                 usage: Mutex::new(ModelUsage::default()),
+                warnings: Mutex::default(),
             }),
         }
     }
@@ -505,6 +509,10 @@ impl Model {
         config: &GenerateConfig,
         started: Instant,
     ) -> Result<Generation, ModelError> {
+        let unsent = http.unsent_options(config);
+        if !unsent.is_empty() {
+            self.warn_unsent(http, &unsent);
+        }
         let request_json = http.request_body(input, tools, tool_choice, config);
         let body = Bytes::from(serde_json::to_vec(&request_json).map_err(|err| {
             ModelError::new(ErrorKind::Http {
@@ -632,6 +640,35 @@ impl Model {
                     });
                     examen_rt::sleep(wait).await;
                 }
+            }
+        }
+    }
+
+    /// Warnings raised by calls so far and not yet taken, oldest first: each generation option
+    /// that the provider does not send (`top_k` to `openai/`), once per option for this model
+    /// and its clones. Displays show them; nothing is printed by this crate.
+    pub fn take_warnings(&self) -> Vec<String> {
+        let mut warnings = self
+            .inner
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut warnings.1)
+    }
+
+    fn warn_unsent(&self, http: &HttpProvider, unsent: &[&'static str]) {
+        let mut warnings = self
+            .inner
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for option in unsent {
+            if !warnings.0.contains(option) {
+                warnings.0.push(option);
+                warnings.1.push(format!(
+                    "{}: generation option `{option}` is not supported by this provider and is not sent",
+                    http.label
+                ));
             }
         }
     }

@@ -29,5 +29,5 @@ mod retry;
 mod score;
 /// An API key never reaches logs, the terminal or errors.
 mod secrets;
-/// `--timeout`/`--attempt-timeout`: fractions accepted, zero refused.
+/// `--timeout`/`--attempt-timeout` (fractions accepted, zero refused); unsent-option warnings.
 mod timeouts;

@@ -1,5 +1,6 @@
-//! `--timeout` and `--attempt-timeout`: fractions of a second are accepted, zero is refused with
-//! exit code 2 (it would fail every call, or retry forever), on both backends.
+//! Model-call options on the command line: `--timeout` and `--attempt-timeout` (fractions of a
+//! second accepted, zero refused with exit code 2: it would fail every call, or retry forever),
+//! and the warning for a generation option the provider does not send. On both backends.
 
 use examen_log::{read_log, ReadOptions};
 
@@ -77,4 +78,32 @@ fn fractional_timeouts_are_accepted() {
         assert_eq!(log.plan.config.timeout, Some(1.0));
         assert_eq!(log.plan.config.attempt_timeout, Some(3.0));
     }
+}
+
+/// Options a provider does not send are named in a warning, once, on stderr.
+#[examen_rt::test]
+async fn an_option_the_provider_does_not_send_is_warned_about_once() {
+    use crate::fault_server::{Fault, FaultServer, ServerOptions};
+    let server = FaultServer::start(|_, _| Fault::Answer, ServerOptions::default()).await;
+    let sandbox = Sandbox::on(examen_rt::current_backend().expect("a runtime").name());
+    sandbox.write(
+        "t.yaml",
+        "name: t\ndataset:\n  samples:\n    - {input: 'What is 1 + 1?', target: '2'}\n    - {input: 'What is 2 + 1?', target: '3'}\nscorer: includes\nconfig: {top_k: 5, temperature: 0}\n",
+    );
+    let mut cmd = sandbox.examen(&[
+        "eval",
+        "t.yaml",
+        "--model",
+        "openai/gpt-4o",
+        "--display",
+        "plain",
+    ]);
+    cmd.env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "test-key");
+    let out = crate::support::run_async(cmd).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let warning =
+        "warning: openai: generation option `top_k` is not supported by this provider and is not sent";
+    assert_eq!(out.stderr.matches(warning).count(), 1, "{out:?}");
+    assert!(!out.stderr.contains("`temperature`"), "{out:?}");
 }

@@ -61,7 +61,94 @@ pub(crate) enum Attempt {
     Fail(ModelError),
 }
 
+/// The generation options that belong in a request body (others, like `timeout` or
+/// `max_connections`, are the model layer's or the engine's own).
+fn request_options(config: &GenerateConfig) -> [(&'static str, bool); 21] {
+    [
+        ("max_tokens", config.max_tokens.is_some()),
+        ("temperature", config.temperature.is_some()),
+        ("top_p", config.top_p.is_some()),
+        ("top_k", config.top_k.is_some()),
+        ("stop_seqs", config.stop_seqs.is_some()),
+        ("seed", config.seed.is_some()),
+        ("frequency_penalty", config.frequency_penalty.is_some()),
+        ("presence_penalty", config.presence_penalty.is_some()),
+        ("logit_bias", config.logit_bias.is_some()),
+        ("best_of", config.best_of.is_some()),
+        ("num_choices", config.num_choices.is_some()),
+        ("logprobs", config.logprobs.is_some()),
+        ("top_logprobs", config.top_logprobs.is_some()),
+        ("prompt_logprobs", config.prompt_logprobs.is_some()),
+        ("reasoning_effort", config.reasoning_effort.is_some()),
+        ("reasoning_tokens", config.reasoning_tokens.is_some()),
+        ("reasoning_summary", config.reasoning_summary.is_some()),
+        ("verbosity", config.verbosity.is_some()),
+        ("effort", config.effort.is_some()),
+        ("response_schema", config.response_schema.is_some()),
+        ("modalities", config.modalities.is_some()),
+    ]
+}
+
 impl HttpProvider {
+    /// The request options this provider's wire format sends.
+    fn sent_options(&self) -> &'static [&'static str] {
+        const OPENAI: &[&str] = &[
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "stop_seqs",
+            "seed",
+            "frequency_penalty",
+            "presence_penalty",
+            "logit_bias",
+            "num_choices",
+            "logprobs",
+            "top_logprobs",
+            "reasoning_effort",
+            "response_schema",
+        ];
+        const COMPATIBLE: &[&str] = &[
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "stop_seqs",
+            "seed",
+            "frequency_penalty",
+            "presence_penalty",
+            "logit_bias",
+            "num_choices",
+            "logprobs",
+            "top_logprobs",
+            "reasoning_effort",
+            "response_schema",
+            "top_k",
+            "best_of",
+        ];
+        const ANTHROPIC: &[&str] = &[
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "top_k",
+            "stop_seqs",
+            "reasoning_tokens",
+        ];
+        match self.wire {
+            Wire::OpenAi(openai::Flavor::OpenAi) => OPENAI,
+            Wire::OpenAi(openai::Flavor::Compatible) => COMPATIBLE,
+            Wire::Anthropic => ANTHROPIC,
+        }
+    }
+
+    /// The request options set in `config` that this provider does not send.
+    pub(crate) fn unsent_options(&self, config: &GenerateConfig) -> Vec<&'static str> {
+        let sent = self.sent_options();
+        request_options(config)
+            .into_iter()
+            .filter(|(name, set)| *set && !sent.contains(name))
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     pub(crate) fn request_body(
         &self,
         input: &[ChatMessage],
@@ -346,4 +433,68 @@ fn server_message(bytes: &[u8], secrets: &[&Secret]) -> Option<String> {
         line = secret.redact(&line);
     }
     Some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(wire: Wire) -> HttpProvider {
+        HttpProvider {
+            label: "p".into(),
+            wire,
+            model: "m".into(),
+            base_url: "http://h".into(),
+            endpoint: "http://h/x".into(),
+            key: Secret::new("k"),
+            key_var: "K".into(),
+            base_var: "B".into(),
+            proxy_secrets: Vec::new(),
+            client: Client::builder()
+                .proxy(examen_http::ProxyConfig::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Each option a wire claims to send changes its request body when set; each it does not
+    /// claim leaves the body as it was (so the warning never lies either way).
+    #[test]
+    fn sent_options_are_exactly_those_in_the_request_body() {
+        let set_one = |name: &str| {
+            let mut config: serde_json::Map<String, Value> = serde_json::Map::new();
+            let value = match name {
+                "stop_seqs" | "modalities" => serde_json::json!(["x"]),
+                "logit_bias" => serde_json::json!({"1": 1}),
+                "logprobs" => serde_json::json!(true),
+                "reasoning_effort" | "reasoning_summary" | "verbosity" | "effort" => {
+                    serde_json::json!("low")
+                }
+                "response_schema" => serde_json::json!({"name": "s", "json_schema": {}}),
+                _ => serde_json::json!(3),
+            };
+            config.insert(name.to_owned(), value);
+            serde_json::from_value::<GenerateConfig>(Value::Object(config)).unwrap()
+        };
+        for wire in [
+            Wire::OpenAi(openai::Flavor::OpenAi),
+            Wire::OpenAi(openai::Flavor::Compatible),
+            Wire::Anthropic,
+        ] {
+            let provider = provider(wire);
+            let input = [ChatMessage::user("x")];
+            let base =
+                provider.request_body(&input, &[], &ToolChoice::Auto, &GenerateConfig::default());
+            for (name, _) in request_options(&GenerateConfig::default()) {
+                let config = set_one(name);
+                let body = provider.request_body(&input, &[], &ToolChoice::Auto, &config);
+                let sent = body != base;
+                assert_eq!(
+                    provider.unsent_options(&config).is_empty(),
+                    sent,
+                    "{wire:?}: `{name}` (sent: {sent})"
+                );
+            }
+        }
+    }
 }

@@ -304,3 +304,53 @@ async fn a_404_names_the_url_requested() {
         )
     );
 }
+
+#[examen_rt::test]
+async fn options_a_provider_does_not_send_are_warned_about_once() {
+    let server = versioned_server().await;
+    let config = GenerateConfig {
+        top_k: Some(5),
+        best_of: Some(2),
+        temperature: Some(0.5),
+        seed: Some(1),
+        ..GenerateConfig::default()
+    };
+    let openai = model_at("openai/gpt-4o", &server.url(), GenerateConfig::default());
+    for _ in 0..3 {
+        openai.generate(&input(), &[], &config).await.unwrap();
+    }
+    assert_eq!(
+        openai.take_warnings(),
+        [
+            "openai: generation option `top_k` is not supported by this provider and is not sent",
+            "openai: generation option `best_of` is not supported by this provider and is not sent",
+        ]
+    );
+    assert!(openai.take_warnings().is_empty(), "once per option");
+    openai.generate(&input(), &[], &config).await.unwrap();
+    assert!(openai.take_warnings().is_empty(), "once per option");
+    let body = server.requests()[0].json();
+    assert!(body.get("top_k").is_none(), "{body}");
+
+    // Compatible servers take both; Anthropic takes top_k but not the seed or best_of.
+    let vllm = model_at(
+        "openai-api/vllm/m",
+        &server.url(),
+        GenerateConfig::default(),
+    );
+    vllm.generate(&input(), &[], &config).await.unwrap();
+    assert!(vllm.take_warnings().is_empty());
+    let claude = model_at(
+        "anthropic/claude-x",
+        &server.url(),
+        GenerateConfig::default(),
+    );
+    claude.generate(&input(), &[], &config).await.unwrap();
+    let warnings = claude.take_warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("`seed`") && warnings[1].contains("`best_of`"),
+        "{warnings:?}"
+    );
+    assert!(warnings[0].starts_with("anthropic: "), "{warnings:?}");
+}
