@@ -163,13 +163,14 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "N", help_heading = "Concurrency")]
     pub(crate) max_retries: Option<u32>,
 
-    /// Seconds a model call may take, retries included.
-    #[arg(long, value_name = "SECONDS", help_heading = "Concurrency")]
-    pub(crate) timeout: Option<u64>,
+    /// Seconds a model call may take, retries included (fractions allowed) [default: none].
+    #[arg(long, value_name = "SECONDS", value_parser = timeout_seconds, help_heading = "Concurrency")]
+    pub(crate) timeout: Option<f64>,
 
-    /// Seconds one attempt of a model call may take before it is retried.
-    #[arg(long, value_name = "SECONDS", help_heading = "Concurrency")]
-    pub(crate) attempt_timeout: Option<u64>,
+    /// Seconds one attempt of a model call may take before it is retried (fractions allowed)
+    /// [default: 600].
+    #[arg(long, value_name = "SECONDS", value_parser = timeout_seconds, help_heading = "Concurrency")]
+    pub(crate) attempt_timeout: Option<f64>,
 
     /// Maximum tokens to generate per model call.
     #[arg(long, value_name = "N", help_heading = "Generation")]
@@ -256,12 +257,12 @@ pub(crate) struct EvalRetryArgs {
     pub(crate) max_retries: Option<u32>,
 
     /// Seconds a model call may take, retries included [default: the eval's].
-    #[arg(long, value_name = "SECONDS", help_heading = "Concurrency")]
-    pub(crate) timeout: Option<u64>,
+    #[arg(long, value_name = "SECONDS", value_parser = timeout_seconds, help_heading = "Concurrency")]
+    pub(crate) timeout: Option<f64>,
 
     /// Seconds one attempt of a model call may take before it is retried [default: the eval's].
-    #[arg(long, value_name = "SECONDS", help_heading = "Concurrency")]
-    pub(crate) attempt_timeout: Option<u64>,
+    #[arg(long, value_name = "SECONDS", value_parser = timeout_seconds, help_heading = "Concurrency")]
+    pub(crate) attempt_timeout: Option<f64>,
 
     /// Directory the new logs are written to [default: ./logs].
     #[arg(long, value_name = "DIR", help_heading = "Logging")]
@@ -495,6 +496,21 @@ pub(crate) fn key_value(text: &str) -> Result<(String, String), String> {
 fn positive_u32(text: &str) -> Result<u32, String> {
     let n = positive(text)?;
     u32::try_from(n).map_err(|_| format!("must be at most {}", u32::MAX))
+}
+
+/// A timeout in seconds: a positive number, fractions allowed (`0.5`). Zero is refused: it
+/// would fail every call (`--timeout`) or retry forever (`--attempt-timeout`).
+fn timeout_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 1e9 => Ok(secs),
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Err(format!("`{text}` seconds is too long")),
+        Ok(_) => Err(format!(
+            "expected a number of seconds greater than 0 (like 30 or 0.5), found `{text}`"
+        )),
+        Err(_) => Err(format!(
+            "expected a number of seconds (like 30 or 0.5), found `{text}`"
+        )),
+    }
 }
 
 fn positive(text: &str) -> Result<usize, String> {

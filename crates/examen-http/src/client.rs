@@ -277,6 +277,12 @@ impl Client {
         }
     }
 
+    /// The credentials of the proxies this client uses, in every form a server might echo
+    /// them (see [`ProxyConfig::credentials`]), for redacting what servers send back.
+    pub fn proxy_credentials(&self) -> Vec<String> {
+        self.inner.proxy.credentials()
+    }
+
     /// Sends `request` and returns once the response head has arrived.
     ///
     /// The request's timeout (or the client's) keeps running while the body is read.
@@ -547,8 +553,12 @@ impl Request {
     /// A request for `url`, which must be absolute with an `http` or `https` scheme.
     pub fn new(method: Method, url: &str) -> Result<Self, Error> {
         let invalid = |why: String| Error::new(Kind::InvalidRequest).with_source(why);
-        let uri =
-            Uri::try_from(url).map_err(|err| invalid(format!("invalid URL `{url}`: {err}")))?;
+        // The messages below quote the URL: never with its credentials.
+        let shown = crate::redact_url(url);
+        let url_text = url;
+        let url = shown.as_str();
+        let uri = Uri::try_from(url_text)
+            .map_err(|err| invalid(format!("invalid URL `{url}`: {err}")))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,

@@ -132,14 +132,22 @@ pub(crate) async fn connect(
     };
     let mut tcp = examen_rt::net::connect_tcp(tcp_host, tcp_port)
         .await
-        .map_err(Error::from_connect_io)?;
+        .map_err(|err| {
+            let err = Error::from_connect_io(err);
+            match target.proxy {
+                Some(proxy) => err.via_proxy(proxy.describe()),
+                None => err,
+            }
+        })?;
     // Requests are written whole; waiting for ACKs (Nagle) only adds latency.
     let _ = tcp.set_nodelay(true);
     if !target.https {
         return Ok(Conn::Plain(tcp));
     }
     if let Some(proxy) = target.proxy {
-        tunnel(&mut tcp, target, proxy).await?;
+        tunnel(&mut tcp, target, proxy)
+            .await
+            .map_err(|err| err.via_proxy(proxy.describe()))?;
     }
     let server_name = ServerName::try_from(target.host.to_owned()).map_err(|_| {
         Error::new(Kind::InvalidRequest)

@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Error {
     kind: Kind,
     host: Option<String>,
+    /// The proxy the connection went to, when the failure was reaching it.
+    proxy: Option<String>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -24,6 +26,8 @@ pub(crate) enum Kind {
     ConnectTimeout(Duration),
     /// The proxy refused or broke the tunnel.
     Proxy,
+    /// The proxy variables are unusable (a scheme we do not speak, no host).
+    ProxyConfig,
     /// TLS handshake or certificate failure.
     Tls,
     /// The request (up to the end of the response body) took longer than its timeout.
@@ -41,6 +45,7 @@ impl Error {
         Self {
             kind,
             host: None,
+            proxy: None,
             source: None,
         }
     }
@@ -58,6 +63,24 @@ impl Error {
             self.host = Some(host.to_owned());
         }
         self
+    }
+
+    /// Marks the failure as one of reaching `proxy` (its description, without credentials).
+    pub(crate) fn via_proxy(mut self, proxy: String) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// The proxy that could not be reached or that failed the tunnel (`127.0.0.1:3128
+    /// (HTTPS_PROXY)`, never with credentials), when the failure was the proxy's.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+
+    /// The proxy settings (`HTTPS_PROXY` and the like) are unusable; the message names the
+    /// variable.
+    pub fn is_proxy_config(&self) -> bool {
+        self.kind == Kind::ProxyConfig
     }
 
     pub(crate) fn kind(&self) -> Kind {
@@ -106,7 +129,7 @@ impl Error {
 
     /// The request itself was unusable; sending it again cannot help.
     pub fn is_invalid_request(&self) -> bool {
-        self.kind == Kind::InvalidRequest
+        matches!(self.kind, Kind::InvalidRequest | Kind::ProxyConfig)
     }
 
     /// TLS failed (handshake or certificate). Not worth retrying.
@@ -144,6 +167,7 @@ impl Error {
                 format!("connect timed out after {}", fmt_duration(limit))
             }
             Kind::Proxy => "proxy tunnel failed".into(),
+            Kind::ProxyConfig => "invalid proxy settings".into(),
             Kind::Tls => "TLS handshake failed".into(),
             Kind::Timeout(limit) => format!("request timed out after {}", fmt_duration(limit)),
             Kind::Closed => "connection closed before the response completed".into(),
@@ -178,7 +202,17 @@ fn find_io<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.describe())?;
+        match (&self.proxy, self.kind) {
+            (Some(proxy), Kind::Connect) => write!(f, "connection to proxy {proxy} failed")?,
+            (Some(proxy), Kind::ConnectTimeout(limit)) => write!(
+                f,
+                "connecting to proxy {proxy} timed out after {}",
+                fmt_duration(limit)
+            )?,
+            (Some(proxy), Kind::Proxy) => write!(f, "proxy {proxy}: tunnel failed")?,
+            (Some(proxy), _) => write!(f, "{} (via proxy {proxy})", self.describe())?,
+            (None, _) => f.write_str(&self.describe())?,
+        }
         if let Some(host) = &self.host {
             write!(f, " ({host})")?;
         }
@@ -204,6 +238,7 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("kind", &self.kind)
             .field("host", &self.host)
+            .field("proxy", &self.proxy)
             .field("source", &self.source)
             .finish()
     }

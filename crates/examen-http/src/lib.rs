@@ -66,3 +66,34 @@ pub use http::{self, header, HeaderMap, HeaderName, HeaderValue, Method, StatusC
 pub use proxy::{Proxy, ProxyConfig};
 pub use retry_after::{parse_retry_after, retry_after};
 pub use rustls::pki_types::CertificateDer;
+
+/// `url` without any `user:password@` part, for messages (a URL that does not parse is cut the
+/// same way, by text).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return match url.rfind('@') {
+            // `user:pw@host:port` without a scheme.
+            Some(at) if !url[..at].contains('/') => format!("***@{}", &url[at + 1..]),
+            _ => url.to_owned(),
+        };
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            super::redact_url("https://user:pw@host:8000/v1?k=1"),
+            "https://***@host:8000/v1?k=1"
+        );
+        assert_eq!(super::redact_url("http://host/a@b"), "http://host/a@b");
+        assert_eq!(super::redact_url("u:secret@proxy:3128"), "***@proxy:3128");
+        assert_eq!(super::redact_url("not a url"), "not a url");
+    }
+}

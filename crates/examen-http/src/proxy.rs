@@ -5,6 +5,10 @@
 //! absolute form. The proxy itself is reached over plain HTTP (`http://host:port`, optionally with
 //! `user:password@`, sent as `Proxy-Authorization: Basic`); TLS to the proxy is not supported and
 //! is rejected when the client is built.
+//!
+//! Errors never show a proxy's credentials: a proxy is named as `host:port (VARIABLE)`
+//! ([`Proxy::describe`]); a failure to reach it says so ([`Error::proxy`](crate::Error::proxy));
+//! unusable variables are [`Error::is_proxy_config`](crate::Error::is_proxy_config).
 
 use std::net::IpAddr;
 
@@ -18,6 +22,11 @@ pub struct Proxy {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) authorization: Option<HeaderValue>,
+    /// The credentials in every form a server might echo: as written, decoded, and the
+    /// `Basic` token.
+    pub(crate) credentials: Vec<String>,
+    /// The variable the proxy came from (`HTTPS_PROXY`), when it came from one.
+    pub(crate) var: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -54,19 +63,48 @@ impl Proxy {
             Error::new(Kind::InvalidRequest)
                 .with_source("proxy address is not `http://host:port`".to_owned())
         })?;
+        let mut credentials = Vec::new();
         let authorization = userinfo.map(|userinfo| {
             let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
             let plain = format!("{}:{}", percent_decode(user), percent_decode(password));
-            let mut header = HeaderValue::try_from(format!("Basic {}", base64(plain.as_bytes())))
+            let token = base64(plain.as_bytes());
+            let mut header = HeaderValue::try_from(format!("Basic {token}"))
                 .expect("base64 is a valid header value");
             header.set_sensitive(true);
+            credentials.extend([
+                userinfo.to_owned(),
+                plain,
+                token,
+                password.to_owned(),
+                percent_decode(password),
+            ]);
             header
         });
+        credentials.retain(|c| !c.is_empty());
+        // Longest first, so a redaction never leaves part of a longer form behind.
+        credentials.sort_by_key(|c| std::cmp::Reverse(c.len()));
+        credentials.dedup();
         Ok(Self {
             host,
             port,
             authorization,
+            credentials,
+            var: None,
         })
+    }
+
+    /// `host:port`, and the variable it came from: `127.0.0.1:3128 (HTTPS_PROXY)`. Never the
+    /// credentials.
+    pub fn describe(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.var {
+            Some(var) => format!("{host}:{} ({var})", self.port),
+            None => format!("{host}:{}", self.port),
+        }
     }
 }
 
@@ -91,28 +129,29 @@ impl ProxyConfig {
 
     /// Reads the standard variables through `lookup` (for tests and for `.env`-style sources).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let get = |lower: &str, upper: &str| {
+        // The value and the name of the variable that held it.
+        let get = |lower: &'static str, upper: &'static str| {
             lookup(lower)
-                .or_else(|| lookup(upper))
-                .filter(|value| !value.trim().is_empty())
+                .map(|value| (lower, value))
+                .or_else(|| lookup(upper).map(|value| (upper, value)))
+                .filter(|(_, value)| !value.trim().is_empty())
         };
-        let parse = |name: &str, value: Option<String>| -> Result<Option<Proxy>, Error> {
-            value
-                .map(|value| {
-                    Proxy::parse(&value).map_err(|err| {
-                        Error::new(Kind::InvalidRequest)
+        let parse = |found: Option<(&'static str, String)>| -> Result<Option<Proxy>, Error> {
+            found
+                .map(|(name, value)| {
+                    let mut proxy = Proxy::parse(&value).map_err(|err| {
+                        Error::new(Kind::ProxyConfig)
                             .with_source(format!("{name}: {}", err.source_text()))
-                    })
+                    })?;
+                    proxy.var = Some(name);
+                    Ok(proxy)
                 })
                 .transpose()
         };
         let all = get("all_proxy", "ALL_PROXY");
-        let https = parse(
-            "HTTPS_PROXY",
-            get("https_proxy", "HTTPS_PROXY").or_else(|| all.clone()),
-        )?;
-        let http = parse("HTTP_PROXY", get("http_proxy", "HTTP_PROXY").or(all))?;
-        let no_proxy = NoProxy::parse(&get("no_proxy", "NO_PROXY").unwrap_or_default());
+        let https = parse(get("https_proxy", "HTTPS_PROXY").or_else(|| all.clone()))?;
+        let http = parse(get("http_proxy", "HTTP_PROXY").or(all))?;
+        let no_proxy = NoProxy::parse(&get("no_proxy", "NO_PROXY").unwrap_or_default().1);
         Ok(Self {
             https,
             http,
@@ -136,6 +175,19 @@ impl ProxyConfig {
     pub fn with_no_proxy(mut self, list: &str) -> Self {
         self.no_proxy = NoProxy::parse(list);
         self
+    }
+
+    /// The proxies' credentials in every form a server might echo them (as written, decoded,
+    /// the `Basic` token), for callers that redact what servers send back. Handle with care.
+    pub fn credentials(&self) -> Vec<String> {
+        let mut all: Vec<String> = [&self.https, &self.http]
+            .into_iter()
+            .flatten()
+            .flat_map(|proxy| proxy.credentials.iter().cloned())
+            .collect();
+        all.sort_by_key(|c| std::cmp::Reverse(c.len()));
+        all.dedup();
+        all
     }
 
     /// The proxy to use for a request to `host` over `https` (or plain http), if any.
@@ -329,6 +381,15 @@ mod tests {
             &format!("Basic {}", base64(b"alice:s@cret"))
         );
         assert!(!format!("{config:?}").contains("Basic"));
+        assert!(!format!("{config:?}").contains("cret"));
+        let credentials = config.credentials();
+        for form in ["alice:s%40cret", "alice:s@cret", "s@cret", "s%40cret"] {
+            assert!(
+                credentials.iter().any(|c| c == form),
+                "{form}: {credentials:?}"
+            );
+        }
+        assert_eq!(proxy.describe(), "proxy.internal:3128 (HTTPS_PROXY)");
         for bypassed in [
             "localhost",
             "corp.example",
@@ -356,7 +417,9 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.https.as_ref().unwrap().host, "lower");
+        assert_eq!(config.https.as_ref().unwrap().var, Some("https_proxy"));
         assert_eq!(config.http.as_ref().unwrap().host, "all");
+        assert_eq!(config.http.as_ref().unwrap().var, Some("ALL_PROXY"));
         assert!(config.proxy_for(true, "anything").is_none());
     }
 

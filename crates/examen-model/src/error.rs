@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use std::time::Duration;
+
+use crate::model::ModelCall;
 use crate::retry::RetryRecord;
 
 /// A failed model lookup or generation.
@@ -14,6 +17,15 @@ use crate::retry::RetryRecord;
 pub struct ModelError {
     kind: Box<ErrorKind>,
     retries: Vec<RetryRecord>,
+    record: Option<Box<CallRecord>>,
+}
+
+/// What a failed generation cost, recorded as a successful one is.
+#[derive(Debug, Clone)]
+struct CallRecord {
+    call: ModelCall,
+    working_time: Duration,
+    limiter_wait: Duration,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,12 +46,18 @@ pub(crate) enum ErrorKind {
     MissingBaseUrl { provider: String, var: String },
     #[error("{provider}: invalid model argument: {message}")]
     BadArg { provider: String, message: String },
+    #[error("{provider}: proxy configuration error: {message}")]
+    ProxyConfig { provider: String, message: String },
+    #[error("{provider}: invalid generation option: {message}")]
+    BadConfig { provider: String, message: String },
     #[error("{location}: {message}")]
     DotEnv { location: String, message: String },
-    #[error("{provider}: authentication failed (HTTP {status}): check {var}")]
+    #[error("{provider}: authentication failed (HTTP {status}){message}; hint: check {var}")]
     Auth {
         provider: String,
         status: u16,
+        /// The server's message with a leading `: `, or empty.
+        message: String,
         var: String,
     },
     #[error("{provider}: request rejected (HTTP {status}): {message}")]
@@ -55,7 +73,10 @@ pub(crate) enum ErrorKind {
         status: Option<u16>,
         timeout: bool,
     },
-    #[error("{provider}: gave up after {attempts} attempts ({limit}); last error: {last}")]
+    #[error(
+        "{provider}: gave up after {} ({limit}); last error: {last}",
+        attempts_text(*.attempts)
+    )]
     GaveUp {
         provider: String,
         attempts: u32,
@@ -72,16 +93,40 @@ pub(crate) enum ErrorKind {
     Mock { provider: String, message: String },
 }
 
+/// `1 attempt`, `3 attempts`.
+fn attempts_text(attempts: u32) -> String {
+    if attempts == 1 {
+        "1 attempt".to_owned()
+    } else {
+        format!("{attempts} attempts")
+    }
+}
+
 impl ModelError {
     pub(crate) fn new(kind: ErrorKind) -> Self {
         Self {
             kind: Box::new(kind),
             retries: Vec::new(),
+            record: None,
         }
     }
 
     pub(crate) fn with_retries(mut self, retries: Vec<RetryRecord>) -> Self {
         self.retries = retries;
+        self
+    }
+
+    pub(crate) fn with_call(
+        mut self,
+        call: ModelCall,
+        working_time: Duration,
+        limiter_wait: Duration,
+    ) -> Self {
+        self.record = Some(Box::new(CallRecord {
+            call,
+            working_time,
+            limiter_wait,
+        }));
         self
     }
 
@@ -98,6 +143,13 @@ impl ModelError {
 
     pub(crate) fn bad_arg(provider: &str, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadArg {
+            provider: provider.to_owned(),
+            message: message.into(),
+        })
+    }
+
+    pub(crate) fn bad_config(provider: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadConfig {
             provider: provider.to_owned(),
             message: message.into(),
         })
@@ -152,6 +204,8 @@ impl ModelError {
                 | ErrorKind::MissingKey { .. }
                 | ErrorKind::MissingBaseUrl { .. }
                 | ErrorKind::BadArg { .. }
+                | ErrorKind::BadConfig { .. }
+                | ErrorKind::ProxyConfig { .. }
                 | ErrorKind::DotEnv { .. }
         )
     }
@@ -168,6 +222,28 @@ impl ModelError {
     /// The retries made before this error, oldest first.
     pub fn retries(&self) -> &[RetryRecord] {
         &self.retries
+    }
+
+    /// The raw exchange of the last attempt, when a request was built: the body sent, the
+    /// error body received (JSON `null` when there was none) and how long that attempt took.
+    /// Like [`Generation::call`](crate::Generation::call), it never holds the API key.
+    pub fn call(&self) -> Option<&ModelCall> {
+        self.record.as_ref().map(|r| &r.call)
+    }
+
+    /// Time spent working on the failed call, less [`limiter_wait`](Self::limiter_wait) (zero
+    /// when nothing was sent).
+    pub fn working_time(&self) -> Duration {
+        self.record
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.working_time)
+    }
+
+    /// Time the failed call spent waiting for a `max_connections` slot.
+    pub fn limiter_wait(&self) -> Duration {
+        self.record
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.limiter_wait)
     }
 }
 

@@ -41,12 +41,27 @@
 //! mid-response; an attempt that outlives `attempt_timeout`; a 2xx body that is not JSON. The
 //! wait is exponential with full jitter ([`Backoff`]) and at least the server's `Retry-After`
 //! (seconds, HTTP date, or `retry-after-ms`). Retrying stops after `max_retries` retries or when
-//! the next attempt would start after the total `timeout`; with neither set it goes on, as in
-//! Inspect. Every retry is counted ([`Model::retries`]) and listed with its reason
+//! the total `timeout` is used up; with neither set it goes on, as in Inspect. The whole
+//! `timeout` is used: when the next backoff would cross it, a last attempt is made halfway
+//! through what is left, bounded by the rest (unless the server's `Retry-After` alone reaches
+//! past it). Every retry is counted ([`Model::retries`]) and listed with its reason
 //! ([`Generation::retries`], [`ModelError::retries`]).
 //!
+//! Timeouts are seconds, fractions allowed, and must be greater than 0. Each attempt is bounded
+//! by `attempt_timeout`, by default [`DEFAULT_ATTEMPT_TIMEOUT`] (600 s, the request timeout of
+//! Inspect's HTTP clients), so a server that never answers costs a retry, not a hung sample.
+//!
 //! Not retried: other 4xx. 401 and 403 give `<provider>: authentication failed (HTTP 401):
-//! check <VARIABLE>`.
+//! <the server's message>; hint: check <VARIABLE>`. Every error keeps the server's own message
+//! whole (up to 64 KiB, on one line), with the API key and proxy credentials redacted; the
+//! retry list ([`RetryRecord`]) keeps only the short reason (`HTTP 429 Too Many Requests`).
+//!
+//! # Options a provider does not send
+//!
+//! A generation option the provider's API has no field for (`top_k` or `best_of` to `openai/`,
+//! `seed` to `anthropic/`) is left out of the request, and a warning naming the option and the
+//! provider is raised once per option for the model: [`Model::take_warnings`] hands them to the
+//! caller (the CLI shows them as `warning: ...` lines); this crate never prints.
 //!
 //! # Connection limit
 //!
@@ -75,7 +90,7 @@ pub use env::{find_dotenv, parse_dotenv, read_dotenv, Env};
 pub use error::ModelError;
 pub use model::{
     connection_ceiling, get_model, set_connection_ceiling, Generation, Model, ModelCall,
-    ModelOptions, DEFAULT_MAX_CONNECTIONS,
+    ModelOptions, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
 };
 pub use providers::mock::{MockLlm, DEFAULT_OUTPUT};
 pub use retry::{Backoff, RetryRecord};

@@ -89,6 +89,8 @@ struct Inner {
     limiter: Option<CapacityLimiter>,
     retries: AtomicU64,
     usage: Mutex<ModelUsage>,
+    /// Options already warned about, and the warnings not yet taken.
+    warnings: Mutex<(Vec<&'static str>, Vec<String>)>,
 }
 
 enum Api {
@@ -203,6 +205,7 @@ pub fn get_model(name: &str, options: ModelOptions) -> Result<Model, ModelError>
             limiter,
             retries: AtomicU64::new(0),
             usage: Mutex::new(ModelUsage::default()),
+            warnings: Mutex::default(),
         }),
     })
 }
@@ -239,21 +242,25 @@ fn http_api(
         },
     };
     let base_url = base_url.trim().trim_end_matches('/').to_owned();
-    let endpoint = match wire {
-        Wire::OpenAi(_) => format!("{base_url}/chat/completions"),
-        // The Anthropic SDK appends the versioned path to the base URL.
-        Wire::Anthropic => format!("{base_url}/v1/messages"),
-    };
+    let endpoint = endpoint(wire, &base_url);
     if let Err(err) = examen_http::Request::post(&endpoint) {
         return Err(ModelError::bad_arg(
             &label,
-            format!("base URL `{base_url}` is not usable: {err}"),
+            format!(
+                "base URL `{}` is not usable: {err}",
+                examen_http::redact_url(&base_url)
+            ),
         ));
     }
     let client = match &options.client {
         Some(client) => client.clone(),
         None => build_client(&label, options)?,
     };
+    let proxy_secrets = client
+        .proxy_credentials()
+        .into_iter()
+        .map(Secret::new)
+        .collect();
     Ok(Api::Http(Box::new(HttpProvider {
         label,
         wire,
@@ -262,8 +269,29 @@ fn http_api(
         endpoint,
         key,
         key_var,
+        base_var,
+        proxy_secrets,
         client,
     })))
+}
+
+/// The URL requests are posted to. Base URLs are accepted with or without the API version:
+/// OpenAI-compatible servers are given `/v1` when the base URL has no path at all
+/// (`http://localhost:8000` as `http://localhost:8000/v1`; a base URL with a path, like
+/// `https://openrouter.ai/api/v1`, is used as it is), and Anthropic's `/v1` is not doubled
+/// (the SDK appends `/v1/messages` to `https://api.anthropic.com`).
+fn endpoint(wire: Wire, base_url: &str) -> String {
+    let path = base_url.split_once("://").map_or("", |(_, rest)| {
+        rest.find('/').map_or("", |slash| &rest[slash..])
+    });
+    match wire {
+        Wire::OpenAi(_) if path.is_empty() => format!("{base_url}/v1/chat/completions"),
+        Wire::OpenAi(_) => format!("{base_url}/chat/completions"),
+        Wire::Anthropic => {
+            let base = base_url.strip_suffix("/v1").unwrap_or(base_url);
+            format!("{base}/v1/messages")
+        }
+    }
 }
 
 fn build_client(label: &str, options: &ModelOptions) -> Result<examen_http::Client, ModelError> {
@@ -287,8 +315,13 @@ fn build_client(label: &str, options: &ModelOptions) -> Result<examen_http::Clie
     if let Some(err) = env_error.into_inner() {
         return Err(err);
     }
-    let proxy =
-        proxy.map_err(|err| ModelError::bad_arg(label, format!("proxy settings: {err}")))?;
+    let proxy = proxy.map_err(|err| {
+        ModelError::new(ErrorKind::ProxyConfig {
+            provider: label.to_owned(),
+            message: std::error::Error::source(&err)
+                .map_or_else(|| err.to_string(), ToString::to_string),
+        })
+    })?;
     builder
         .proxy(proxy)
         .build()
@@ -379,6 +412,7 @@ impl Model {
                 limiter: None,
                 retries: AtomicU64::new(0),
                 usage: Mutex::new(ModelUsage::default()),
+                warnings: Mutex::default(),
             }),
         }
     }
@@ -494,6 +528,10 @@ impl Model {
         config: &GenerateConfig,
         started: Instant,
     ) -> Result<Generation, ModelError> {
+        let unsent = http.unsent_options(config);
+        if !unsent.is_empty() {
+            self.warn_unsent(http, &unsent);
+        }
         let request_json = http.request_body(input, tools, tool_choice, config);
         let body = Bytes::from(serde_json::to_vec(&request_json).map_err(|err| {
             ModelError::new(ErrorKind::Http {
@@ -509,26 +547,37 @@ impl Model {
         if let Some(max) = config.max_connections {
             resize(limiter, max);
         }
-        let total_timeout = config.timeout.map(Duration::from_secs);
+        let (total_timeout, attempt_timeout) = timeouts(&http.label, config)?;
         let deadline = total_timeout.map(|limit| started + limit);
-        let attempt_timeout = config.attempt_timeout.map(Duration::from_secs);
         let mut retries: Vec<RetryRecord> = Vec::new();
         let mut limiter_wait = Duration::ZERO;
         let mut attempt_number: u32 = 0;
+        // Set once the backoff would have crossed the deadline: the attempt then made gets what
+        // is left of the budget, and is the last.
+        let mut last_attempt = false;
         loop {
             attempt_number += 1;
             let waiting = Instant::now();
             let permit = limiter.acquire().await;
             limiter_wait += waiting.elapsed();
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let limit = match (attempt_timeout, remaining) {
-                (Some(a), Some(r)) => Some(a.min(r)),
-                (a, r) => a.or(r),
-            };
+            let limit = remaining.map_or(attempt_timeout, |r| r.min(attempt_timeout));
             let attempt_started = Instant::now();
-            let outcome = http.attempt(body.clone(), config, limit).await;
+            let (outcome, failed_response) = http.attempt(body.clone(), config, Some(limit)).await;
             // The slot is not held through the backoff: other calls may use it meanwhile.
             drop(permit);
+            let attempt_time = attempt_started.elapsed();
+            // A failed call is recorded as a successful one is: the request, the error body,
+            // the retries and the working time.
+            let record = |err: ModelError| {
+                let call = ModelCall {
+                    request: request_json.clone(),
+                    response: failed_response.clone().unwrap_or(JsonValue::Null),
+                    time: attempt_time,
+                };
+                let working_time = started.elapsed().saturating_sub(limiter_wait);
+                err.with_call(call, working_time, limiter_wait)
+            };
             match outcome {
                 Attempt::Done {
                     mut output,
@@ -550,7 +599,7 @@ impl Model {
                         limiter_wait,
                     });
                 }
-                Attempt::Fail(err) => return Err(err.with_retries(retries)),
+                Attempt::Fail(err) => return Err(record(err.with_retries(retries))),
                 Attempt::Retry {
                     reason,
                     retry_after,
@@ -560,14 +609,46 @@ impl Model {
                     if let Some(max) = config.max_retries {
                         if retries.len() as u32 >= max {
                             let limit = format!("max_retries {max} reached");
-                            return Err(gave_up(http, attempt_number, limit, &error, retries));
+                            return Err(record(gave_up(
+                                http,
+                                attempt_number,
+                                limit,
+                                &error,
+                                retries,
+                            )));
                         }
                     }
-                    let wait = self.inner.backoff.wait(retry_number, retry_after);
+                    let mut wait = self.inner.backoff.wait(retry_number, retry_after);
                     if let (Some(deadline), Some(total)) = (deadline, total_timeout) {
-                        if Instant::now() + wait >= deadline {
-                            let limit = format!("timeout {}s reached", total.as_secs());
-                            return Err(gave_up(http, attempt_number, limit, &error, retries));
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let total = format_seconds(total);
+                        let stop = if left.is_zero() {
+                            Some(format!("timeout {total} reached"))
+                        } else if last_attempt {
+                            Some(format!("timeout {total}: no time left for another attempt"))
+                        } else {
+                            retry_after.filter(|asked| *asked >= left).map(|asked| {
+                                format!(
+                                    "timeout {total}: the server asked to wait {}, past it",
+                                    format_seconds(asked)
+                                )
+                            })
+                        };
+                        if let Some(limit) = stop {
+                            return Err(record(gave_up(
+                                http,
+                                attempt_number,
+                                limit,
+                                &error,
+                                retries,
+                            )));
+                        }
+                        if wait >= left {
+                            // The whole budget is used: rather than give up now, wait half of
+                            // what is left (at least what the server asked) and make a last
+                            // attempt bounded by the rest.
+                            wait = retry_after.unwrap_or_default().max(left / 2);
+                            last_attempt = true;
                         }
                     }
                     self.inner.retries.fetch_add(1, Ordering::Relaxed);
@@ -582,10 +663,83 @@ impl Model {
         }
     }
 
+    /// Warnings raised by calls so far and not yet taken, oldest first: each generation option
+    /// that the provider does not send (`top_k` to `openai/`), once per option for this model
+    /// and its clones. Displays show them; nothing is printed by this crate.
+    pub fn take_warnings(&self) -> Vec<String> {
+        let mut warnings = self
+            .inner
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut warnings.1)
+    }
+
+    fn warn_unsent(&self, http: &HttpProvider, unsent: &[&'static str]) {
+        let mut warnings = self
+            .inner
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for option in unsent {
+            if !warnings.0.contains(option) {
+                warnings.0.push(option);
+                warnings.1.push(format!(
+                    "{}: generation option `{option}` is not supported by this provider and is not sent",
+                    http.label
+                ));
+            }
+        }
+    }
+
     fn add_usage(&self, output: &ModelOutput) {
         if let Some(usage) = &output.usage {
             *self.inner.usage.lock().unwrap_or_else(|e| e.into_inner()) += usage;
         }
+    }
+}
+
+/// Inspect's default limit on one attempt, as its HTTP clients set it
+/// (`DEFAULT_REQUEST_TIMEOUT`, 600 s, for the OpenAI and Anthropic SDKs): used when
+/// `attempt_timeout` is not set, so a server that accepts a request and never answers is retried
+/// rather than waited on forever.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The total timeout (if any) and the limit on one attempt, from `config`. Zero, negative or
+/// non-finite values are refused: zero would fail every call or retry forever.
+fn timeouts(
+    provider: &str,
+    config: &GenerateConfig,
+) -> Result<(Option<Duration>, Duration), ModelError> {
+    let seconds = |key: &str, value: Option<f64>| -> Result<Option<Duration>, ModelError> {
+        value
+            .map(|secs| {
+                Duration::try_from_secs_f64(secs)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        ModelError::bad_config(
+                            provider,
+                            format!(
+                                "`{key}` must be a number of seconds greater than 0, got {secs}"
+                            ),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let total = seconds("timeout", config.timeout)?;
+    let attempt = seconds("attempt_timeout", config.attempt_timeout)?;
+    Ok((total, attempt.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT)))
+}
+
+/// `15s`, `0.5s`.
+fn format_seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0}s")
+    } else {
+        format!("{}s", (secs * 1000.0).round() / 1000.0)
     }
 }
 
@@ -614,4 +768,84 @@ fn gave_up(
         timeout,
     })
     .with_retries(retries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_with_or_without_the_version() {
+        let openai = Wire::OpenAi(Flavor::OpenAi);
+        for (base, expected) in [
+            ("http://h:1", "http://h:1/v1/chat/completions"),
+            ("http://h:1/v1", "http://h:1/v1/chat/completions"),
+            (
+                "https://openrouter.ai/api/v1",
+                "https://openrouter.ai/api/v1/chat/completions",
+            ),
+            (
+                "https://g.example/v1beta/openai",
+                "https://g.example/v1beta/openai/chat/completions",
+            ),
+        ] {
+            assert_eq!(endpoint(openai, base), expected, "{base}");
+        }
+        for (base, expected) in [
+            (
+                "https://api.anthropic.com",
+                "https://api.anthropic.com/v1/messages",
+            ),
+            (
+                "https://api.anthropic.com/v1",
+                "https://api.anthropic.com/v1/messages",
+            ),
+            ("http://h:1/proxy", "http://h:1/proxy/v1/messages"),
+        ] {
+            assert_eq!(endpoint(Wire::Anthropic, base), expected, "{base}");
+        }
+    }
+
+    #[test]
+    fn the_default_attempt_timeout_is_finite() {
+        let (total, attempt) = timeouts("openai", &GenerateConfig::default()).unwrap();
+        assert_eq!(total, None);
+        assert_eq!(attempt, DEFAULT_ATTEMPT_TIMEOUT);
+        assert_eq!(DEFAULT_ATTEMPT_TIMEOUT, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn fractional_timeouts_are_kept_and_zero_is_refused() {
+        let config = GenerateConfig {
+            timeout: Some(2.5),
+            attempt_timeout: Some(0.25),
+            ..GenerateConfig::default()
+        };
+        assert_eq!(
+            timeouts("openai", &config).unwrap(),
+            (
+                Some(Duration::from_millis(2500)),
+                Duration::from_millis(250)
+            )
+        );
+        for (key, bad) in [
+            ("timeout", 0.0),
+            ("attempt_timeout", 0.0),
+            ("timeout", -1.0),
+        ] {
+            let mut config = GenerateConfig::default();
+            match key {
+                "timeout" => config.timeout = Some(bad),
+                _ => config.attempt_timeout = Some(bad),
+            }
+            let err = timeouts("openai", &config).unwrap_err();
+            assert!(err.is_configuration(), "{err}");
+            assert!(
+                err.to_string().contains(&format!("`{key}` must be")),
+                "{err}"
+            );
+        }
+        assert_eq!(format_seconds(Duration::from_secs(15)), "15s");
+        assert_eq!(format_seconds(Duration::from_millis(500)), "0.5s");
+    }
 }

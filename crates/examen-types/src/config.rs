@@ -98,13 +98,41 @@ fn reasoning_history<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<St
     })
 }
 
+/// Writes seconds as Inspect's `int` field: whole, a fraction rounded up (Inspect's reader
+/// rejects `0.5` for an `int`).
+fn whole_seconds<S: serde::Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(secs) if secs.is_finite() && *secs >= 0.0 && *secs < u64::MAX as f64 => {
+            s.serialize_u64(secs.ceil() as u64)
+        }
+        Some(secs) => s.serialize_f64(*secs),
+        None => s.serialize_none(),
+    }
+}
+
+/// Reads seconds written as an integer or a float.
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Option::<JsonValue>::deserialize(d)? {
+        None | Some(JsonValue::Null) => None,
+        Some(JsonValue::Number(n)) => n.as_f64(),
+        Some(other) => {
+            return Err(serde::de::Error::custom(format_args!(
+                "expected a number of seconds, found {other}"
+            )))
+        }
+    })
+}
+
 generate_config! {
     /// Maximum number of retries (1 allows two attempts in total).
     max_retries: u32,
-    /// Timeout in seconds for a whole request, retries included.
-    timeout: u64,
-    /// Timeout in seconds for one attempt.
-    attempt_timeout: u64,
+    /// Timeout in seconds for a whole request, retries included. Fractions are allowed; the log
+    /// records whole seconds (Inspect's schema), a fraction rounded up.
+    #[serde(serialize_with = "whole_seconds", deserialize_with = "seconds")]
+    timeout: f64,
+    /// Timeout in seconds for one attempt (fractions as for `timeout`).
+    #[serde(serialize_with = "whole_seconds", deserialize_with = "seconds")]
+    attempt_timeout: f64,
     /// Timeout in seconds on silence within a streaming response.
     stream_idle_timeout: u64,
     /// Maximum concurrent connections to the model API.
@@ -180,4 +208,24 @@ generate_config! {
     cache: JsonValue,
     /// Batch API use: a bool, an int or a `BatchConfig` object.
     batch: JsonValue,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_written_as_whole_seconds_and_read_as_either() {
+        let config = GenerateConfig {
+            timeout: Some(15.0),
+            attempt_timeout: Some(0.5),
+            ..GenerateConfig::default()
+        };
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(json, r#"{"timeout":15,"attempt_timeout":1}"#);
+        let read: GenerateConfig =
+            serde_json::from_str(r#"{"timeout": 2.5, "attempt_timeout": 7}"#).unwrap();
+        assert_eq!((read.timeout, read.attempt_timeout), (Some(2.5), Some(7.0)));
+        assert!(serde_json::from_str::<GenerateConfig>(r#"{"timeout": "x"}"#).is_err());
+    }
 }

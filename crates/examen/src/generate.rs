@@ -245,13 +245,7 @@ impl Generate {
                 transcript.add_waiting(generation.limiter_wait);
                 let usage = generation.output.usage.clone().unwrap_or_default();
                 let retries = u64::try_from(generation.retries.len()).unwrap_or(u64::MAX);
-                let call = generation.call.as_ref().map(|call| {
-                    serde_json::json!({
-                        "request": call.request,
-                        "response": call.response,
-                        "time": call.time.as_secs_f64(),
-                    })
-                });
+                let call = generation.call.as_ref().map(call_json);
                 transcript.push(Event::Model {
                     base,
                     model: model.name().to_string(),
@@ -270,6 +264,9 @@ impl Generate {
                 Ok((generation.output, usage))
             }
             Err(error) => {
+                // Recorded as a successful call is: retries, request, working time.
+                transcript.add_waiting(error.limiter_wait());
+                let retries = u64::try_from(error.retries().len()).unwrap_or(u64::MAX);
                 transcript.push(Event::Model {
                     base,
                     model: model.name().to_string(),
@@ -279,11 +276,11 @@ impl Generate {
                     tool_choice: "none".into(),
                     config: config.clone(),
                     output: ModelOutput::default(),
-                    retries: None,
+                    retries: (retries > 0).then_some(retries),
                     error: Some(error.to_string()),
-                    call: None,
+                    call: error.call().map(call_json),
                     completed: utc_timestamp(std::time::SystemTime::now()),
-                    working_time: 0.0,
+                    working_time: error.working_time().as_secs_f64(),
                 });
                 // The URL says which server did not answer (a base URL from the wrong
                 // environment is a common cause); credentials in it are left out.
@@ -299,6 +296,15 @@ impl Generate {
     fn lock(&self) -> std::sync::MutexGuard<'_, Transcript> {
         self.transcript.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A model event's `call` (Inspect's `ModelCall`).
+fn call_json(call: &examen_model::ModelCall) -> serde_json::Value {
+    serde_json::json!({
+        "request": call.request,
+        "response": call.response,
+        "time": call.time.as_secs_f64(),
+    })
 }
 
 /// Inspect's message limit: reaching it before a generate, or exceeding it

@@ -95,6 +95,8 @@ pub(crate) trait Display: Send {
     fn tick(&mut self, progress: &Progress, gauges: &[Gauge]);
     /// The eval is over: stop drawing.
     fn close(&mut self, progress: &Progress);
+    /// A warning from the model layer (an option a provider does not send), shown once.
+    fn warning(&mut self, _text: &str) {}
 }
 
 /// How often displays are ticked.
@@ -251,6 +253,14 @@ impl Progress {
     }
 }
 
+fn show_warnings(display: &mut dyn Display, models: &[Model]) {
+    for model in models {
+        for warning in model.take_warnings() {
+            display.warning(&warning);
+        }
+    }
+}
+
 /// Runs a display until the event stream ends (the engine dropped its sender), ticking it with
 /// the models' gauges; returns the progress it saw.
 pub(crate) async fn consume(
@@ -270,10 +280,12 @@ pub(crate) async fn consume(
             Err(_) => {}
         }
         if Instant::now() >= next_tick {
+            show_warnings(display.as_mut(), &models);
             display.tick(&progress, &gauges(&models));
             next_tick = Instant::now() + TICK;
         }
     }
+    show_warnings(display.as_mut(), &models);
     display.tick(&progress, &gauges(&models));
     display.close(&progress);
     progress

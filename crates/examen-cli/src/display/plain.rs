@@ -94,6 +94,10 @@ impl Display for Plain {
         }
     }
 
+    fn warning(&mut self, text: &str) {
+        self.line(&format!("warning: {text}"));
+    }
+
     fn tick(&mut self, progress: &Progress, gauges: &[Gauge]) {
         if self.last.elapsed() < INTERVAL {
             return;

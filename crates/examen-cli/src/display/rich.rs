@@ -120,6 +120,11 @@ impl Display for Rich {
         }
     }
 
+    fn warning(&mut self, text: &str) {
+        // Above the bars; a closed stderr must not stop the eval.
+        let _ = self.multi.println(format!("warning: {text}"));
+    }
+
     fn tick(&mut self, progress: &Progress, gauges: &[Gauge]) {
         for (run, state) in progress.started() {
             if state.finished {

@@ -167,8 +167,8 @@ fn options_override_the_task_file() {
         assert_eq!(config.temperature, Some(0.25));
         assert_eq!(config.seed, Some(42));
         assert_eq!(config.max_retries, Some(3));
-        assert_eq!(config.timeout, Some(60));
-        assert_eq!(config.attempt_timeout, Some(20));
+        assert_eq!(config.timeout, Some(60.0));
+        assert_eq!(config.attempt_timeout, Some(20.0));
         assert_eq!(config.max_connections, Some(4));
         let eval = &log.eval.config;
         assert_eq!(eval.epochs, Some(3));

@@ -32,5 +32,7 @@ mod retry;
 mod score;
 /// An API key never reaches logs, the terminal or errors.
 mod secrets;
+/// `--timeout`/`--attempt-timeout` (fractions accepted, zero refused); unsent-option warnings.
+mod timeouts;
 /// Small usage errors, worded so the user can act on them.
 mod usage;

@@ -171,3 +171,52 @@ async fn a_refusing_proxy_is_a_connect_error() {
     assert!(err.is_connect(), "{err:?}");
     assert!(err.to_string().contains("407"), "{err}");
 }
+
+#[examen_rt::test]
+async fn a_dead_proxy_is_named_as_the_proxy() {
+    let listener = examen_rt::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let dead = format!("http://carol:pa55-SECRET@{addr}");
+    let config =
+        ProxyConfig::from_lookup(|name| (name == "HTTPS_PROXY").then(|| dead.clone())).unwrap();
+    let client = examen_http::Client::builder()
+        .proxy(config)
+        .build()
+        .unwrap();
+    let err = client
+        .send(Request::get("https://api.example.com/").unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    assert_eq!(
+        err.io_error_kind(),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    assert_eq!(err.proxy(), Some(format!("{addr} (HTTPS_PROXY)").as_str()));
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "connection to proxy {addr} (HTTPS_PROXY) failed (api.example.com)"
+        )),
+        "{text}"
+    );
+    assert!(
+        !text.contains("SECRET") && !format!("{err:?}").contains("SECRET"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_proxy_variables_are_a_proxy_configuration_error() {
+    let err = ProxyConfig::from_lookup(|name| {
+        (name == "ALL_PROXY").then(|| "socks5://dan:SECRET@p:1080".to_owned())
+    })
+    .unwrap_err();
+    assert!(err.is_proxy_config(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("ALL_PROXY"), "{text}");
+    assert!(!text.contains("SECRET"), "{text}");
+}

@@ -25,13 +25,23 @@ pub(crate) fn fast_backoff() -> Backoff {
 
 /// A model pointed at `base_url` with the test key, an empty environment and fast backoff.
 pub(crate) fn model_at(name: &str, base_url: &str, config: examen_model::GenerateConfig) -> Model {
+    model_with_backoff(name, base_url, config, fast_backoff())
+}
+
+/// [`model_at`] with another backoff.
+pub(crate) fn model_with_backoff(
+    name: &str,
+    base_url: &str,
+    config: examen_model::GenerateConfig,
+    backoff: Backoff,
+) -> Model {
     get_model(
         name,
         ModelOptions {
             base_url: Some(base_url.to_owned()),
             api_key: Some(Secret::new(TEST_KEY)),
             env: Env::from_pairs(Vec::<(String, String)>::new()),
-            backoff: fast_backoff(),
+            backoff,
             config,
             ..ModelOptions::default()
         },

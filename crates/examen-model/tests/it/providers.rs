@@ -252,5 +252,105 @@ async fn model_base_url_option_beats_the_environment() {
         .unwrap()
         .output;
     assert_eq!(output.completion, "override");
-    assert_eq!(server.requests()[0].path, "/chat/completions");
+    // A base URL without a path is given the API version.
+    assert_eq!(server.requests()[0].path, "/v1/chat/completions");
+}
+
+/// Answers only at the versioned routes, 404 with a bare body elsewhere (as servers do).
+async fn versioned_server() -> TestServer {
+    TestServer::start(|_, request| match request.path.as_str() {
+        "/v1/chat/completions" => openai_ok("routed"),
+        "/v1/messages" => anthropic_ok("routed"),
+        _ => Reply::Respond(404, vec![], b"Not Found".to_vec()),
+    })
+    .await
+}
+
+#[examen_rt::test]
+async fn base_urls_are_accepted_with_or_without_the_version() {
+    let server = versioned_server().await;
+    for name in ["openai/gpt-4o", "openai-api/vllm/m", "anthropic/claude-x"] {
+        for base in [
+            server.url(),
+            format!("{}/v1", server.url()),
+            format!("{}/v1/", server.url()),
+        ] {
+            let model = model_at(name, &base, GenerateConfig::default());
+            let output = model
+                .generate(&input(), &[], &GenerateConfig::default())
+                .await
+                .unwrap_or_else(|err| panic!("{name} at {base}: {err}"))
+                .output;
+            assert_eq!(output.completion, "routed", "{name} at {base}");
+        }
+    }
+}
+
+#[examen_rt::test]
+async fn a_404_names_the_url_requested() {
+    let server = versioned_server().await;
+    let base = format!("{}/api", server.url());
+    let model = model_at("anthropic/claude-x", &base, GenerateConfig::default());
+    let err = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "anthropic: request rejected (HTTP 404): Not Found (POST {base}/v1/messages); hint: \
+             check the base URL (ANTHROPIC_BASE_URL)"
+        )
+    );
+}
+
+#[examen_rt::test]
+async fn options_a_provider_does_not_send_are_warned_about_once() {
+    let server = versioned_server().await;
+    let config = GenerateConfig {
+        top_k: Some(5),
+        best_of: Some(2),
+        temperature: Some(0.5),
+        seed: Some(1),
+        ..GenerateConfig::default()
+    };
+    let openai = model_at("openai/gpt-4o", &server.url(), GenerateConfig::default());
+    for _ in 0..3 {
+        openai.generate(&input(), &[], &config).await.unwrap();
+    }
+    assert_eq!(
+        openai.take_warnings(),
+        [
+            "openai: generation option `top_k` is not supported by this provider and is not sent",
+            "openai: generation option `best_of` is not supported by this provider and is not sent",
+        ]
+    );
+    assert!(openai.take_warnings().is_empty(), "once per option");
+    openai.generate(&input(), &[], &config).await.unwrap();
+    assert!(openai.take_warnings().is_empty(), "once per option");
+    let body = server.requests()[0].json();
+    assert!(body.get("top_k").is_none(), "{body}");
+
+    // Compatible servers take both; Anthropic takes top_k but not the seed or best_of.
+    let vllm = model_at(
+        "openai-api/vllm/m",
+        &server.url(),
+        GenerateConfig::default(),
+    );
+    vllm.generate(&input(), &[], &config).await.unwrap();
+    assert!(vllm.take_warnings().is_empty());
+    let claude = model_at(
+        "anthropic/claude-x",
+        &server.url(),
+        GenerateConfig::default(),
+    );
+    claude.generate(&input(), &[], &config).await.unwrap();
+    let warnings = claude.take_warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("`seed`") && warnings[1].contains("`best_of`"),
+        "{warnings:?}"
+    );
+    assert!(warnings[0].starts_with("anthropic: "), "{warnings:?}");
 }

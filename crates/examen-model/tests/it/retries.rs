@@ -5,8 +5,8 @@ use std::time::Duration;
 use examen_model::{ChatMessage, GenerateConfig};
 use serde_json::json;
 
-use crate::model_at;
 use crate::server::{openai_ok, Reply, TestServer};
+use crate::{model_at, model_with_backoff};
 
 fn input() -> Vec<ChatMessage> {
     vec![ChatMessage::user("hello")]
@@ -100,12 +100,15 @@ async fn dropped_connection_then_success() {
 async fn hang_past_attempt_timeout_then_success() {
     let server = flaky(1, || Reply::Hang).await;
     let config = GenerateConfig {
-        attempt_timeout: Some(1),
+        attempt_timeout: Some(0.25),
         ..GenerateConfig::default()
     };
     let generation = generate_once(&server, config).await;
     assert_eq!(generation.retries.len(), 1);
-    assert_eq!(generation.retries[0].reason, "attempt timed out after 1s");
+    assert_eq!(
+        generation.retries[0].reason,
+        "attempt timed out after 250ms"
+    );
 }
 
 #[examen_rt::test]
@@ -201,7 +204,7 @@ async fn total_timeout_stops_retrying() {
         "openai/gpt-4o",
         &server.url(),
         GenerateConfig {
-            timeout: Some(1),
+            timeout: Some(1.0),
             ..GenerateConfig::default()
         },
     );
@@ -239,7 +242,7 @@ async fn bad_request_is_not_retried() {
 
 #[examen_rt::test]
 async fn other_client_errors_are_not_retried() {
-    for status in [404u16, 413, 422] {
+    for status in [413u16, 422] {
         let server =
             TestServer::start(move |_, _| Reply::Respond(status, vec![], b"nope\nmore".to_vec()))
                 .await;
@@ -255,7 +258,246 @@ async fn other_client_errors_are_not_retried() {
         assert_eq!(server.requests().len(), 1, "{status}");
         assert_eq!(
             err.to_string(),
-            format!("anthropic: request rejected (HTTP {status}): nope")
+            format!("anthropic: request rejected (HTTP {status}): nope more")
         );
     }
+}
+
+#[examen_rt::test]
+async fn a_server_that_never_answers_is_given_up_on() {
+    // It accepts the connection, reads the request and never replies.
+    let server = TestServer::start(|_, _| Reply::Hang).await;
+    let model = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            attempt_timeout: Some(0.2),
+            max_retries: Some(1),
+            ..GenerateConfig::default()
+        },
+    );
+    let input = input();
+    let no_config = GenerateConfig::default();
+    let call = model.generate(&input, &[], &no_config);
+    let err = examen_rt::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the call must end by itself")
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "openai: gave up after 2 attempts (max_retries 1 reached); last error: attempt timed out after 200ms"
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[examen_rt::test]
+async fn zero_timeouts_are_refused_before_anything_is_sent() {
+    let server = TestServer::start(|_, _| Reply::Hang).await;
+    for (key, config) in [
+        (
+            "attempt_timeout",
+            GenerateConfig {
+                attempt_timeout: Some(0.0),
+                ..GenerateConfig::default()
+            },
+        ),
+        (
+            "timeout",
+            GenerateConfig {
+                timeout: Some(0.0),
+                ..GenerateConfig::default()
+            },
+        ),
+    ] {
+        let model = model_at("openai/gpt-4o", &server.url(), config);
+        let input = input();
+        let no_config = GenerateConfig::default();
+        let call = model.generate(&input, &[], &no_config);
+        let err = examen_rt::timeout(Duration::from_secs(30), call)
+            .await
+            .expect("a zero timeout must not retry forever")
+            .unwrap_err();
+        assert!(err.is_configuration(), "{err}");
+        assert!(
+            err.to_string().contains(&format!(
+                "`{key}` must be a number of seconds greater than 0"
+            )),
+            "{err}"
+        );
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[examen_rt::test]
+async fn the_whole_timeout_is_used_by_a_last_attempt() {
+    // The first attempt fails at once; every later one hangs. The backoff (a million seconds)
+    // always crosses the 1 s deadline, so giving up at that point would make one attempt only.
+    let server = TestServer::start(|index, _| {
+        if index == 0 {
+            Reply::Respond(503, vec![], Vec::new())
+        } else {
+            Reply::Hang
+        }
+    })
+    .await;
+    let huge = Duration::from_secs(1_000_000);
+    let model = model_with_backoff(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            timeout: Some(1.0),
+            ..GenerateConfig::default()
+        },
+        examen_model::Backoff {
+            initial: huge,
+            max: huge,
+        },
+    );
+    let started = std::time::Instant::now();
+    let input = input();
+    let no_config = GenerateConfig::default();
+    let call = model.generate(&input, &[], &no_config);
+    let err = examen_rt::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the timeout bounds the call")
+        .unwrap_err();
+    assert_eq!(server.requests().len(), 2, "a last attempt was made: {err}");
+    assert_eq!(err.retries().len(), 1);
+    assert!(err.retries()[0].wait < Duration::from_secs(1), "{err:?}");
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "openai: gave up after 2 attempts (timeout 1s reached); last error: attempt timed out after"
+        ),
+        "{err}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[examen_rt::test]
+async fn one_attempt_is_one_attempt() {
+    let server = TestServer::start(|_, _| Reply::Respond(503, vec![], Vec::new())).await;
+    let model = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            max_retries: Some(0),
+            ..GenerateConfig::default()
+        },
+    );
+    let err = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("openai: gave up after 1 attempt (max_retries 0 reached)"),
+        "{err}"
+    );
+}
+
+#[examen_rt::test]
+async fn a_failed_call_keeps_its_request_retries_and_working_time() {
+    let server =
+        TestServer::start(|_, _| Reply::json(503, json!({"error": {"message": "overloaded"}})))
+            .await;
+    let model = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            max_retries: Some(2),
+            ..GenerateConfig::default()
+        },
+    );
+    let err = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.retries().len(), 2);
+    let call = err.call().expect("the call is recorded");
+    assert_eq!(call.request, server.requests()[0].json());
+    assert_eq!(call.response, json!({"error": {"message": "overloaded"}}));
+    assert!(err.working_time() > Duration::ZERO);
+    assert!(err.working_time() >= call.time);
+    // Nothing was sent: nothing to record.
+    let err = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            timeout: Some(0.0),
+            ..GenerateConfig::default()
+        },
+    )
+    .generate(&input(), &[], &GenerateConfig::default())
+    .await
+    .unwrap_err();
+    assert!(err.call().is_none());
+    assert_eq!(err.working_time(), Duration::ZERO);
+}
+
+#[examen_rt::test]
+async fn the_servers_own_message_is_kept_whole() {
+    // A proxy passing on its upstream's 401 names the key it used itself.
+    let upstream = "AuthenticationError: OpenAIException - Incorrect API key provided for the \
+                    upstream deployment; check UPSTREAM_OPENAI_KEY in the proxy config";
+    let server = TestServer::start(move |_, _| {
+        Reply::json(
+            401,
+            json!({"error": {"message": upstream, "type": "auth_error"}}),
+        )
+    })
+    .await;
+    let model = model_at(
+        "openai-api/litellm/m",
+        &server.url(),
+        GenerateConfig::default(),
+    );
+    let err = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_auth());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "openai-api/litellm: authentication failed (HTTP 401): {upstream}; hint: check \
+             LITELLM_API_KEY"
+        )
+    );
+
+    // 429 and 5xx: the message survives into the error that ends the retries, whole.
+    let long = format!(
+        "Rate limit reached for gpt-4o. {}",
+        "Details follow. ".repeat(40)
+    );
+    let long = long.trim().to_owned();
+    assert!(long.len() > 300);
+    let body = json!({"error": {"message": long.clone()}});
+    let server = TestServer::start(move |index, _| {
+        let status = if index == 0 { 429 } else { 503 };
+        Reply::json(status, body.clone())
+    })
+    .await;
+    let model = model_at(
+        "openai/gpt-4o",
+        &server.url(),
+        GenerateConfig {
+            max_retries: Some(1),
+            ..GenerateConfig::default()
+        },
+    );
+    let err = model
+        .generate(&input(), &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "openai: gave up after 2 attempts (max_retries 1 reached); last error: HTTP 503 \
+             Service Unavailable: {long}"
+        )
+    );
+    // The retry list keeps the short reason.
+    assert_eq!(err.retries()[0].reason, "HTTP 429 Too Many Requests");
 }

@@ -39,9 +39,15 @@ async fn unauthorized_names_provider_and_variable_without_the_key() {
     assert!(!err.is_retryable());
     assert_eq!(
         err.to_string(),
-        "openai: authentication failed (HTTP 401): check OPENAI_API_KEY"
+        "openai: authentication failed (HTTP 401): Incorrect API key provided: Bearer ***; \
+         hint: check OPENAI_API_KEY"
     );
     assert_eq!(server.requests().len(), 1, "401 is not retried");
+    let recorded = err.call().expect("the failed call is recorded");
+    assert_eq!(
+        recorded.response["error"]["message"],
+        "Incorrect API key provided: Bearer ***"
+    );
     for text in [err.to_string(), format!("{err:?}"), format!("{model:?}")] {
         assert!(!text.contains(TEST_KEY), "{text}");
     }
@@ -67,7 +73,8 @@ async fn forbidden_names_the_service_variable() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "openai-api/together: authentication failed (HTTP 403): check TOGETHER_API_KEY"
+        "openai-api/together: authentication failed (HTTP 403): forbidden; hint: check \
+         TOGETHER_API_KEY"
     );
 }
 
@@ -148,4 +155,119 @@ fn missing_key_names_the_variable() {
         assert!(err.is_configuration());
         assert!(err.to_string().contains(&format!("set {var}")), "{err}");
     }
+}
+
+#[test]
+fn credentials_in_a_rejected_base_url_are_not_shown() {
+    for base in [
+        "https://alice:hunter2-SECRET@api.example.com/v1",
+        "ftp://alice:hunter2-SECRET@api.example.com",
+        "http://alice:hunter2-SECRET@bad host/v1",
+    ] {
+        let err = examen_model::get_model(
+            "openai/gpt-4o",
+            ModelOptions {
+                base_url: Some(base.to_owned()),
+                api_key: Some(examen_model::Secret::new(TEST_KEY)),
+                env: Env::from_pairs(Vec::<(String, String)>::new()),
+                ..ModelOptions::default()
+            },
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(err.is_configuration(), "{text}");
+        assert!(text.contains("base URL"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    }
+}
+
+fn proxied_model(
+    proxy_var: &str,
+    proxy: String,
+) -> Result<examen_model::Model, examen_model::ModelError> {
+    examen_model::get_model(
+        "openai/gpt-4o",
+        ModelOptions {
+            base_url: Some("http://model.invalid:8000/v1".to_owned()),
+            api_key: Some(examen_model::Secret::new(TEST_KEY)),
+            env: Env::from_pairs([(proxy_var.to_owned(), proxy)]),
+            config: GenerateConfig {
+                max_retries: Some(0),
+                ..GenerateConfig::default()
+            },
+            ..ModelOptions::default()
+        },
+    )
+}
+
+#[examen_rt::test]
+async fn proxy_credentials_echoed_by_a_server_are_redacted() {
+    // A forward proxy (plain http) that echoes what it was sent, credentials included.
+    let server = TestServer::start(|_, request| {
+        let auth = request
+            .header("proxy-authorization")
+            .unwrap_or_default()
+            .to_owned();
+        Reply::json(
+            400,
+            json!({"error": {"message": format!("bad request from bob:s3cret-PROXY ({auth})")}}),
+        )
+    })
+    .await;
+    let model = proxied_model(
+        "HTTP_PROXY",
+        format!("http://bob:s3cret-PROXY@{}", server.addr),
+    )
+    .unwrap();
+    let err = model
+        .generate(&[ChatMessage::user("x")], &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    let token = server.requests()[0]
+        .header("proxy-authorization")
+        .unwrap()
+        .trim_start_matches("Basic ")
+        .to_owned();
+    let recorded = serde_json::to_string(&err.call().unwrap().response).unwrap();
+    for text in [err.to_string(), format!("{err:?}"), recorded] {
+        assert!(!text.contains("s3cret-PROXY"), "{text}");
+        assert!(!text.contains(&token), "{text}");
+    }
+    assert!(err.to_string().contains("bad request from ***"), "{err}");
+}
+
+#[examen_rt::test]
+async fn a_dead_proxy_is_reported_as_the_proxy() {
+    let listener = examen_rt::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let model = proxied_model("HTTP_PROXY", format!("http://bob:s3cret-PROXY@{addr}")).unwrap();
+    let err = model
+        .generate(&[ChatMessage::user("x")], &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "openai: gave up after 1 attempt (max_retries 0 reached); last error: the proxy \
+             {addr} (HTTP_PROXY) refused the connection"
+        )
+    );
+}
+
+#[test]
+fn bad_proxy_variables_are_a_proxy_configuration_error() {
+    let err =
+        proxied_model("HTTPS_PROXY", "socks5://bob:s3cret-PROXY@p:1080".to_owned()).unwrap_err();
+    assert!(err.is_configuration());
+    let text = err.to_string();
+    assert!(
+        text.starts_with("openai: proxy configuration error: HTTPS_PROXY: proxy scheme `socks5`"),
+        "{text}"
+    );
+    assert!(!text.contains("invalid model argument"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
 }

@@ -48,7 +48,7 @@ fn model(server: &FaultServer) -> Model {
                 max: Duration::from_millis(50),
             },
             config: GenerateConfig {
-                attempt_timeout: Some(1),
+                attempt_timeout: Some(1.0),
                 max_retries: Some(5),
                 ..GenerateConfig::default()
             },
@@ -365,4 +365,49 @@ async fn samples_in_flight_when_fail_on_error_trips_are_finished_and_logged() {
     );
     assert!(samples[&1].error.is_some());
     assert!((2..=10).all(|i| samples[&i].error.is_none() && samples[&i].scores.is_some()));
+}
+
+#[examen_rt::test]
+async fn a_call_that_gave_up_is_recorded_like_a_successful_one() {
+    // Every attempt fails with a 500; max_retries 5 gives up after six attempts.
+    let server = FaultServer::start(|_, _| Fault::ServerError, ServerOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (outcome, location) = run(
+        dir.path(),
+        task(1),
+        model(&server),
+        Some(FailOnError::Bool(false)),
+    )
+    .await;
+    assert_eq!(outcome.errored_samples, 1);
+    let log = read(&location);
+    let sample = by_id(&log).remove(&1).unwrap_or_else(|| panic!("sample 1"));
+    let events = serde_json::to_value(&sample.events).unwrap_or_else(|e| panic!("{e}"));
+    let model_events: Vec<_> = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event"] == "model")
+        .collect();
+    assert_eq!(model_events.len(), 1, "{events}");
+    let event = model_events[0];
+    assert!(
+        event["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("gave up after 6 attempts"),
+        "{event}"
+    );
+    assert_eq!(event["retries"], 5, "{event}");
+    assert_eq!(server.requests(&prompt(1)), 6);
+    let working_time = event["working_time"].as_f64().unwrap_or_default();
+    assert!(working_time > 0.0, "{event}");
+    let call = &event["call"];
+    assert_eq!(call["request"]["model"], "m", "{event}");
+    assert_eq!(
+        call["request"]["messages"][0]["content"],
+        prompt(1),
+        "{event}"
+    );
+    assert!(call["time"].as_f64().is_some(), "{event}");
 }
