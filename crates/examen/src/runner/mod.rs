@@ -273,9 +273,16 @@ pub async fn eval(
             }
             None => task.validate(),
         };
-        validated.map_err(|message| EvalSetupError {
-            message: format!("task `{}`: {message}", task.name),
-        })?;
+        validated
+            .and_then(|()| {
+                let ids = options.sample_id.as_deref();
+                task.dataset
+                    .empty_selection(options.limit, ids)
+                    .map_or(Ok(()), Err)
+            })
+            .map_err(|message| EvalSetupError {
+                message: format!("task `{}`: {message}", task.name),
+            })?;
     }
     let run_id = examen_types::short_uuid();
     let max_tasks = options.max_tasks.unwrap_or(models.len()).max(1);
