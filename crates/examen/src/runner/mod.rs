@@ -517,6 +517,7 @@ async fn run_task(
                 .iter()
                 .filter_map(|s| s.id.clone())
                 .collect(),
+            sample_digests: dataset.samples.iter().map(Sample::digest).collect(),
             shuffled: dataset.shuffled,
         },
         config: config.clone(),
