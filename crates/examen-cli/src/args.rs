@@ -177,7 +177,7 @@ pub(crate) struct EvalArgs {
     pub(crate) max_tokens: Option<u64>,
 
     /// Sampling temperature.
-    #[arg(long, value_name = "T", help_heading = "Generation")]
+    #[arg(long, value_name = "T", value_parser = finite, help_heading = "Generation")]
     pub(crate) temperature: Option<f64>,
 
     /// Random seed for the model, where the provider supports one.
@@ -513,6 +513,15 @@ fn timeout_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A finite number (`nan` and `inf` parse as floats, and a NaN is sent as `null`).
+fn finite(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        Ok(_) => Err(format!("expected a finite number, found `{text}`")),
+        Err(_) => Err(format!("expected a number, found `{text}`")),
+    }
+}
+
 fn positive(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -528,7 +537,12 @@ pub(crate) fn parse_limit(text: &str) -> Result<SampleLimit, String> {
             .map_err(|_| format!("expected a number or a range like 10-20, found `{text}`"))
     };
     match text.split_once('-') {
-        None => Ok(SampleLimit::First(number(text)?)),
+        None => match number(text)? {
+            0 => Err(format!(
+                "`{text}` selects no samples; expected a limit of at least 1"
+            )),
+            n => Ok(SampleLimit::First(n)),
+        },
         Some((start, end)) => {
             let (start, end) = (number(start)?, number(end)?);
             if start == 0 || end < start {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{LogError, Result};
 use crate::schema::{
     EvalError, EvalLog, EvalResults, EvalSample, EvalSampleReductions, EvalStats, EvalStatus,
-    LogStart,
+    LogStart, SampleId,
 };
 use crate::zip::ZipAppender;
 use crate::PreparedSample;
@@ -295,7 +295,23 @@ impl LogWriter {
         } = sample;
         match &mut self.inner {
             Inner::Eval(f) => {
-                f.zip.stage(&sample_member_name(&id, epoch), &json);
+                let name = sample_member_name(&id, epoch);
+                // A zip member's name has a 16-bit length: a longer one would corrupt the
+                // archive, so it is refused before anything is staged.
+                if name.len() > usize::from(u16::MAX) {
+                    return Err(LogError::Sample {
+                        what: format!("sample (epoch {epoch})"),
+                        reason: format!(
+                            "its id is {} bytes long, too long for an .eval log (a sample's \
+                             member name `samples/{{id}}_epoch_{{epoch}}.json` is at most {} \
+                             bytes); ids are at most {} bytes",
+                            id.to_string().len(),
+                            u16::MAX,
+                            SampleId::MAX_LEN
+                        ),
+                    });
+                }
+                f.zip.stage(&name, &json);
                 if !f.pending_summaries.is_empty() {
                     f.pending_summaries.push(b',');
                 }

@@ -332,7 +332,7 @@ fn sigkill_mid_write_loses_no_flushed_sample() {
         .samples()
         .map(|s| match s.unwrap().id {
             SampleId::Int(i) => i,
-            SampleId::Str(s) => panic!("unexpected id {s}"),
+            other => panic!("unexpected id {other}"),
         })
         .collect();
     for i in 1..=flushed as i64 {
@@ -475,4 +475,30 @@ fn a_log_of_the_same_name_is_never_overwritten() {
             second.file_name().unwrap().to_string_lossy()
         );
     }
+}
+
+#[test]
+fn an_id_too_long_for_a_zip_member_name_is_refused_not_written() {
+    // Item 3 (defence in depth; datasets refuse such ids first): a member name longer than
+    // 65,535 bytes overflowed the zip's 16-bit name length and corrupted the log.
+    let dir = tempfile::tempdir().unwrap();
+    let long = SampleId::from("x".repeat(70_000));
+    let ids = vec![SampleId::Int(1), long.clone(), SampleId::Int(2)];
+    let start = common::start("long-id", &ids, 1);
+    let mut w = LogWriter::create(dir.path(), LogFormat::Eval, start, opts(1)).unwrap();
+    let path = w.path().to_owned();
+    w.write_sample(&common::sample(ids[0].clone(), 1, 0))
+        .unwrap();
+    let err = w
+        .write_sample(&common::sample(long, 1, 1))
+        .expect_err("a 70,000-byte id cannot name a zip member");
+    assert!(err.to_string().contains("70000 bytes long"), "{err}");
+    w.write_sample(&common::sample(ids[2].clone(), 1, 2))
+        .unwrap();
+    w.flush().unwrap();
+    let rec = recover(&path).unwrap();
+    assert_eq!(rec.sample_count(), 2);
+    let path = w.finish(common::finish(&ids[..1], 1)).unwrap();
+    let log = read_log(&path, ReadOptions::default()).unwrap();
+    assert_eq!(log.samples.unwrap().len(), 2);
 }

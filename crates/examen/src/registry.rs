@@ -312,10 +312,18 @@ pub(crate) fn generate_config(value: Option<Yaml>) -> Result<GenerateConfig, Str
         );
     };
     let known = generate_config_fields();
-    for key in map.keys() {
+    for (key, field) in map {
         let key = key.as_str().unwrap_or_default();
         if !known.contains(&key) {
             return Err(unknown_option(key, known));
+        }
+        // Each option alone, so that an error names it (`temperature: hot`).
+        let mut one = serde_norway::Mapping::new();
+        one.insert(Yaml::String(key.to_string()), field.clone());
+        serde_norway::from_value::<GenerateConfig>(Yaml::Mapping(one))
+            .map_err(|e| format!("`{key}`: {e}"))?;
+        if let Some(f) = field.as_f64().filter(|f| !f.is_finite()) {
+            return Err(format!("`{key}`: expected a finite number, found {f}"));
         }
     }
     serde_norway::from_value(value).map_err(|e| e.to_string())

@@ -2,13 +2,13 @@
 //! no Rust. The shape (a contract; extend it, keep it working):
 //!
 //! ```yaml
-//! name: arithmetic                 # required
+//! name: arithmetic                 # required, not empty
 //! dataset:
 //!   path: arithmetic.jsonl         # relative to the task file: .jsonl, .json (array) or .csv
 //!   fields: {input: question, target: answer, id: id, choices: options, metadata: [level]}
 //!   shuffle: true                  # optional, with `seed: 42` (or `shuffle: 42`)
-//!   limit: 100                     # optional
-//!   sample_id: [1, 2]              # optional
+//!   limit: 100                     # optional, at least 1
+//!   sample_id: [1, 2]              # optional; every id listed must be in the dataset
 //! # or inline: dataset: {samples: [{input: "What is 1+1?", target: "2"}]}
 //! solver:                          # run in order; default [generate]
 //!   - system_message: "You are a careful calculator."
@@ -23,6 +23,9 @@
 //! message_limit: 10                # also token_limit, time_limit, working_limit (seconds)
 //! model_roles: {grader: mockllm/model}
 //! ```
+//!
+//! Every record needs its input and its target field (`"target": ""` for a sample without
+//! one), so that a misspelled field mapping is an error rather than empty targets.
 //!
 //! Every error names the file, the line and the column, and says what was
 //! expected; an unknown solver, scorer, metric or reducer lists the valid
@@ -328,9 +331,23 @@ fn build_task(raw: RawTask, path: &Path) -> Result<Task, TaskFileError> {
         }
     };
     if let Some(ids) = &spec.sample_id {
-        dataset.select_ids(ids);
+        let all = dataset.describe_ids();
+        let unmatched = dataset.select_ids(ids);
+        if !unmatched.is_empty() {
+            let named: Vec<String> = unmatched.iter().map(|id| format!("`{id}`")).collect();
+            return Err(dataset_error(DatasetError::Selection {
+                location: dataset
+                    .location
+                    .clone()
+                    .unwrap_or_else(|| "<inline>".into()),
+                message: format!(
+                    "`sample_id` names no sample with id {}; the dataset's ids are {all}",
+                    named.join(", ")
+                ),
+            }));
+        }
     }
-    let mut task = Task::new(raw.name, dataset);
+    let mut task = Task::new(raw.name.0, dataset);
     task.version = raw.version;
     task.solvers = raw.solver.map(|s| s.0).unwrap_or_default();
     task.scorers = raw.scorer.map(|s| s.0).unwrap_or_default();
@@ -354,7 +371,7 @@ fn build_task(raw: RawTask, path: &Path) -> Result<Task, TaskFileError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTask {
-    name: String,
+    name: TaskName,
     #[serde(default)]
     version: u32,
     dataset: DatasetSpec,
@@ -385,6 +402,54 @@ struct RawTask {
     #[serde(default)]
     metadata: Option<JsonObject>,
 }
+
+/// A task's name: a string with something in it (an empty `name:` is YAML's null, which
+/// would otherwise become a task called `null`).
+struct TaskName(String);
+
+impl<'de> Deserialize<'de> for TaskName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TaskName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the task's name, a non-empty string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TaskName, E> {
+                if v.trim().is_empty() {
+                    Err(E::custom(EMPTY_NAME))
+                } else {
+                    Ok(TaskName(v.to_string()))
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<TaskName, E> {
+                Err(E::custom(EMPTY_NAME))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<TaskName, E> {
+                Err(E::custom(EMPTY_NAME))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<TaskName, E> {
+                Err(E::custom(format!(
+                    "`name` must be a string, found the boolean {v}; quote it"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TaskName, E> {
+                Ok(TaskName(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TaskName, E> {
+                Ok(TaskName(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<TaskName, E> {
+                Err(E::custom(format!(
+                    "`name` must be a string, found the number {v}; quote it"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+const EMPTY_NAME: &str = "`name` is empty; expected the task's name (a non-empty string)";
 
 /// Builds a component from a YAML entry (name or `{name: args}`).
 trait Component: Sized {
@@ -749,7 +814,14 @@ impl TryFrom<RawDataset> for DatasetSpec {
             format,
             shuffle: seed_of("shuffle", raw.shuffle, raw.seed)?,
             shuffle_choices: seed_of("shuffle_choices", raw.shuffle_choices, None)?,
-            limit: raw.limit,
+            limit: match raw.limit {
+                Some(0) => {
+                    return Err(
+                        "`limit: 0` selects no samples; expected a limit of at least 1".into(),
+                    )
+                }
+                limit => limit,
+            },
             name: raw.name,
         };
         let source = match (raw.path, raw.samples) {

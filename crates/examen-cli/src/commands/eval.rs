@@ -214,8 +214,19 @@ fn load_tasks(args: &EvalArgs) -> Result<Vec<Task>, CliError> {
         let mut task = examen::taskfile::load_task_file_with_args(path, &args.task_args)
             .map_err(CliError::usage)?;
         if let Some(SampleLimit::Range { start, end }) = args.limit {
+            let samples = task.dataset.len();
             task.dataset.slice(start - 1, end);
+            if task.dataset.is_empty() {
+                return Err(CliError::usage(format!(
+                    "--limit {start}-{end}: selects no samples of task `{}` ({}), which has \
+                     {samples} sample{}",
+                    task.name,
+                    path.display(),
+                    if samples == 1 { "" } else { "s" }
+                )));
+            }
         }
+        check_sample_ids(&task, path, &args.sample_id)?;
         // As in Inspect: `--epochs` replaces the count and keeps the task's reducers,
         // `--epochs-reducer` replaces the reducers; the engine then checks they fit.
         if let Some(epochs) = args.epochs {
@@ -246,6 +257,28 @@ fn load_tasks(args: &EvalArgs) -> Result<Vec<Task>, CliError> {
         tasks.push(task);
     }
     Ok(tasks)
+}
+
+/// `--sample-id` must select at least one sample of each task.
+fn check_sample_ids(task: &Task, path: &Path, ids: &[String]) -> Result<(), CliError> {
+    let ids: Vec<&str> = ids.iter().map(|id| id.trim()).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let selected = task.dataset.samples.iter().any(|s| {
+        s.id.as_ref()
+            .is_some_and(|id| ids.iter().any(|sel| id.matches(sel)))
+    });
+    if selected {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "--sample-id {}: no sample of task `{}` ({}) has that id; its ids are {}",
+        ids.join(","),
+        task.name,
+        path.display(),
+        task.dataset.describe_ids()
+    )))
 }
 
 fn model_config(args: &EvalArgs) -> GenerateConfig {

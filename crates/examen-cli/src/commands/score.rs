@@ -186,6 +186,7 @@ fn summary(outcome: &ScoreOutcome, progress: &display::Progress) -> RunSummary {
             completed: outcome.log_results.completed_samples,
             samples: None,
             errors: 0,
+            retries: 0,
             elapsed: None,
             usage: examen_types::ModelUsage::default(),
             scores: Vec::new(),

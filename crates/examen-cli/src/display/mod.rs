@@ -122,6 +122,8 @@ pub(crate) struct RunProgress {
     pub(crate) completed: usize,
     pub(crate) errors: usize,
     pub(crate) sample_retries: u64,
+    /// The model's retries, as its gauge last read (when the run finished, for a finished run).
+    pub(crate) model_retries: u64,
     pub(crate) running: Option<(String, f64)>,
     pub(crate) connections: Option<(usize, usize)>,
     pub(crate) usage: ModelUsage,
@@ -134,6 +136,11 @@ impl RunProgress {
     /// Time since the run started, or its duration once finished.
     pub(crate) fn elapsed(&self) -> Duration {
         self.elapsed.unwrap_or_else(|| self.started.elapsed())
+    }
+
+    /// Retries so far: the model's (HTTP) and the samples' (`retry_on_error`).
+    pub(crate) fn retries(&self) -> u64 {
+        self.model_retries + self.sample_retries
     }
 
     /// Remaining time at the pace so far.
@@ -176,6 +183,7 @@ impl Progress {
                     completed: 0,
                     errors: 0,
                     sample_retries: 0,
+                    model_retries: 0,
                     running: None,
                     connections: None,
                     usage: ModelUsage::default(),
@@ -221,6 +229,16 @@ impl Progress {
                 Some(*run)
             }
             _ => None,
+        }
+    }
+
+    /// Records the models' retry counts in the runs still going: what the progress line shows
+    /// is what the summary shows.
+    pub(crate) fn read_gauges(&mut self, gauges: &[Gauge]) {
+        for run in self.runs.iter_mut().flatten().filter(|r| !r.finished) {
+            if let Some(gauge) = gauges.iter().find(|g| g.model == run.model) {
+                run.model_retries = gauge.retries;
+            }
         }
     }
 
@@ -273,6 +291,10 @@ pub(crate) async fn consume(
     loop {
         match examen_rt::timeout_at(next_tick, events.recv()).await {
             Ok(Some(event)) => {
+                if matches!(event, EvalEvent::TaskFinished { .. }) {
+                    // The retries as the run ends, before it is marked finished.
+                    progress.read_gauges(&gauges(&models));
+                }
                 progress.apply(&event);
                 display.event(&event, &progress);
             }
@@ -281,14 +303,29 @@ pub(crate) async fn consume(
         }
         if Instant::now() >= next_tick {
             show_warnings(display.as_mut(), &models);
-            display.tick(&progress, &gauges(&models));
+            let gauges = gauges(&models);
+            progress.read_gauges(&gauges);
+            display.tick(&progress, &gauges);
             next_tick = Instant::now() + TICK;
         }
     }
     show_warnings(display.as_mut(), &models);
-    display.tick(&progress, &gauges(&models));
+    let last = gauges(&models);
+    progress.read_gauges(&last);
+    display.tick(&progress, &last);
     display.close(&progress);
     progress
+}
+
+/// `3/10 samples` and `, 1 error` when there are errors: how every view (progress line, final
+/// line, summary) shows a run's counts, which all come from the same [`RunProgress`].
+/// `finished` counts every sample × epoch that finished, errored ones included.
+pub(crate) fn errors_text(errors: u64) -> String {
+    match errors {
+        0 => String::new(),
+        1 => ", 1 error".into(),
+        n => format!(", {n} errors"),
+    }
 }
 
 /// `1.23s`, `4m 05s`, `1h 02m 03s`.

@@ -77,11 +77,12 @@ impl Display for Plain {
             } => {
                 if let Some(Some(state)) = progress.runs.get(*run) {
                     let mut text = format!(
-                        "{}: {}, {}/{} samples in {}",
+                        "{}: {}, {}/{} samples{} in {}",
                         label(state),
                         super::summary::status_name(*status),
                         state.completed,
                         state.total,
+                        super::errors_text(state.errors as u64),
                         format_duration(state.elapsed())
                     );
                     if let Some(error) = error {

@@ -76,7 +76,7 @@ pub(crate) fn status_message(run: &RunProgress, gauge: Option<&Gauge>) -> String
     if let Some((in_use, limit)) = connections {
         parts.push(format!("conn {in_use}/{limit}"));
     }
-    let retries = gauge.map_or(0, |g| g.retries) + run.sample_retries;
+    let retries = gauge.map_or(run.model_retries, |g| g.retries) + run.sample_retries;
     parts.push(format!("retries {retries}"));
     if run.errors > 0 {
         parts.push(format!("errors {}", run.errors));
@@ -167,6 +167,7 @@ pub(crate) mod tests {
             completed: 4,
             errors: 1,
             sample_retries: 2,
+            model_retries: 0,
             running: Some(("match".into(), 0.5)),
             connections: Some((1, 4)),
             usage: examen_types::ModelUsage::default(),

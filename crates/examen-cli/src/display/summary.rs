@@ -37,9 +37,13 @@ pub(crate) struct RunSummary {
     pub(crate) model: String,
     pub(crate) status: EvalStatus,
     pub(crate) total: usize,
+    /// Sample × epoch units that finished, errored ones included: the count the progress
+    /// line showed (the log's `completed_samples` is this less `errors`).
     pub(crate) completed: usize,
     pub(crate) samples: Option<(usize, usize)>,
     pub(crate) errors: u64,
+    /// Retries: the model's and the samples', as the progress line counted them.
+    pub(crate) retries: u64,
     pub(crate) elapsed: Option<Duration>,
     pub(crate) usage: ModelUsage,
     pub(crate) scores: Vec<ScoreLine>,
@@ -59,9 +63,16 @@ impl RunSummary {
                     .model_usage
                     .values()
                     .fold(ModelUsage::default(), |acc, u| acc + u.clone());
-                let (total, completed) = match &outcome.results {
-                    Some(r) => (r.total_samples, r.completed_samples),
-                    None => run.map_or((0, 0), |r| (r.total, r.completed)),
+                // One source for every count shown: what the event stream said (which the
+                // progress line showed), else the engine's results.
+                let errors = run.map_or(outcome.errored_samples, |r| r.errors as u64);
+                let (total, completed) = match (run, &outcome.results) {
+                    (Some(r), _) => (r.total, r.completed),
+                    (None, Some(r)) => (
+                        r.total_samples,
+                        r.completed_samples + outcome.errored_samples as usize,
+                    ),
+                    (None, None) => (0, 0),
                 };
                 RunSummary {
                     task: outcome.task.clone(),
@@ -70,7 +81,8 @@ impl RunSummary {
                     total,
                     completed,
                     samples: run.map(|r| (r.samples, r.epochs)),
-                    errors: outcome.errored_samples,
+                    errors,
+                    retries: run.map_or(0, RunProgress::retries),
                     elapsed: run.map(super::RunProgress::elapsed),
                     usage,
                     scores: outcome
@@ -93,18 +105,15 @@ impl RunSummary {
         error: Option<String>,
         log: Option<String>,
     ) -> RunSummary {
-        let (total, completed) = match results {
-            Some(r) => (r.total_samples, r.completed_samples),
-            None => (run.total, run.completed),
-        };
         RunSummary {
             task: run.task.clone(),
             model: run.model.clone(),
             status,
-            total,
-            completed,
+            total: run.total,
+            completed: run.completed,
             samples: Some((run.samples, run.epochs)),
             errors: run.errors as u64,
+            retries: run.retries(),
             elapsed: Some(run.elapsed()),
             usage: run.usage.clone(),
             scores: results.map(score_lines).unwrap_or_default(),
@@ -114,8 +123,9 @@ impl RunSummary {
     }
 
     /// The machine-readable record printed by `--json`: `task`, `model`, `status` (`success`,
-    /// `error` or `cancelled`), `log` (path or null), `samples` (`total`, `completed`,
-    /// `errors`), `time` (seconds or null), `tokens` (`input`, `output`, `total`), `scores`
+    /// `error` or `cancelled`), `log` (path or null), `samples` (`total`, `finished`,
+    /// `completed` and `errors`: `finished` counts errored samples too, `completed` does not,
+    /// as in the log), `retries`, `time` (seconds or null), `tokens` (`input`, `output`, `total`), `scores`
     /// (`[{scorer, reducer, metrics: {name: value}}]`, NaN as null) and `error` (or null).
     pub(crate) fn to_json(&self) -> serde_json::Value {
         let scores: Vec<serde_json::Value> = self
@@ -135,7 +145,13 @@ impl RunSummary {
             "model": self.model,
             "status": status_name(self.status),
             "log": self.log,
-            "samples": {"total": self.total, "completed": self.completed, "errors": self.errors},
+            "samples": {
+                "total": self.total,
+                "finished": self.completed,
+                "completed": self.completed.saturating_sub(self.errors as usize),
+                "errors": self.errors,
+            },
+            "retries": self.retries,
             "time": self.elapsed.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
             "tokens": {
                 "input": self.usage.input_tokens,
@@ -157,10 +173,11 @@ impl RunSummary {
                 samples.push_str(&format!(" ({count} samples × {epochs} epochs)"));
             }
         }
-        if self.errors > 0 {
-            samples.push_str(&format!(", {} errors", self.errors));
-        }
+        samples.push_str(&super::errors_text(self.errors));
         rows.push(("samples".into(), samples, Style::new()));
+        if self.retries > 0 {
+            rows.push(("retries".into(), self.retries.to_string(), Style::new()));
+        }
         if let Some(elapsed) = self.elapsed {
             rows.push(("time".into(), format_duration(elapsed), Style::new()));
         }
@@ -325,6 +342,7 @@ mod tests {
             completed: 40,
             samples: Some((20, 2)),
             errors: 0,
+            retries: 0,
             elapsed: Some(Duration::from_millis(1500)),
             usage: ModelUsage::new(1000, 234),
             scores: vec![ScoreLine {

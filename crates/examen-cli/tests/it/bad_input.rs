@@ -9,7 +9,7 @@ const TASK: &str =
     "name: t\ndataset:\n  samples: [{input: 'What is 1 + 1?', target: '2'}]\nscorer: includes\n";
 
 /// Runs `args` in a sandbox holding `files` and checks the error. Returns the error line.
-fn check(
+pub(crate) fn check(
     files: &[(&str, &str)],
     args: &[&str],
     env: &[(&str, &str)],

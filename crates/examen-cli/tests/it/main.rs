@@ -11,8 +11,13 @@ mod fault_server;
 
 /// Bad input of every kind: one-line errors naming the file, exit code 2, no log left behind.
 mod bad_input;
+/// The counts of a run agree in the progress line, the summary, `--json` and the log.
+mod counts;
 /// `examen eval`: summaries, JSON records, option and variable precedence, exit codes 0/1/2.
 mod eval;
+/// Input that used to run with a wrong meaning (empty names, targets or selections, ids too
+/// long for the log, unnamed config fields): exit code 2 naming the file, line or option.
+mod input_checks;
 /// Ctrl-C during an eval: a `cancelled` log and exit code 130.
 mod interrupt;
 /// `examen log dump|list|convert`, `examen list`, `examen env`, closed pipes.

@@ -74,6 +74,18 @@ pub enum DatasetError {
         /// What is wrong.
         message: String,
     },
+    /// A file is not valid JSON: the file's line and column, and what the parser expected.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line in the file.
+        line: usize,
+        /// 1-based column in that line.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// Two samples have the same id.
     #[error("{location}: duplicate sample id `{id}` (first used by sample {first_position}, again by sample {position}); ids must be unique")]
     DuplicateId {
@@ -91,6 +103,15 @@ pub enum DatasetError {
     Empty {
         /// The dataset file (or `<inline>`).
         location: String,
+    },
+    /// A selection of samples (`limit`, `sample_id`) that selects none, or names an id the
+    /// dataset does not have.
+    #[error("{location}: {message}")]
+    Selection {
+        /// The dataset file (or `<inline>`).
+        location: String,
+        /// What was selected, and what the dataset has.
+        message: String,
     },
     /// The file extension is not one examen reads.
     #[error("{path}: unsupported dataset format; expected a .jsonl, .json or .csv file")]
@@ -160,19 +181,24 @@ impl Dataset {
             });
         }
         if format == DatasetFormat::Csv {
-            // Every row has the header's columns: a missing input column is the header's fault.
-            let input = &options.fields.input;
-            if let Some((_, first)) = records.first().filter(|(_, r)| !r.contains_key(input)) {
-                let columns: Vec<String> = first.keys().map(|k| format!("`{k}`")).collect();
-                return Err(DatasetError::Record {
-                    path: path.to_path_buf(),
-                    line: 1,
-                    message: format!(
-                        "no `{input}` column: the header has {}; name the input column with \
-                         `fields: {{input: <column>}}`",
-                        columns.join(", ")
-                    ),
-                });
+            // Every row has the header's columns: a missing input or target column is the
+            // header's fault.
+            for (what, column) in [
+                ("input", &options.fields.input),
+                ("target", &options.fields.target),
+            ] {
+                if let Some((_, first)) = records.first().filter(|(_, r)| !r.contains_key(column)) {
+                    let columns: Vec<String> = first.keys().map(|k| format!("`{k}`")).collect();
+                    return Err(DatasetError::Record {
+                        path: path.to_path_buf(),
+                        line: 1,
+                        message: format!(
+                            "no `{column}` column: the header has {}; name the {what} column \
+                             with `fields: {{{what}: <column>}}`",
+                            columns.join(", ")
+                        ),
+                    });
+                }
             }
         }
         let mut samples = Vec::with_capacity(records.len());
@@ -220,6 +246,11 @@ impl Dataset {
             let id = sample
                 .id
                 .get_or_insert_with(|| SampleId::Int(i64::try_from(idx + 1).unwrap_or(i64::MAX)));
+            check_id_length(id).map_err(|e| DatasetError::Record {
+                path: PathBuf::from(location),
+                line: 0,
+                message: format!("sample {}: its id {e}", idx + 1),
+            })?;
             // An int 1 and a string "1" would share a log entry name.
             let key = id.to_string();
             if let Some(first) = seen.insert(key.clone(), idx + 1) {
@@ -298,6 +329,43 @@ impl Dataset {
         self.samples = self.samples.drain(start..end).collect();
     }
 
+    /// A few of the ids, for messages: `1, 2, 3, ... (20 samples)`.
+    pub fn describe_ids(&self) -> String {
+        const SHOWN: usize = 5;
+        let ids: Vec<String> = self
+            .samples
+            .iter()
+            .filter_map(|s| s.id.as_ref())
+            .take(SHOWN)
+            .map(|id| format!("`{id}`"))
+            .collect();
+        let mut text = ids.join(", ");
+        if self.samples.len() > SHOWN {
+            text.push_str(&format!(", ... ({} samples)", self.samples.len()));
+        }
+        text
+    }
+
+    /// Why an eval's selection (`limit`, `sample_id`) would run none of these samples, if it
+    /// would: an eval of nothing reports `0/0` and a NaN metric as a success.
+    pub fn empty_selection(&self, limit: Option<usize>, ids: Option<&[String]>) -> Option<String> {
+        if limit == Some(0) {
+            return Some("`limit` 0 selects no samples; expected a limit of at least 1".into());
+        }
+        let ids = ids?;
+        let selected = self.samples.iter().any(|s| {
+            s.id.as_ref()
+                .is_some_and(|id| ids.iter().any(|sel| id.matches(sel)))
+        });
+        (!selected).then(|| {
+            format!(
+                "`sample_id` {} selects no samples; the dataset's ids are {}",
+                ids.join(","),
+                self.describe_ids()
+            )
+        })
+    }
+
     /// Keeps only the samples whose id is listed (`"3"` selects id 3).
     /// Returns the selectors that matched no sample.
     pub fn select_ids(&mut self, ids: &[String]) -> Vec<String> {
@@ -354,9 +422,9 @@ pub fn record_to_sample(record: &Record, fields: &FieldSpec) -> Result<Sample, S
     };
     Ok(Sample {
         input: read_input(record.get(&fields.input), &fields.input)?,
-        target: read_target(record.get(&fields.target)),
+        target: read_target(record.get(&fields.target), &fields.target)?,
         choices: read_choices(record.get(&fields.choices)),
-        id: read_id(record.get(&fields.id))?,
+        id: read_id(record.get(&fields.id), &fields.id)?,
         metadata,
     })
 }
@@ -412,12 +480,17 @@ fn read_input(value: Option<&JsonValue>, field: &str) -> Result<SampleInput, Str
     }
 }
 
-fn read_target(value: Option<&JsonValue>) -> Target {
+/// A record without its target field is an error, as one without its input is: a misspelled
+/// `fields: {target: ...}` would otherwise give every sample an empty target. A sample with
+/// no target says so with an empty one (`"target": ""`).
+fn read_target(value: Option<&JsonValue>, field: &str) -> Result<Target, String> {
     match value {
-        _ if is_missing(value) => Target::One(String::new()),
-        Some(JsonValue::Array(items)) => Target::Many(items.iter().map(py_str).collect()),
-        Some(other) => Target::One(py_str(other)),
-        None => Target::One(String::new()),
+        None | Some(JsonValue::Null) => Err(format!(
+            "no target: the record has no `{field}` field (name the target field with \
+             `fields: {{target: <field>}}`; a sample without a target has `\"{field}\": \"\"`)"
+        )),
+        Some(JsonValue::Array(items)) => Ok(Target::Many(items.iter().map(py_str).collect())),
+        Some(other) => Ok(Target::One(py_str(other))),
     }
 }
 
@@ -450,26 +523,67 @@ fn read_choices(value: Option<&JsonValue>) -> Option<Vec<String>> {
     }
 }
 
-fn read_id(value: Option<&JsonValue>) -> Result<Option<SampleId>, String> {
-    Ok(match value {
+/// An id as Inspect reads it (`int | str`, through pydantic): integers exactly, a float with
+/// no fractional part as that integer (`2.0` is the id `2`), other floats refused. Integers
+/// beyond 64 bits are refused too: a log could not give them back exactly.
+fn read_id(value: Option<&JsonValue>, field: &str) -> Result<Option<SampleId>, String> {
+    let id = match value {
         _ if is_missing(value) => None,
         Some(JsonValue::String(s)) if s.is_empty() => None,
         Some(JsonValue::String(s)) => Some(SampleId::Str(s.clone())),
-        Some(JsonValue::Number(n)) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Some(SampleId::Int(i)),
-            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                Some(SampleId::Int(f as i64))
+        Some(JsonValue::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Some(SampleId::Int(i))
+            } else if let Some(u) = n.as_u64() {
+                Some(SampleId::UInt(u))
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                // -2^63 <= f < 2^64, whole: exactly an i64 or a u64.
+                let in_range =
+                    (-9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0).contains(&f);
+                if f.fract() != 0.0 || !f.is_finite() {
+                    return Err(format!(
+                        "`{field}` is {n}, which is not a whole number; a sample id is a string \
+                         or an integer (quote it to keep it as text: \"{n}\")"
+                    ));
+                } else if !in_range {
+                    return Err(format!(
+                        "`{field}` is an integer beyond 64 bits ({n}); integer ids are kept \
+                         exactly from -2^63 to 2^64-1, so write a larger one as a string"
+                    ));
+                } else if f < 9_223_372_036_854_775_808.0 {
+                    Some(SampleId::Int(f as i64))
+                } else {
+                    Some(SampleId::UInt(f as u64))
+                }
             }
-            _ => Some(SampleId::Str(n.to_string())),
-        },
+        }
         Some(other) => {
             return Err(format!(
-                "`id` must be a string or an integer, found {}",
+                "`{field}` must be a string or an integer, found {}",
                 json_type(other)
             ))
         }
         None => None,
-    })
+    };
+    if let Some(id) = &id {
+        check_id_length(id).map_err(|e| format!("`{field}` {e}"))?;
+    }
+    Ok(id)
+}
+
+/// Refuses an id too long for an `.eval` log (see [`SampleId::MAX_LEN`]).
+fn check_id_length(id: &SampleId) -> Result<(), String> {
+    let len = id.to_string().len();
+    if len > SampleId::MAX_LEN {
+        return Err(format!(
+            "is {len} bytes long; sample ids are at most {} bytes (an .eval log stores each \
+             sample under a file named after its id, and zip file names are at most 65,535 \
+             bytes)",
+            SampleId::MAX_LEN
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -517,7 +631,7 @@ mod tests {
     #[test]
     fn chat_inputs() {
         let r = record(
-            json!({"input": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}),
+            json!({"input": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}], "target": ""}),
         );
         let s = record_to_sample(&r, &FieldSpec::default()).unwrap_or_else(|e| panic!("{e}"));
         let SampleInput::Messages(m) = &s.input else {
@@ -525,7 +639,7 @@ mod tests {
         };
         assert_eq!(m.len(), 2);
         assert_eq!(s.input.text(), "hi");
-        let bad = record(json!({"input": [{"role": "robot", "content": "x"}]}));
+        let bad = record(json!({"input": [{"role": "robot", "content": "x"}], "target": ""}));
         assert!(record_to_sample(&bad, &FieldSpec::default()).is_err());
     }
 

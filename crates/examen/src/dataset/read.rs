@@ -57,16 +57,36 @@ pub(super) fn read_records(
         record_error(line, format!("the file is not valid UTF-8: {e}"))
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // A JSON syntax error at `line` of the file, `column` of that line.
+    let syntax_error = |line: usize, column: usize, e: &serde_json::Error| DatasetError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: format!("invalid JSON: {}", without_position(e)),
+    };
     match format {
-        DatasetFormat::Jsonl => read_jsonl(text, &record_error),
-        DatasetFormat::Json => read_json(text, &record_error),
+        DatasetFormat::Jsonl => read_jsonl(text, &record_error, &syntax_error),
+        DatasetFormat::Json => read_json(text, &record_error, &syntax_error),
         DatasetFormat::Csv => read_csv(text, &record_error),
     }
 }
 
+/// serde_json's message without its ` at line L column C` (positions in the text it was
+/// given, which for a `.jsonl` record is one line, not the file).
+fn without_position(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    message
+        .strip_suffix(&suffix)
+        .map_or(message.clone(), str::to_string)
+}
+
+type SyntaxError<'a> = &'a dyn Fn(usize, usize, &serde_json::Error) -> DatasetError;
+
 fn read_jsonl(
     text: &str,
     record_error: &dyn Fn(usize, String) -> DatasetError,
+    syntax_error: SyntaxError<'_>,
 ) -> Result<Vec<(usize, Record)>, DatasetError> {
     let mut records = Vec::new();
     for (idx, line) in text.lines().enumerate() {
@@ -74,12 +94,9 @@ fn read_jsonl(
         if line.trim().is_empty() {
             continue;
         }
-        let value: JsonValue = serde_json::from_str(line).map_err(|e| {
-            record_error(
-                line_number,
-                format!("column {}: invalid JSON: {e}", e.column()),
-            )
-        })?;
+        // Each record is parsed alone, so serde's line is 1 and its column is the line's.
+        let value: JsonValue =
+            serde_json::from_str(line).map_err(|e| syntax_error(line_number, e.column(), &e))?;
         match value {
             JsonValue::Object(map) => records.push((line_number, map)),
             other => {
@@ -99,18 +116,15 @@ fn read_jsonl(
 fn read_json(
     text: &str,
     record_error: &dyn Fn(usize, String) -> DatasetError,
+    syntax_error: SyntaxError<'_>,
 ) -> Result<Vec<(usize, Record)>, DatasetError> {
     let line_of = |fragment: &str| {
         // The raw values borrow from `text`, so their offset is a position in it.
         let offset = (fragment.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
         text[..offset.min(text.len())].matches('\n').count() + 1
     };
-    let top: &RawValue = serde_json::from_str(text).map_err(|e| {
-        record_error(
-            e.line(),
-            format!("column {}: invalid JSON: {e}", e.column()),
-        )
-    })?;
+    let top: &RawValue =
+        serde_json::from_str(text).map_err(|e| syntax_error(e.line(), e.column(), &e))?;
     let trimmed = top.get().trim_start();
     let raw_records: Vec<&RawValue> = if trimmed.starts_with('[') {
         serde_json::from_str(top.get())

@@ -63,6 +63,10 @@ pub struct DatasetInfo {
     pub samples: usize,
     /// Their ids.
     pub sample_ids: Vec<SampleId>,
+    /// Their [`Sample::digest`](crate::sample::Sample::digest)s, concatenated in the order of
+    /// `sample_ids` (recorded as `eval.examen_sample_digests`, which Inspect ignores), so that
+    /// a retry can tell a changed sample from the one the log holds.
+    pub sample_digests: String,
     /// Whether it was shuffled.
     pub shuffled: bool,
 }

@@ -154,8 +154,16 @@ pub fn log_start(start: &TaskStart) -> Result<LogStart, LogSinkError> {
         }),
     )?;
     header.eval.dataset.sample_ids = Some(start.dataset.sample_ids.clone());
+    header.eval.extra.insert(
+        SAMPLE_DIGESTS.into(),
+        JsonValue::String(start.dataset.sample_digests.clone()),
+    );
     Ok(header)
 }
+
+/// The eval spec's field holding the samples' digests (see
+/// [`DatasetInfo::sample_digests`](super::log::DatasetInfo::sample_digests)).
+pub(crate) const SAMPLE_DIGESTS: &str = "examen_sample_digests";
 
 /// A finished sample in the log schema.
 pub fn log_sample(record: &SampleRecord) -> Result<examen_log::EvalSample, LogSinkError> {

@@ -276,9 +276,16 @@ pub async fn eval(
             }
             None => task.validate(),
         };
-        validated.map_err(|message| EvalSetupError {
-            message: format!("task `{}`: {message}", task.name),
-        })?;
+        validated
+            .and_then(|()| {
+                let ids = options.sample_id.as_deref();
+                task.dataset
+                    .empty_selection(options.limit, ids)
+                    .map_or(Ok(()), Err)
+            })
+            .map_err(|message| EvalSetupError {
+                message: format!("task `{}`: {message}", task.name),
+            })?;
     }
     let run_id = examen_types::short_uuid();
     let max_tasks = options.max_tasks.unwrap_or(models.len()).max(1);
@@ -522,6 +529,7 @@ async fn run_task(
                 .iter()
                 .filter_map(|s| s.id.clone())
                 .collect(),
+            sample_digests: dataset.samples.iter().map(Sample::digest).collect(),
             shuffled: dataset.shuffled,
         },
         config: config.clone(),

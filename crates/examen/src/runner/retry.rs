@@ -6,6 +6,13 @@
 //! model again. Errored and missing (id, epoch) pairs run; the new log holds
 //! every pair exactly once.
 //!
+//! A sample is carried over only if it is still the same sample: the log records a digest of
+//! each sample's input, target, choices and metadata (`eval.examen_sample_digests`, which
+//! Inspect ignores), and a retry whose dataset changed any of them is refused, naming the
+//! changed ids, before anything runs (rather than re-running them: a retry is meant to finish
+//! the eval that was started, not a different one). Logs written before the digests were
+//! recorded have none to compare and are retried as before.
+//!
 //! The new log keeps the original `task_id`, task, task arguments, dataset
 //! samples, model, generation config and eval options (unless the caller
 //! overrides them); like Inspect it gets a new `eval_id`, `run_id` and
@@ -335,6 +342,10 @@ pub async fn eval_retry(
             })?;
             samples.push(sample);
         }
+        let changed = changed_samples(spec, ids, &samples);
+        if !changed.is_empty() {
+            return Err(setup(changed_message(&changed, ids.len(), &task.name)));
+        }
         task.dataset.samples = samples;
     } else if let Some(JsonValue::Array(range)) = &spec.config.limit {
         // Inspect records `--limit 10-20` as a range; a count is in `options.limit`.
@@ -369,6 +380,58 @@ pub async fn eval_retry(
         Some(carry),
     ))
     .await)
+}
+
+/// The ids of `samples` (the log's samples, in the order of its `sample_ids`) whose digest is
+/// not the one the log recorded. A log without digests (written before examen recorded them)
+/// has nothing to compare: none.
+fn changed_samples<'a>(
+    spec: &EvalSpec,
+    ids: &'a [SampleId],
+    samples: &[crate::sample::Sample],
+) -> Vec<&'a SampleId> {
+    const DIGEST: usize = 16;
+    let Some(recorded) = spec
+        .extra
+        .get(super::log_dir::SAMPLE_DIGESTS)
+        .and_then(JsonValue::as_str)
+        .filter(|d| d.len() == ids.len() * DIGEST && d.is_ascii())
+    else {
+        return Vec::new();
+    };
+    ids.iter()
+        .zip(samples)
+        .enumerate()
+        .filter(|(i, (_, sample))| {
+            recorded.get(i * DIGEST..(i + 1) * DIGEST) != Some(sample.digest().as_str())
+        })
+        .map(|(_, (id, _))| id)
+        .collect()
+}
+
+fn changed_message(changed: &[&SampleId], total: usize, task: &str) -> String {
+    const SHOWN: usize = 10;
+    let mut named: Vec<String> = changed
+        .iter()
+        .take(SHOWN)
+        .map(|id| format!("`{id}`"))
+        .collect();
+    if changed.len() > SHOWN {
+        named.push(format!("and {} more", changed.len() - SHOWN));
+    }
+    let (noun, verb) = if changed.len() == 1 {
+        ("sample", "has")
+    } else {
+        ("samples", "have")
+    };
+    format!(
+        "the dataset of task `{task}` changed since the eval ran: {noun} {} ({} of {total}) \
+         {verb} a different input, target, choices or metadata, so a retry would mix answers to \
+         the old samples with the new ones; expected the dataset the eval ran with (restore it, \
+         or run `examen eval` afresh)",
+        named.join(", "),
+        changed.len()
+    )
 }
 
 /// The samples of a previous log, to carry over into a run's new log.

@@ -111,20 +111,28 @@ fn malformed_jsonl_names_file_and_line() {
     let path = write(
         &dir,
         "d.jsonl",
-        "{\"input\": \"a\"}\n{\"input\": \"b\"}\n{\"input\": oops}\n",
+        "{\"input\": \"a\", \"target\": \"\"}\n{\"input\": \"b\", \"target\": \"\"}\n{\"input\": oops}\n",
     );
     let e = err(&path, &DatasetOptions::default());
     assert!(
-        e.starts_with(&format!("{}:3: column 11: invalid JSON", path.display())),
+        e == format!("{}:3:11: invalid JSON: expected value", path.display()),
         "{e}"
     );
-    let path = write(&dir, "e.jsonl", "{\"input\": \"a\"}\n[1, 2]\n");
+    let path = write(
+        &dir,
+        "e.jsonl",
+        "{\"input\": \"a\", \"target\": \"\"}\n[1, 2]\n",
+    );
     let e = err(&path, &DatasetOptions::default());
     assert!(
         e.ends_with(":2: expected a JSON object (one record per line), found an array"),
         "{e}"
     );
-    let path = write(&dir, "f.jsonl", "{\"input\": \"a\"}\n{\"target\": \"b\"}\n");
+    let path = write(
+        &dir,
+        "f.jsonl",
+        "{\"input\": \"a\", \"target\": \"\"}\n{\"target\": \"b\"}\n",
+    );
     let e = err(&path, &DatasetOptions::default());
     assert!(
         e.ends_with(":2: no input: the record has no `input` field"),
@@ -138,11 +146,11 @@ fn malformed_json_and_csv_name_the_line() {
     let path = write(
         &dir,
         "d.json",
-        "[\n  {\"input\": \"a\"},\n  {\"input\": \"b\"\n]\n",
+        "[\n  {\"input\": \"a\", \"target\": \"\"},\n  {\"input\": \"b\"\n]\n",
     );
     let e = err(&path, &DatasetOptions::default());
     assert!(e.starts_with(&format!("{}:4:", path.display())), "{e}");
-    let path = write(&dir, "e.json", "[\n  {\"input\": \"a\"},\n  {\"input\": 3, \"target\": \"x\"},\n  {\"target\": \"b\"}\n]\n");
+    let path = write(&dir, "e.json", "[\n  {\"input\": \"a\", \"target\": \"\"},\n  {\"input\": 3, \"target\": \"x\"},\n  {\"target\": \"b\"}\n]\n");
     let e = err(&path, &DatasetOptions::default());
     assert!(
         e.starts_with(&format!(
@@ -168,7 +176,7 @@ fn duplicate_ids_are_an_error() {
     let path = write(
         &dir,
         "d.jsonl",
-        "{\"id\": 1, \"input\": \"a\"}\n{\"input\": \"b\"}\n{\"id\": 1, \"input\": \"c\"}\n",
+        "{\"id\": 1, \"input\": \"a\", \"target\": \"\"}\n{\"input\": \"b\", \"target\": \"\"}\n{\"id\": 1, \"input\": \"c\", \"target\": \"\"}\n",
     );
     let e = Dataset::read(&path, &DatasetOptions::default());
     assert!(
@@ -186,7 +194,7 @@ fn duplicate_ids_are_an_error() {
     let path = write(
         &dir,
         "e.jsonl",
-        "{\"input\": \"a\"}\n{\"id\": 1, \"input\": \"b\"}\n",
+        "{\"input\": \"a\", \"target\": \"\"}\n{\"id\": 1, \"input\": \"b\", \"target\": \"\"}\n",
     );
     let e = err(&path, &DatasetOptions::default());
     assert!(e.ends_with("duplicate sample id `1` (first used by sample 1, again by sample 2); ids must be unique"), "{e}");
@@ -196,7 +204,7 @@ fn duplicate_ids_are_an_error() {
 fn shuffle_limit_and_selection() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let text: String = (1..=30)
-        .map(|i| format!("{{\"input\": \"q{i}\"}}\n"))
+        .map(|i| format!("{{\"input\": \"q{i}\", \"target\": \"\"}}\n"))
         .collect();
     let path = write(&dir, "d.jsonl", &text);
     let shuffled = |seed| {
@@ -270,4 +278,130 @@ fn a_csv_without_the_input_column_says_which_columns_it_has() {
         )
     );
     assert_eq!(read(&path, &mapped()).len(), 1);
+}
+
+#[test]
+fn integer_ids_are_kept_exactly_as_inspect_reads_them() {
+    // Item 8: ids beyond i64 were turned into strings (or, beyond 2^53 as floats, collided),
+    // and `2.5` became the string "2.5". Inspect reads `id: int | str` through pydantic: any
+    // integer exactly, `2.0` as the integer 2, `2.5` refused.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = write(
+        &dir,
+        "d.jsonl",
+        "{\"id\": 9223372036854775808, \"input\": \"a\", \"target\": \"\"}\n\
+         {\"id\": 18446744073709551615, \"input\": \"b\", \"target\": \"\"}\n\
+         {\"id\": 18446744073709551614, \"input\": \"c\", \"target\": \"\"}\n\
+         {\"id\": -5, \"input\": \"d\", \"target\": \"\"}\n\
+         {\"id\": 2.0, \"input\": \"e\", \"target\": \"\"}\n\
+         {\"id\": \"18446744073709551613\", \"input\": \"f\", \"target\": \"\"}\n",
+    );
+    let d = read(&path, &DatasetOptions::default());
+    let ids: Vec<SampleId> = d.samples.iter().filter_map(|s| s.id.clone()).collect();
+    assert!(
+        matches!(ids[0], SampleId::UInt(9_223_372_036_854_775_808)),
+        "{ids:?}"
+    );
+    assert!(matches!(ids[1], SampleId::UInt(u64::MAX)), "{ids:?}");
+    assert!(
+        matches!(ids[2], SampleId::UInt(18_446_744_073_709_551_614)),
+        "{ids:?}"
+    );
+    assert!(matches!(ids[3], SampleId::Int(-5)), "{ids:?}");
+    assert!(matches!(ids[4], SampleId::Int(2)), "{ids:?}");
+    assert!(
+        matches!(&ids[5], SampleId::Str(s) if s == "18446744073709551613"),
+        "{ids:?}"
+    );
+    assert!(ids[1].matches("18446744073709551615"));
+    // They reach the log as the integers they are.
+    assert_eq!(
+        serde_json::to_string(&ids[1]).unwrap_or_default(),
+        "18446744073709551615"
+    );
+
+    // Beyond 64 bits, or not whole: refused with the line, never merged.
+    let path = write(
+        &dir,
+        "e.jsonl",
+        "{\"id\": 1, \"input\": \"a\", \"target\": \"\"}\n\
+         {\"id\": 18446744073709551616, \"input\": \"b\", \"target\": \"\"}\n\
+         {\"id\": 18446744073709551617, \"input\": \"c\", \"target\": \"\"}\n",
+    );
+    let e = err(&path, &DatasetOptions::default());
+    assert!(
+        e.contains("e.jsonl:2: `id` is an integer beyond 64 bits"),
+        "{e}"
+    );
+    let path = write(
+        &dir,
+        "f.jsonl",
+        "{\"id\": 2.5, \"input\": \"a\", \"target\": \"\"}\n",
+    );
+    let e = err(&path, &DatasetOptions::default());
+    assert!(
+        e.contains("f.jsonl:1: `id` is 2.5, which is not a whole number"),
+        "{e}"
+    );
+    // `2.0` is the integer 2, as in Inspect: the same id as `2`.
+    let path = write(
+        &dir,
+        "g.jsonl",
+        "{\"id\": 2, \"input\": \"a\", \"target\": \"\"}\n{\"id\": 2.0, \"input\": \"b\", \"target\": \"\"}\n",
+    );
+    let e = err(&path, &DatasetOptions::default());
+    assert!(e.contains("duplicate sample id `2`"), "{e}");
+}
+
+#[test]
+fn ids_too_long_for_an_eval_log_are_refused() {
+    // Item 3: a zip member name is at most 65,535 bytes.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let longest = "x".repeat(SampleId::MAX_LEN);
+    let text = format!(
+        "{{\"id\": \"{longest}\", \"input\": \"a\", \"target\": \"\"}}\n{{\"id\": \"{longest}y\", \"input\": \"b\", \"target\": \"\"}}\n"
+    );
+    let path = write(&dir, "d.jsonl", &text);
+    let e = err(&path, &DatasetOptions::default());
+    assert!(
+        e.contains(&format!(
+            "d.jsonl:2: `id` is {} bytes long; sample ids are at most {} bytes",
+            SampleId::MAX_LEN + 1,
+            SampleId::MAX_LEN
+        )),
+        "{e}"
+    );
+    let name = examen_log::sample_member_name(&SampleId::from(longest.as_str()), u32::MAX);
+    assert!(name.len() <= usize::from(u16::MAX), "{}", name.len());
+    // In-memory datasets too.
+    let e = Dataset::from_samples(vec![
+        examen::sample::Sample::new("a", "").with_id(format!("{longest}y"))
+    ])
+    .map(|_| ())
+    .map_err(|e| e.to_string());
+    assert!(
+        e.as_ref().is_err_and(|e| e.contains("sample 1: its id is")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_missing_target_is_an_error_like_a_missing_input() {
+    // Item 6: a misspelled target mapping gave every sample an empty target.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = write(&dir, "d.jsonl", "{\"input\": \"a\", \"answer\": \"b\"}\n");
+    let e = err(&path, &DatasetOptions::default());
+    assert!(
+        e.contains("d.jsonl:1: no target: the record has no `target` field"),
+        "{e}"
+    );
+    let path = write(&dir, "d.csv", "input,answer\na,b\n");
+    let e = err(&path, &DatasetOptions::default());
+    assert!(e.contains("d.csv:1: no `target` column"), "{e}");
+    // An explicit empty target is a sample without one.
+    let path = write(&dir, "e.jsonl", "{\"input\": \"a\", \"target\": \"\"}\n");
+    assert_eq!(
+        read(&path, &DatasetOptions::default()).samples[0].target,
+        Target::One(String::new())
+    );
 }

@@ -61,7 +61,7 @@ fn model(server: &FaultServer) -> Model {
 fn id_of(i: &SampleId) -> i64 {
     match i {
         SampleId::Int(i) => *i,
-        SampleId::Str(s) => panic!("integer ids: {s}"),
+        other => panic!("integer ids: {other}"),
     }
 }
 

@@ -694,3 +694,96 @@ async fn a_corrupt_log_cannot_be_retried() {
     assert!(err.message.contains("broken.eval"), "{err}");
     assert!(!err.message.contains('\n'), "one line: {err}");
 }
+
+/// A finished eval of `task(5, ...)` in `format`; returns its log.
+async fn finished_eval(dir: &Path, format: LogFormat, counting: &Counting) -> String {
+    let options = EvalOptions {
+        logger: Some(logger(dir, format)),
+        ..EvalOptions::default()
+    };
+    let mut outcomes = examen::eval(
+        vec![task(5, open_gate(100))],
+        vec![counting.model()],
+        options,
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let outcome = outcomes.remove(0);
+    assert_eq!(outcome.status, EvalStatus::Success, "{:?}", outcome.error);
+    outcome.log_location.unwrap_or_else(|| panic!("a log"))
+}
+
+async fn retry_with(
+    log: &str,
+    task: Task,
+    counting: &Counting,
+) -> Result<examen::EvalOutcome, examen::runner::EvalSetupError> {
+    let path = PathBuf::from(log);
+    let previous = examen_rt::to_thread(move || PreviousEval::open(path))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
+    eval_retry(previous, task, counting.model(), options, None).await
+}
+
+/// `task(5, ...)` with sample 3's target and sample 5's input changed.
+fn changed_task() -> Task {
+    let mut task = task(5, open_gate(100));
+    task.dataset.samples[2].target = "four".into();
+    task.dataset.samples[4].input = "What is 5 + 1? Think.".into();
+    task
+}
+
+#[examen_rt::test]
+async fn retry_refuses_samples_that_changed_since_the_eval() {
+    // Item 7: a retry carried over the answers to the old samples 3 and 5 as if they were
+    // the new ones, and reported success.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let counting = Counting::default();
+    let first = finished_eval(dir.path(), LogFormat::Eval, &counting).await;
+    let err = retry_with(&first, changed_task(), &counting)
+        .await
+        .map(|o| o.status)
+        .expect_err("samples 3 and 5 changed");
+    assert!(err.message.contains(&first), "{err}");
+    assert!(
+        err.message
+            .contains("samples `3`, `5` (2 of 5) have a different input, target"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).map(Iterator::count).ok(),
+        Some(1),
+        "no new log"
+    );
+    // The dataset as it was: the retry carries everything over.
+    let outcome = retry_with(&first, task(5, open_gate(100)), &counting)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.status, EvalStatus::Success, "{:?}", outcome.error);
+    assert_eq!((1..=5).map(|i| counting.calls(i)).sum::<usize>(), 5);
+}
+
+#[examen_rt::test]
+async fn a_log_without_digests_can_still_be_retried() {
+    // Logs written before the digests were recorded have nothing to compare.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let counting = Counting::default();
+    let first = finished_eval(dir.path(), LogFormat::Json, &counting).await;
+    let text = std::fs::read_to_string(&first).unwrap_or_else(|e| panic!("{e}"));
+    let mut log: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let removed = log["eval"]
+        .as_object_mut()
+        .and_then(|eval| eval.remove("examen_sample_digests"));
+    assert!(
+        removed.is_some_and(|d| d.as_str().map(str::len) == Some(5 * 16)),
+        "the log records 16 hex digits per sample"
+    );
+    std::fs::write(&first, log.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let outcome = retry_with(&first, changed_task(), &counting)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.status, EvalStatus::Success, "{:?}", outcome.error);
+    assert_eq!((1..=5).map(|i| counting.calls(i)).sum::<usize>(), 5);
+}

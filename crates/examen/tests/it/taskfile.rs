@@ -252,10 +252,13 @@ fn malformed_yaml_names_the_position() {
 fn dataset_errors_name_the_dataset_line() {
     let err = load_err(
         "name: t\ndataset: {path: data.jsonl}\n",
-        &[("data.jsonl", "{\"input\": \"a\"}\n\n{\"input\": \"b\",}\n")],
+        &[(
+            "data.jsonl",
+            "{\"input\": \"a\", \"target\": \"\"}\n\n{\"input\": \"b\",}\n",
+        )],
     );
     assert!(
-        err.starts_with("DIR/task.yaml: dataset: DIR/data.jsonl:3: column 15: invalid JSON"),
+        err == "DIR/task.yaml: dataset: DIR/data.jsonl:3:15: invalid JSON: trailing comma",
         "{err}"
     );
 }
