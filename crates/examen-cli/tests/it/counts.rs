@@ -108,3 +108,104 @@ fn progress_summary_json_and_log_agree_on_the_counts() {
         assert_eq!(record["retries"], 4, "{record}");
     }
 }
+
+/// Whether this machine lets us mount a small file system of our own (a user and mount
+/// namespace, through `unshare`). Under `CI=true` it must: a skip there would hide the test.
+fn can_mount_a_small_disk() -> bool {
+    let ok = std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /tmp"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        ok || !ci,
+        "CI=true: `unshare -rm` + tmpfs is needed for the full-disk test"
+    );
+    if !ok {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the full-disk test: `unshare -rm` cannot mount a tmpfs here"
+        );
+    }
+    ok
+}
+
+/// On a full disk the run stops with the log's error, and that error says how many samples the
+/// log holds: the same number `examen log list` then reads from the file (they used to be three
+/// different numbers: the progress line's, the summary's and the log's).
+#[test]
+fn on_a_full_disk_the_error_says_how_many_samples_the_log_holds() {
+    if !can_mount_a_small_disk() {
+        return;
+    }
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        let records: String = (1..=400)
+            .map(|i| {
+                format!(
+                    "{{\"id\": {i}, \"input\": \"{}{i}\", \"target\": \"x\"}}\n",
+                    "q".repeat(500)
+                )
+            })
+            .collect();
+        sandbox.write("full/data.jsonl", &records);
+        sandbox.write(
+            "full/task.yaml",
+            "name: full\ndataset: {path: data.jsonl}\nsolver: [generate]\nscorer: includes\n",
+        );
+        std::fs::create_dir_all(sandbox.path().join("disk")).unwrap();
+        // A 100 KiB disk for the logs, in a mount namespace of this command's own; the log is
+        // listed inside it, before the namespace (and the disk) goes away.
+        let examen = crate::support::examen_command();
+        let program = examen.get_program().to_string_lossy().into_owned();
+        let script = format!(
+            "mount -t tmpfs -o size=100k tmpfs disk && \
+             '{program}' eval full/task.yaml --model mockllm/model --log-dir disk --log-buffer 5 \
+               --display plain --json; \
+             echo '--- list'; '{program}' log list --log-dir disk --json"
+        );
+        let mut cmd = sandbox.examen(&[]);
+        let mut unshare = std::process::Command::new("unshare");
+        unshare
+            .current_dir(sandbox.path())
+            .args(["-rm", "sh", "-c", &script])
+            .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+        for (key, value) in examen.get_envs() {
+            if value.is_none() {
+                unshare.env_remove(key);
+            }
+        }
+        cmd = unshare;
+        let out = run(&mut cmd);
+        let (record, list) = out
+            .stdout
+            .split_once("--- list\n")
+            .unwrap_or_else(|| panic!("{out:?}"));
+        let record: serde_json::Value =
+            serde_json::from_str(record.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        let list: serde_json::Value =
+            serde_json::from_str(list.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        assert_eq!(record["status"], "error", "{record}");
+        let error = record["error"].as_str().unwrap_or_default();
+        assert!(error.contains("No space left on device"), "{error}");
+        let kept: u64 = error
+            .split("the log keeps the ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("the error says what the log keeps: {error}"));
+        let logs = list.as_array().unwrap_or_else(|| panic!("{list}"));
+        assert_eq!(logs.len(), 1, "{list}");
+        assert_eq!(logs[0]["status"], "started", "{list}");
+        assert_eq!(logs[0]["samples"].as_u64(), Some(kept), "{error} / {list}");
+        assert!(kept > 0 && kept < 400, "{kept}");
+        // The display's last line carries the same error, so the same number.
+        assert!(
+            out.stderr
+                .contains(&format!("the log keeps the {kept} samples")),
+            "{}",
+            out.stderr
+        );
+    }
+}

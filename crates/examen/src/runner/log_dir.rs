@@ -382,6 +382,8 @@ async fn write_loop(
     failure: Arc<Mutex<Option<String>>>,
 ) -> Option<LogWriter> {
     let mut pending = false;
+    // Samples in the file as of the last flush that succeeded.
+    let mut durable = 0;
     loop {
         let mut batch = Vec::new();
         // With nothing waiting to be flushed there is no deadline: just wait.
@@ -408,9 +410,30 @@ async fn write_loop(
         .await;
         writer = back;
         match written {
-            Ok(waiting) => pending = waiting > 0,
+            Ok(waiting) => {
+                pending = waiting > 0;
+                durable = writer.stats().samples - waiting as u64;
+            }
             Err(e) => {
-                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.message);
+                // Say what the file holds, read back from it (a flush that failed part way
+                // may have left more than the last one that succeeded), so that the counts
+                // shown for the run and the log's own agree.
+                let path = writer.path().to_owned();
+                let kept = examen_rt::to_thread(move || {
+                    examen_log::LogReader::open(&path)
+                        .map(|log| log.sample_count())
+                        .or_else(|_| examen_log::recover(&path).map(|log| log.sample_count()))
+                })
+                .await
+                .map_or(durable, |count| count as u64);
+                let message = format!(
+                    "{}; the log keeps the {kept} sample{} written before (status started), and \
+                     `examen eval-retry {}` runs the others",
+                    e.message,
+                    if kept == 1 { "" } else { "s" },
+                    writer.path().display()
+                );
+                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
                 queue.close();
                 return None;
             }
