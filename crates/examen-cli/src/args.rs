@@ -58,6 +58,9 @@ pub(crate) enum Command {
     List(ListArgs),
     /// Print the reference of the EXAMEN_* environment variables (Markdown).
     Env,
+    /// Print a generated page of the user guide (docs/src/cli.md, the task-file tables).
+    #[command(hide = true)]
+    Reference(crate::reference::ReferenceArgs),
 }
 
 /// `examen eval`.
@@ -585,7 +588,7 @@ impl Command {
             Command::Eval(args) => Some(&args.run),
             Command::EvalRetry(args) => Some(&args.run),
             Command::Score(args) => Some(&args.run),
-            Command::Log { .. } | Command::List(_) | Command::Env => None,
+            Command::Log { .. } | Command::List(_) | Command::Env | Command::Reference(_) => None,
         }
     }
 }

@@ -9,7 +9,7 @@
 //! variable's name and where it came from. Task-file values sit below all of these because the
 //! engine lets every option it receives override the task file.
 //!
-//! The reference in `docs/env.md` is generated from this list and the options' help
+//! The reference in `docs/src/env.md` is generated from this list and the options' help
 //! ([`markdown`], also printed by `examen env`); a test fails when the file drifts.
 
 use std::collections::HashMap;
@@ -357,7 +357,7 @@ fn blame(err: clap::Error, injected: &[Injected]) -> ParseError {
 }
 
 /// The Markdown reference of every variable, generated from [`ENV_VARS`] and the options'
-/// help. `docs/env.md` holds its output.
+/// help. `docs/src/env.md` holds its output.
 pub(crate) fn markdown() -> String {
     let mut cmd = Cli::command();
     cmd.build();
@@ -592,10 +592,10 @@ mod tests {
         assert!(help.contains("EXAMEN_ASYNC_BACKEND]"), "{help}");
     }
 
-    /// `docs/env.md` is this list's output; set `UPDATE_DOCS=1` to rewrite it.
+    /// `docs/src/env.md` is this list's output; set `UPDATE_DOCS=1` to rewrite it.
     #[test]
     fn docs_env_md_is_generated_from_the_list() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/env.md");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/env.md");
         let expected = markdown();
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -604,8 +604,8 @@ mod tests {
         let actual = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             actual == expected,
-            "docs/env.md is out of date: run `UPDATE_DOCS=1 cargo test -p examen-cli docs_env_md` \
-             (or `examen env > docs/env.md`)"
+            "docs/src/env.md is out of date: run `UPDATE_DOCS=1 cargo test -p examen-cli docs_env_md` \
+             (or `examen env > docs/src/env.md`)"
         );
         for var in ENV_VARS {
             assert!(actual.contains(var.name));

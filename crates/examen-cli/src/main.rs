@@ -10,13 +10,15 @@
 //!
 //! - `args.rs`: the clap definitions of every verb and option, and their value parsers;
 //! - `env_vars.rs`: the one list of `EXAMEN_*` variables, their layering under the flags, and
-//!   the generator of `docs/env.md` (`examen env`);
+//!   the generator of `docs/src/env.md` (`examen env`);
 //! - `commands/<verb>.rs`: one file per verb (`eval`, `eval-retry`, `score`, `log`, `list`,
 //!   `env`);
 //! - `display/`: views of a running eval, fed by the engine's event stream (`rich`, `plain`,
 //!   `json`), and the results summary;
 //! - `error.rs`: one-line errors and their exit codes;
-//! - `open_files.rs`: the open-file limit, raised at start-up and capping model connections.
+//! - `open_files.rs`: the open-file limit, raised at start-up and capping model connections;
+//! - `reference.rs`: the generated pages of the user guide (`docs/src/cli.md`, the task-file
+//!   tables), printed by the hidden `examen reference`.
 
 mod args;
 mod commands;
@@ -24,6 +26,7 @@ mod display;
 mod env_vars;
 mod error;
 mod open_files;
+mod reference;
 
 use std::io::Write;
 use std::process::ExitCode;

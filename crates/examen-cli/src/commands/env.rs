@@ -1,4 +1,4 @@
-//! `examen env`: prints the reference of the `EXAMEN_*` variables (the source of docs/env.md).
+//! `examen env`: prints the reference of the `EXAMEN_*` variables (the source of docs/src/env.md).
 
 use std::io::Write;
 

@@ -44,6 +44,7 @@ pub(crate) async fn run(cli: Cli, cancel: CancelToken) -> Result<Exit, CliError>
         Command::Log { command } => log::run(command),
         Command::List(args) => list::run(&args),
         Command::Env => env::run(),
+        Command::Reference(args) => crate::reference::run(&args),
     }
 }
 

@@ -213,9 +213,32 @@ fn env_prints_the_reference_in_docs() {
         let out = run(sandbox.examen(&["env"]));
         assert_eq!(out.code, 0, "{out:?}");
         let docs =
-            std::fs::read_to_string(crate::support::workspace().join("docs/env.md")).unwrap();
+            std::fs::read_to_string(crate::support::workspace().join("docs/src/env.md")).unwrap();
         assert_eq!(out.stdout, docs);
     }
+}
+
+/// The hidden `examen reference` prints the generated pages of the user guide as they are in
+/// `docs/src/`.
+#[test]
+fn reference_prints_the_pages_in_docs() {
+    let sandbox = Sandbox::on(backends()[0]);
+    let out = run(sandbox.examen(&["reference", "cli"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let docs = crate::support::workspace().join("docs/src");
+    assert_eq!(
+        out.stdout,
+        std::fs::read_to_string(docs.join("cli.md")).unwrap()
+    );
+    let out = run(sandbox.examen(&["reference", "registry"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let page = std::fs::read_to_string(docs.join("task-file.md")).unwrap();
+    assert!(
+        page.contains(&out.stdout),
+        "docs/src/task-file.md lacks the registry tables"
+    );
+    let help = run(sandbox.examen(&["--help"]));
+    assert!(!help.stdout.contains("  reference "), "{}", help.stdout);
 }
 
 #[test]
