@@ -291,7 +291,8 @@ pub(crate) struct EvalRetryArgs {
 /// `examen score`.
 #[derive(Debug, Args)]
 pub(crate) struct ScoreArgs {
-    /// The log to score (.eval or .json).
+    /// The log to score (.eval or .json), of a finished eval: a log with status `started` (still
+    /// being written, or left by a killed eval: complete it with `examen eval-retry`) is refused.
     #[arg(value_name = "LOG")]
     pub(crate) log: PathBuf,
 

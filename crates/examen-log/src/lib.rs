@@ -93,7 +93,19 @@
 //! temporary file, then renamed) with status `started` and every flushed sample on
 //! a doubling schedule, when the side file has doubled since the last rewrite, so
 //! rewrites stay linear too. [`LogWriter::finish`] writes the final file and
-//! removes the side file.
+//! removes the side file. Readers ([`LogReader`], [`read_log`], [`recover`],
+//! [`convert_log`]) of a `.json` log with status `started` take its samples from the
+//! side file when there is one, so they see every flushed sample, not only those of
+//! the last rewrite.
+//!
+//! ## The writer's lock
+//!
+//! A [`LogWriter`] holds an exclusive `flock` from its creation until it finishes
+//! or is dropped: on the `.eval` file, or on a `.json` log's side file (the main
+//! file is replaced at every rewrite). The kernel releases it when the writing
+//! process dies, so [`is_being_written`] tells a log in progress from a crashed
+//! one, and a second writer (`examen score --overwrite`) can refuse a log that a
+//! live eval is writing.
 //!
 //! ## File names
 //!
@@ -127,7 +139,7 @@ pub use schema::{
     EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogStart, SampleId,
     SampleInput, Target, LOG_SCHEMA_VERSION,
 };
-pub use writer::{LogFinish, LogFormat, LogWriter, WriterOptions, WriterStats};
+pub use writer::{is_being_written, LogFinish, LogFormat, LogWriter, WriterOptions, WriterStats};
 
 /// Journal member written when the log is created.
 pub const JOURNAL_START_JSON: &str = "_journal/start.json";
@@ -144,13 +156,31 @@ pub const HEADER_JSON: &str = "header.json";
 
 /// Converts a log to `format`, writing it at `dest` (`examen log convert`): the
 /// header and every sample, streamed one at a time. Returns `dest`.
+///
+/// A log whose writer died converts too: every sample it flushed (of an `.eval`
+/// without its central directory, what [`recover`] finds; of a `.json`, its side
+/// file's), with its status `started`, so `eval-retry` of the converted log runs only
+/// what the original lacks.
 pub fn convert_log(
     src: &std::path::Path,
     dest: &std::path::Path,
     format: LogFormat,
 ) -> Result<std::path::PathBuf> {
-    let reader = LogReader::open(src)?;
-    let header = reader.header();
+    match LogReader::open(src) {
+        Ok(reader) => write_converted(dest, format, reader.header(), reader.samples()),
+        Err(err) => match recover(src) {
+            Ok(recovered) => write_converted(dest, format, &recovered.log, recovered.samples()),
+            Err(_) => Err(err),
+        },
+    }
+}
+
+fn write_converted(
+    dest: &std::path::Path,
+    format: LogFormat,
+    header: &EvalLog,
+    samples: impl Iterator<Item = Result<EvalSample>>,
+) -> Result<std::path::PathBuf> {
     let start = LogStart {
         version: header.version,
         eval: header.eval.clone(),
@@ -162,7 +192,7 @@ pub fn convert_log(
         ..WriterOptions::default()
     };
     let mut writer = LogWriter::create_at(dest, format, start, opts)?;
-    for sample in reader.samples() {
+    for sample in samples {
         writer.write_sample(&sample?)?;
     }
     writer.finish(LogFinish {

@@ -61,6 +61,7 @@ pub struct LogReader {
     path: PathBuf,
     header: EvalLog,
     source: Source,
+    stopped: Option<String>,
 }
 
 impl LogReader {
@@ -78,7 +79,17 @@ impl LogReader {
         if first_non_ws_byte(&mut file).map_err(|e| LogError::io(path, e))? == Some(b'{') {
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| LogError::io(path, e))?;
-            return Self::open_json(path, file);
+            let reader = Self::open_json(path, file)?;
+            // The writer finishing between our opening the (then `started`) log and looking
+            // for its side file: its final file has replaced the one read; read that one.
+            if reader.header.status == EvalStatus::Started
+                && !json_samples_path(path).exists()
+                && replaced_since(path, &reader)
+            {
+                let file = File::open(path).map_err(|e| LogError::io(path, e))?;
+                return Self::open_json(path, file);
+            }
+            return Ok(reader);
         }
         Err(LogError::format(
             path,
@@ -106,6 +117,7 @@ impl LogReader {
                 entries,
                 samples,
             },
+            stopped: None,
         })
     }
 
@@ -129,14 +141,40 @@ impl LogReader {
         obj.push(b'}');
         let header: EvalLog =
             pyjson::from_slice(&obj).map_err(|e| LogError::json(path, "log header", &e))?;
-        Ok(Self {
+        let mut reader = Self {
             path: path.to_owned(),
             header,
             source: Source::Json {
                 file,
                 samples: layout.samples,
             },
-        })
+            stopped: None,
+        };
+        if reader.header.status == EvalStatus::Started {
+            // A log in progress (or whose writer died): the side file holds every flushed
+            // sample, the main file only those of its last rewrite.
+            let side = json_samples_path(path);
+            match File::open(&side) {
+                Ok(side_file) => {
+                    let (samples, stopped) = side_file_samples(&side, &side_file)?;
+                    reader.source = Source::Json {
+                        file: side_file,
+                        samples,
+                    };
+                    reader.stopped = stopped;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(&side, e)),
+            }
+        }
+        Ok(reader)
+    }
+
+    /// Why the samples of a log in progress stop where they do, when they stop short of the
+    /// end of its `.json` side file (a partial last line: the writer died mid-flush), or
+    /// which lines of it were skipped.
+    pub fn stopped(&self) -> Option<&str> {
+        self.stopped.as_deref()
     }
 
     /// The log's path.
@@ -321,6 +359,87 @@ fn read_span(path: &Path, file: &File, start: u64, end: u64) -> Result<Vec<u8>> 
     Ok(buf)
 }
 
+/// Whether the file at `path` is no longer the one `reader` opened (renamed over since).
+fn replaced_since(path: &Path, reader: &LogReader) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Source::Json { file, .. } = &reader.source else {
+        return false;
+    };
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(opened), Ok(now)) => (opened.dev(), opened.ino()) != (now.dev(), now.ino()),
+        _ => false,
+    }
+}
+
+/// A byte range `[start, end)` of a file.
+type Span = (u64, u64);
+
+/// A sample's identity, read from its JSON without keeping the rest.
+#[derive(serde::Deserialize)]
+struct SampleKey {
+    id: SampleId,
+    epoch: u32,
+}
+
+/// The samples of a `.json` log's side file (one sample per line, appended at each
+/// flush): the span of each complete line, in Inspect's order (epoch, then id), the
+/// last line of a sample written twice winning, as the writer's rewrites order them.
+/// A last line without its newline was being written when the writer died: it is left
+/// out, and so is a line that is not a sample; both are reported in the second value.
+fn side_file_samples(side: &Path, file: &File) -> Result<(Vec<Span>, Option<String>)> {
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut keyed: Vec<((u32, String), u64, u64)> = Vec::new();
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    let mut notes = Vec::new();
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| LogError::io(side, e))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let start = offset;
+        offset += n as u64;
+        if line.last() != Some(&b'\n') {
+            notes.push(format!(
+                "{}: partial sample line {number} at byte {start} (the writer stopped mid-flush)",
+                side.display()
+            ));
+            break;
+        }
+        let body = &line[..n - 1];
+        if body.trim_ascii().is_empty() {
+            continue;
+        }
+        match pyjson::from_slice::<SampleKey>(body) {
+            Ok(key) => keyed.push(((key.epoch, key.id.sort_key()), start, start + n as u64 - 1)),
+            Err(e) => notes.push(format!(
+                "{}: line {number} is not a sample ({e}); skipped",
+                side.display()
+            )),
+        }
+    }
+    // Stable: a sample written twice keeps its lines in file order, the later last.
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut spans: Vec<Span> = Vec::with_capacity(keyed.len());
+    let mut last_key: Option<(u32, String)> = None;
+    for (key, start, end) in keyed {
+        if last_key.as_ref() == Some(&key) {
+            if let Some(span) = spans.last_mut() {
+                *span = (start, end);
+            }
+            continue;
+        }
+        spans.push((start, end));
+        last_key = Some(key);
+    }
+    Ok((spans, (!notes.is_empty()).then(|| notes.join("; "))))
+}
+
 fn last_entry<'a>(entries: &'a [Entry], name: &str) -> Option<&'a Entry> {
     entries.iter().rev().find(|e| e.name == name)
 }
@@ -423,9 +542,7 @@ enum RecoveredSource {
         entries: Vec<Entry>,
         samples: Vec<usize>,
     },
-    /// Complete sample lines of a `.json` log's side file, or the samples of a
-    /// finished `.json` log.
-    Json(Vec<Vec<u8>>),
+    /// A `.json` log (its reader reads the side file of one in progress).
     Reader(Box<LogReader>),
 }
 
@@ -434,7 +551,6 @@ impl Recovered {
     pub fn sample_count(&self) -> usize {
         match &self.source {
             RecoveredSource::Zip { samples, .. } => samples.len(),
-            RecoveredSource::Json(lines) => lines.len(),
             RecoveredSource::Reader(r) => r.sample_count(),
         }
     }
@@ -460,8 +576,6 @@ impl Recovered {
                             .map_err(|err| LogError::json(&self.path, &e.name, &err))
                     })
             }
-            RecoveredSource::Json(lines) => pyjson::from_slice(&lines[i])
-                .map_err(|err| LogError::json(&self.path, &format!("sample line {}", i + 1), &err)),
             RecoveredSource::Reader(r) => r.sample_at(i),
         })
     }
@@ -500,44 +614,15 @@ pub fn recover(path: &Path) -> Result<Recovered> {
             },
         });
     }
-    let side = json_samples_path(path);
+    // A `.json` log's reader already reads the side file of one in progress.
     let reader = LogReader::open(path)?;
     let finished = reader.header().status != EvalStatus::Started;
-    if !finished && side.exists() {
-        let mut data = Vec::new();
-        File::open(&side)
-            .and_then(|mut f| f.read_to_end(&mut data))
-            .map_err(|e| LogError::io(&side, e))?;
-        // Only newline-terminated lines are complete: a flush appends whole lines.
-        let complete = match data.iter().rposition(|&b| b == b'\n') {
-            Some(i) => &data[..=i],
-            None => &data[..0],
-        };
-        let stopped = (complete.len() != data.len()).then(|| {
-            format!(
-                "{}: partial sample line at byte {}",
-                side.display(),
-                complete.len()
-            )
-        });
-        let lines = complete
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect();
-        return Ok(Recovered {
-            path: side,
-            log: reader.header().clone(),
-            finished,
-            stopped,
-            source: RecoveredSource::Json(lines),
-        });
-    }
+    let stopped = reader.stopped().map(str::to_owned);
     Ok(Recovered {
         path: path.to_owned(),
         log: reader.header().clone(),
         finished,
-        stopped: None,
+        stopped,
         source: RecoveredSource::Reader(Box::new(reader)),
     })
 }

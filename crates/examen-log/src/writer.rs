@@ -114,6 +114,10 @@ pub struct WriterStats {
 pub struct LogWriter {
     path: PathBuf,
     inner: Inner,
+    /// Held (an exclusive `flock`) while the log is written, so that other processes can
+    /// tell a log in progress from one whose writer died ([`is_being_written`]). Released
+    /// when the writer is dropped, and by the kernel when its process dies.
+    _lock: Option<File>,
     opts: WriterOptions,
     start: LogStart,
     last_flush: Instant,
@@ -213,10 +217,21 @@ impl LogWriter {
         start: LogStart,
         opts: WriterOptions,
     ) -> Result<Self> {
+        if is_being_written(path) {
+            return Err(LogError::format(
+                path,
+                "another process is writing this log (it holds the log's lock); \
+                 choose another path, or wait for its eval to finish",
+            ));
+        }
+        let lock;
         let inner = match format {
             LogFormat::Eval => {
                 let mut zip = ZipAppender::create(path, opts.compression_level.min(9))
                     .map_err(|e| LogError::io(path, e))?;
+                // Locked before the start is written: a reader never sees a log in
+                // progress without its writer's lock.
+                lock = take_lock(path)?;
                 zip.stage(JOURNAL_START_JSON, &to_json(path, "start.json", &start)?);
                 zip.commit(opts.sync_on_flush)
                     .map_err(|e| LogError::io(path, e))?;
@@ -240,6 +255,9 @@ impl LogWriter {
                     .truncate(true)
                     .open(&samples_path)
                     .map_err(|e| LogError::io(&samples_path, e))?;
+                // The main file is replaced at every rewrite: the side file, which lives
+                // exactly as long as the log is in progress, carries the lock.
+                lock = take_lock(&samples_path)?;
                 let mut f = JsonFile {
                     samples_path,
                     samples_file,
@@ -258,6 +276,7 @@ impl LogWriter {
         let mut w = Self {
             path: path.to_owned(),
             inner,
+            _lock: lock,
             opts,
             start,
             last_flush: Instant::now(),
@@ -596,6 +615,37 @@ impl JsonFile {
         self.rewritten_len = self.samples_len;
         Ok(())
     }
+}
+
+/// Takes the writer's lock on `path` (a new handle: `flock` locks belong to an open
+/// file, so this conflicts with every other opening, in this process or another). A file
+/// system without `flock` gives no lock, and the log is written all the same.
+fn take_lock(path: &Path) -> Result<Option<File>> {
+    let file = File::open(path).map_err(|e| LogError::io(path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Err(LogError::format(
+            path,
+            "another process is writing this log (it holds the log's lock)",
+        )),
+        Err(fs::TryLockError::Error(_)) => Ok(None),
+    }
+}
+
+/// Whether a live [`LogWriter`] (in this process or another) is writing the log at
+/// `path`: it holds an exclusive `flock` on the `.eval` file, or on a `.json` log's side
+/// file, from its creation until it is finished or dropped; the kernel drops the lock of
+/// a process that dies. `false` for a finished log, for one whose writer died (a log left
+/// `started` with no writer is a crashed one), and where the lock cannot be checked.
+///
+/// Writers other than examen's (Inspect's) take no such lock: a log with status
+/// `started` may still be in progress whatever this says.
+pub fn is_being_written(path: &Path) -> bool {
+    let locked = |p: &Path| match File::open(p) {
+        Ok(file) => matches!(file.try_lock_shared(), Err(fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    };
+    locked(&json_samples_path(path)) || locked(path)
 }
 
 /// The side file of a `.json` log in progress: one sample per line.

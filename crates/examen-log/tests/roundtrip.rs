@@ -502,3 +502,217 @@ fn an_id_too_long_for_a_zip_member_name_is_refused_not_written() {
     let log = read_log(&path, ReadOptions::default()).unwrap();
     assert_eq!(log.samples.unwrap().len(), 2);
 }
+
+/// A `.json` log whose writer died: the main file holds the samples of its last (doubling)
+/// rewrite, the side file every flushed one. Every reader sees every flushed sample, in the
+/// writer's order, a sample written twice as its latest record, a torn last line left out.
+#[test]
+fn every_reader_of_a_crashed_json_log_sees_every_flushed_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = common::ids(7);
+    let start = common::start("jsoncrash", &ids, 2);
+    // The first flush (10 samples) rewrites the main file; the next five, one sample each,
+    // stay short of doubling the side file, so only the side file has them.
+    let mut w = LogWriter::create(dir.path(), LogFormat::Json, start.clone(), opts(10)).unwrap();
+    let path = w.path().to_owned();
+    let mut flushed = BTreeSet::new();
+    for epoch in [2, 1] {
+        for (i, id) in ids.iter().enumerate().rev() {
+            w.write_sample(&common::sample(id.clone(), epoch, i))
+                .unwrap();
+            if flushed.len() >= 10 {
+                w.flush().unwrap();
+            }
+            flushed.insert(format!("{id}:{epoch}"));
+        }
+    }
+    // A retried sample: its later record is the one to keep.
+    let mut again = common::sample(ids[3].clone(), 1, 3);
+    again.uuid = Some("the-latest-record".into());
+    w.write_sample(&again).unwrap();
+    w.flush().unwrap();
+    // The writer dies without running anything more (no destructor), mid-line.
+    std::mem::forget(w);
+    let side = examen_log_side_file(&path);
+    let mut f = fs::OpenOptions::new().append(true).open(&side).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"id\": 99, \"epo").unwrap();
+    drop(f);
+    // The main file alone holds fewer (those of its last rewrite).
+    let aside = dir.path().join("aside");
+    fs::rename(&side, &aside).unwrap();
+    let main_only = read_log(&path, ReadOptions::default()).unwrap();
+    assert_eq!(
+        main_only.samples.unwrap().len(),
+        10,
+        "the premise: the main file lags"
+    );
+    fs::rename(&aside, &side).unwrap();
+
+    let check = |what: &str, got: Vec<(SampleId, u32)>| {
+        assert_eq!(got.len(), 14, "{what}: every flushed sample once");
+        assert_eq!(keys(got.clone()), flushed, "{what}");
+        let mut sorted = got.clone();
+        sorted.sort_by_key(|(id, epoch)| (*epoch, id.sort_key()));
+        assert_eq!(got, sorted, "{what}: Inspect's order");
+    };
+    let log = read_log(&path, ReadOptions::default()).unwrap();
+    assert_eq!(log.status, EvalStatus::Started);
+    let samples = log.samples.unwrap();
+    check(
+        "read_log",
+        samples.iter().map(|s| (s.id.clone(), s.epoch)).collect(),
+    );
+    let retried = samples
+        .iter()
+        .find(|s| s.id == ids[3] && s.epoch == 1)
+        .unwrap();
+    assert_eq!(retried.uuid.as_deref(), Some("the-latest-record"));
+
+    let reader = LogReader::open(&path).unwrap();
+    assert_eq!(reader.sample_count(), 14);
+    assert!(
+        reader.stopped().unwrap().contains("partial sample line 16"),
+        "{:?}",
+        reader.stopped()
+    );
+    let by_id = reader.read_sample(&ids[3], 1).unwrap().unwrap();
+    assert_eq!(by_id.uuid.as_deref(), Some("the-latest-record"));
+    check(
+        "read_summaries",
+        read_summaries(&path)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id, s.epoch))
+            .collect(),
+    );
+    let rec = recover(&path).unwrap();
+    assert!(!rec.finished && rec.stopped.is_some());
+    check(
+        "recover",
+        rec.samples()
+            .map(|s| s.map(|s| (s.id, s.epoch)).unwrap())
+            .collect(),
+    );
+
+    for format in [LogFormat::Eval, LogFormat::Json] {
+        let dest = dir.path().join(format!("converted.{}", format.extension()));
+        examen_log::convert_log(&path, &dest, format).unwrap();
+        let converted = read_log(&dest, ReadOptions::default()).unwrap();
+        assert_eq!(
+            converted.status,
+            EvalStatus::Started,
+            "still to be finished by a retry"
+        );
+        check(
+            &format!("convert to {format:?}"),
+            converted
+                .samples
+                .unwrap()
+                .iter()
+                .map(|s| (s.id.clone(), s.epoch))
+                .collect(),
+        );
+    }
+}
+
+/// The writer's lock tells a log in progress from one whose writer died, in both formats:
+/// held from creation to `finish` (or drop), by a writer in this process or in another, and
+/// gone when that process is killed; a second writer cannot take a log being written.
+#[cfg(unix)]
+#[test]
+fn a_live_writer_holds_the_log_until_it_finishes_or_dies() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let format_of = |name: &str| match name {
+        "json" => LogFormat::Json,
+        _ => LogFormat::Eval,
+    };
+    if let (Ok(path), Ok(format)) = (
+        std::env::var("EXAMEN_LOG_LOCK_CHILD"),
+        std::env::var("EXAMEN_LOG_LOCK_FORMAT"),
+    ) {
+        // child: write a sample, report it, then wait to be killed (or for the parent to
+        // go away: its end of stdin closes)
+        let ids = common::ids(3);
+        let start = common::start("locked", &ids, 1);
+        let mut w =
+            LogWriter::create_at(Path::new(&path), format_of(&format), start, opts(1)).unwrap();
+        w.write_sample(&common::sample(ids[0].clone(), 1, 0))
+            .unwrap();
+        println!("flushed");
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        return;
+    }
+    for format in [LogFormat::Eval, LogFormat::Json] {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = common::ids(4);
+
+        // In this process: held until finish, or until the writer is dropped unfinished.
+        let start = common::start("lock", &ids, 1);
+        let mut w = LogWriter::create(dir.path(), format, start.clone(), opts(1)).unwrap();
+        let path = w.path().to_owned();
+        assert!(
+            examen_log::is_being_written(&path),
+            "{format:?}: once created"
+        );
+        w.write_sample(&common::sample(ids[0].clone(), 1, 0))
+            .unwrap();
+        assert!(
+            examen_log::is_being_written(&path),
+            "{format:?}: after a flush"
+        );
+        let second = LogWriter::create_at(&path, format, start.clone(), opts(1));
+        let err = second.err().unwrap().to_string();
+        assert!(err.contains("another process is writing this log"), "{err}");
+        assert_eq!(
+            recover(&path).unwrap().sample_count(),
+            1,
+            "untouched by the second"
+        );
+        w.finish(common::finish(&ids[..1], 1)).unwrap();
+        assert!(!examen_log::is_being_written(&path), "{format:?}: finished");
+        let dropped = dir.path().join(format!("dropped.{}", format.extension()));
+        let w = LogWriter::create_at(&dropped, format, start.clone(), opts(1)).unwrap();
+        assert!(examen_log::is_being_written(&dropped));
+        drop(w);
+        assert!(
+            !examen_log::is_being_written(&dropped),
+            "{format:?}: dropped"
+        );
+
+        // In another process, killed while it holds the log.
+        let killed = dir.path().join(format!("killed.{}", format.extension()));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_live_writer_holds_the_log_until_it_finishes_or_dies",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("EXAMEN_LOG_LOCK_CHILD", &killed)
+            .env("EXAMEN_LOG_LOCK_FORMAT", format.extension())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let flushed = lines.map_while(Result::ok).any(|l| l.ends_with("flushed"));
+        assert!(flushed, "the child wrote its sample");
+        assert!(
+            examen_log::is_being_written(&killed),
+            "{format:?}: the child writes it"
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert!(
+            !examen_log::is_being_written(&killed),
+            "{format:?}: its writer died"
+        );
+        let rec = recover(&killed).unwrap();
+        assert!(!rec.finished);
+        assert_eq!(rec.sample_count(), 1);
+    }
+}

@@ -129,9 +129,32 @@ pub enum ScoreError {
     /// The new log cannot be written.
     #[error("{0}")]
     Write(String),
+    /// The log's eval has not finished (status `started`): it is still being
+    /// written, or its eval was killed. Nothing is read further or written.
+    #[error("{0}")]
+    Unfinished(String),
     /// [`ScoreOptions::cancel`] was cancelled.
     #[error("scoring cancelled")]
     Cancelled,
+}
+
+/// Why a log with status `started` is not scored: rewriting a log that a running
+/// eval is writing would destroy the samples it writes next, and a crashed log's
+/// eval is completed by `eval-retry` (which scores it), not here.
+fn unfinished(src: &Path, samples: usize) -> String {
+    let path = src.display();
+    if examen_log::is_being_written(src) {
+        format!(
+            "{path}: the log is still being written by a running eval (status `started`, \
+             {samples} samples so far); score it once that eval has finished"
+        )
+    } else {
+        format!(
+            "{path}: the log's eval did not finish (status `started`, and no eval is writing \
+             it: it was killed or crashed) and holds {samples} samples; complete it with \
+             `examen eval-retry {path}`, which scores it, then score the new log"
+        )
+    }
 }
 
 /// A scorer to run, with the name its scores get and its metrics.
@@ -188,12 +211,26 @@ pub async fn score_log(
 ) -> Result<ScoreOutcome, ScoreError> {
     let cancel = options.cancel.clone().unwrap_or_default();
     let path = src.to_path_buf();
-    let reader = examen_rt::to_thread(move || LogReader::open(&path))
-        .await
-        // examen-log's errors name the file and what was expected.
-        .map_err(|e| ScoreError::Read(e.to_string()))?;
+    let reader = examen_rt::to_thread(move || {
+        LogReader::open(&path).map_err(|e| {
+            // A writer killed mid-flush leaves an `.eval` without its directory: still
+            // a log that did not finish, which is the thing to say.
+            match examen_log::recover(&path) {
+                Ok(recovered) if !recovered.finished => ScoreError::Unfinished(format!(
+                    "{} (reading it as it is: {e})",
+                    unfinished(&path, recovered.sample_count())
+                )),
+                // examen-log's errors name the file and what was expected.
+                _ => ScoreError::Read(e.to_string()),
+            }
+        })
+    })
+    .await?;
     let header = reader.header().clone();
     let count = reader.sample_count();
+    if header.status == EvalStatus::Started {
+        return Err(ScoreError::Unfinished(unfinished(src, count)));
+    }
     if count == 0 {
         return Err(ScoreError::Read(format!(
             "{}: the log holds no samples to score",

@@ -11,8 +11,11 @@
 //! override those) and its model roles (`--model-role` rebinds one, e.g. the `grader`).
 //!
 //! The output is the eval summary (panel, text, or with `--json` one record whose `status` is
-//! the log's, kept as it was). Exit codes: 0 scored; 2 the log cannot be read or a scorer cannot
-//! be built; 1 a scorer failed on a sample or the new log cannot be written; 130 interrupted.
+//! the log's, kept as it was). A log whose eval has not finished (status `started`) is refused:
+//! rewriting one that a running eval is writing (its writer holds the log's lock) would destroy
+//! the samples it writes next, and one left by a killed eval is completed, and scored, by
+//! `examen eval-retry`; the message says which it is. Exit codes: 0 scored; 2 the log cannot be
+//! read, has not finished, or a scorer cannot be built; 1 a scorer failed on a sample or the new log cannot be written; 130 interrupted.
 //! On any failure no new file is left behind.
 
 use std::collections::HashMap;
@@ -152,7 +155,9 @@ pub(crate) async fn run(
     };
     let outcome = result.map_err(|err| match err {
         ScoreError::Cancelled => CliError::interrupted(),
-        ScoreError::Read(_) | ScoreError::Setup(_) => CliError::usage(err),
+        ScoreError::Read(_) | ScoreError::Setup(_) | ScoreError::Unfinished(_) => {
+            CliError::usage(err)
+        }
         _ => CliError::failed(err),
     })?;
     match report(&outcome, &progress, mode, args.json) {

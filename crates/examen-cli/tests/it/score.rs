@@ -376,3 +376,235 @@ fn a_grader_role_naming_an_unknown_provider_is_a_usage_error() {
         assert_eq!(sandbox.logs("logs").len(), 1, "no scored log is written");
     }
 }
+
+/// A slow `mockllm` eval of the example task (20 samples × 2 epochs, 0.2 s a call, two at a
+/// time, a flush per sample) as a child process writing `format`, once its log holds
+/// `at_least` samples. Returns the child and its log.
+fn slow_eval(
+    sandbox: &Sandbox,
+    backend: &str,
+    format: &str,
+    at_least: usize,
+) -> (std::process::Child, PathBuf) {
+    let mut child = sandbox
+        .examen(&[
+            "eval",
+            "arithmetic/task.yaml",
+            "--model",
+            "mockllm/model",
+            "-M",
+            "latency=0.2",
+            "--max-samples",
+            "2",
+            "--log-buffer",
+            "1",
+            "--log-format",
+            format,
+            "--display",
+            "none",
+            "--async-backend",
+            backend,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        let log = sandbox
+            .logs("logs")
+            .into_iter()
+            .find(|p| examen_log::LogFormat::from_path(p).is_some_and(|f| f.extension() == format));
+        if let Some(log) = log {
+            if flushed_count(&log) >= at_least {
+                return (child, log);
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the eval ended early");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Samples of a log that `recover` finds.
+fn flushed_count(log: &Path) -> usize {
+    examen_log::recover(log).map_or(0, |r| r.sample_count())
+}
+
+/// Samples in a `.json` log's main file alone (as its last rewrite left it), without its
+/// side file: what readers saw of a crashed `.json` log before they read the side file.
+fn main_only(sandbox: &Sandbox, log: &Path) -> usize {
+    let alone = sandbox.path().join("alone.json");
+    std::fs::copy(log, &alone).unwrap();
+    let count = read(&alone).samples.unwrap().len();
+    std::fs::remove_file(&alone).unwrap();
+    count
+}
+
+/// `score --overwrite` (and `--action overwrite`) of a log that a running eval is writing is
+/// refused, naming why, and leaves it alone: the eval then finishes its log whole. (Rewriting
+/// it in place used to break the eval's zip and leave its log `started` with half the
+/// samples.)
+#[test]
+fn a_log_a_running_eval_writes_is_not_rewritten_under_it() {
+    for format in ["eval", "json"] {
+        for backend in backends() {
+            let sandbox = Sandbox::on(backend);
+            let (child, log) = slow_eval(&sandbox, backend, format, 1);
+            for args in [
+                &["--overwrite"][..],
+                &["--action", "overwrite", "--overwrite"],
+                &["--action", "overwrite"],
+                &["--json"],
+            ] {
+                let mut all = vec!["score", log.to_str().unwrap(), "--scorer", "includes"];
+                all.extend_from_slice(args);
+                let out = run(sandbox.examen(&all));
+                assert_eq!(out.code, 2, "{format} {args:?}: {out:?}");
+                assert!(
+                    out.stderr.contains("still being written by a running eval")
+                        && out.stderr.contains(&text(&log)),
+                    "{}",
+                    out.stderr
+                );
+                assert!(out.stdout.is_empty(), "{}", out.stdout);
+            }
+            let output = child.wait_with_output().unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{format}: the eval was still running, and finished: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let done = read(&log);
+            assert_eq!(done.status, examen_log::EvalStatus::Success, "{format}");
+            assert_eq!(done.samples.unwrap().len(), 40, "{format}: every sample");
+            assert_eq!(
+                sandbox.logs("logs"),
+                vec![log.clone()],
+                "nothing else written"
+            );
+        }
+    }
+}
+
+/// A log left `started` by a killed eval (SIGKILL): `score` refuses it with exit 2 (the plain
+/// and `--json` forms alike), saying it was not finished, how many samples it holds and how to
+/// complete it; every reader (`score`'s count, `log dump`, `log list`, `log convert`) sees
+/// every flushed sample, for `.json` logs the side file's too; and `eval-retry` of the
+/// converted log carries every one of them over instead of asking the model again.
+#[test]
+fn a_crashed_log_is_refused_by_score_and_read_whole_by_every_reader() {
+    for format in ["json", "eval"] {
+        for backend in backends() {
+            let sandbox = Sandbox::on(backend);
+            let (mut child, log) = slow_eval(&sandbox, backend, format, 5);
+            // Stopped (SIGSTOP) where the main file of a `.json` log lags its side file
+            // (the doubling schedule rewrites it now and then), then killed as it is.
+            let pid = rustix::process::Pid::from_child(&child);
+            loop {
+                rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+                if format == "eval" || main_only(&sandbox, &log) < flushed_count(&log) {
+                    break;
+                }
+                rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+                assert!(child.try_wait().unwrap().is_none(), "the eval ended early");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            let crashed = examen_log::recover(&log).unwrap();
+            let flushed: Vec<(String, u32, Option<String>)> = crashed
+                .samples()
+                .map(|s| {
+                    let s = s.unwrap();
+                    (s.id.to_string(), s.epoch, s.uuid)
+                })
+                .collect();
+            let n = flushed.len();
+            assert!(n >= 5, "{n}");
+            if format == "json" {
+                let main_only = main_only(&sandbox, &log);
+                assert!(main_only < n, "the premise: {main_only} of {n}");
+            }
+
+            let out = run(sandbox.examen(&["log", "dump", log.to_str().unwrap()]));
+            assert_eq!(out.code, 0, "{out:?}");
+            let dump: Value = serde_json::from_str(&out.stdout).unwrap();
+            assert_eq!(dump["status"], "started");
+            assert_eq!(
+                dump["samples"].as_array().map(Vec::len),
+                Some(n),
+                "log dump"
+            );
+            let out = run(sandbox.examen(&["log", "list", "--json"]));
+            let rows: Value = serde_json::from_str(&out.stdout).unwrap();
+            assert_eq!(rows[0]["samples"], n, "log list");
+            assert_eq!(rows[0]["status"], "started");
+
+            let other = if format == "json" { "eval" } else { "json" };
+            let out = run(sandbox.examen(&[
+                "log",
+                "convert",
+                log.to_str().unwrap(),
+                "--to",
+                other,
+                "--output-dir",
+                "converted",
+            ]));
+            assert_eq!(out.code, 0, "{out:?}");
+            let converted = PathBuf::from(out.stdout.trim());
+            let converted = sandbox.path().join(converted);
+            let back = read(&converted);
+            assert_eq!(back.status, examen_log::EvalStatus::Started);
+            assert_eq!(back.samples.unwrap().len(), n, "log convert");
+
+            // A retry from the converted log runs only what it lacks: the flushed samples
+            // come over as they were (same uuid), not answered again.
+            let out = run(sandbox.examen(&[
+                "eval-retry",
+                converted.to_str().unwrap(),
+                "--display",
+                "none",
+                "--log-dir",
+                "retried",
+            ]));
+            assert_eq!(out.code, 0, "{out:?}");
+            let retried = read(&sandbox.logs("retried")[0]);
+            assert_eq!(retried.status, examen_log::EvalStatus::Success);
+            let samples = retried.samples.unwrap();
+            assert_eq!(samples.len(), 40);
+            for (id, epoch, uuid) in &flushed {
+                let again = samples
+                    .iter()
+                    .find(|s| s.id.to_string() == *id && s.epoch == *epoch)
+                    .unwrap();
+                assert_eq!(&again.uuid, uuid, "{id} epoch {epoch} carried over");
+            }
+
+            for json in [false, true] {
+                let mut args = vec!["score", log.to_str().unwrap()];
+                if json {
+                    args.push("--json");
+                }
+                let out = run(sandbox.examen(&args));
+                assert_eq!(out.code, 2, "{out:?}");
+                assert!(out.stdout.is_empty(), "{}", out.stdout);
+                assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+                for part in [
+                    "the log's eval did not finish (status `started`".to_string(),
+                    format!("holds {n} samples"),
+                    format!("examen eval-retry {}", log.display()),
+                ] {
+                    assert!(out.stderr.contains(&part), "{part}: {}", out.stderr);
+                }
+            }
+            let out = run(sandbox.examen(&["score", log.to_str().unwrap(), "--overwrite"]));
+            assert_eq!(out.code, 2, "{out:?}");
+            let logs: Vec<PathBuf> = sandbox
+                .logs("logs")
+                .into_iter()
+                .filter(|p| examen_log::LogFormat::from_path(p).is_some())
+                .collect();
+            assert_eq!(logs, vec![log.clone()], "no -scored log");
+        }
+    }
+}
