@@ -20,6 +20,14 @@ Run with the venv made by scripts/inspect-venv.sh (pinned inspect-ai).
       .eval and one .json log to OUT_DIR, and prints (stdout, JSON) what Inspect
       reports for them: {"logs": [...], "status", "samples", "scores", "metrics"}.
       examen's test reads those logs and compares.
+
+  shapes OUT_DIR
+      Runs two small tasks with Inspect on mockllm/model: one with a `grouped` metric and
+      a task config, one whose every sample errors (fail_on_error=False); prints (stdout,
+      JSON) the parts of their logs Inspect's viewer relies on: whether there are
+      results, each metric's params, the scorers' metric options, model_generate_config,
+      plan.config, whether eval.config has `score`, and the mockllm model event's call
+      record. examen's test writes the same tasks and compares.
 """
 
 from __future__ import annotations
@@ -199,11 +207,100 @@ def cmd_generate(out_dir: str) -> int:
     return 0
 
 
+def _shapes(log: Any) -> dict[str, Any]:
+    """What examen must write as Inspect does, for the viewer (see `shapes` above)."""
+    header = json.loads(log.model_dump_json(exclude_none=True))
+    out: dict[str, Any] = {
+        "status": header["status"],
+        "has_results": "results" in header,
+        "model_generate_config": header["eval"]["model_generate_config"],
+        "plan_config": header["plan"]["config"],
+        "config_has_score": "score" in header["eval"]["config"],
+    }
+    if log.results is not None:
+        out["metric_params"] = {
+            name: metric["params"]
+            for name, metric in header["results"]["scores"][0]["metrics"].items()
+        }
+        out["scorer_metric_options"] = {
+            m["name"].removeprefix("inspect_ai/"): m["options"]
+            for m in header["eval"]["scorers"][0]["metrics"]
+        }
+    for sample in log.samples or []:
+        for event in sample.events:
+            if event.event == "model" and event.call is not None:
+                call = json.loads(event.call.model_dump_json(exclude_none=True))
+                out["call"] = {
+                    "request_model": call["request"]["model"],
+                    "request_keys": sorted(call["request"]),
+                    "request_contents": [m["content"] for m in call["request"]["messages"]],
+                    "response": call["response"],
+                }
+                return out
+    return out
+
+
+def cmd_shapes(out_dir: str) -> int:
+    _offline_tokens()
+    from inspect_ai import Task, eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import GenerateConfig
+    from inspect_ai.scorer import accuracy, grouped, match, stderr
+    from inspect_ai.solver import generate, solver
+
+    samples = [
+        Sample(id=1, input="What is 1+1?", target="2", metadata={"level": "a"}),
+        Sample(id=2, input="Say output", target="output", metadata={"level": "b"}),
+    ]
+    grouped_task = Task(
+        name="shapes",
+        dataset=samples,
+        solver=[generate()],
+        scorer=match(),
+        metrics=[grouped(accuracy(), "level"), stderr()],
+        config=GenerateConfig(temperature=0.5),
+    )
+
+    @solver
+    def fails():  # type: ignore[no-untyped-def]
+        async def solve(state, generate):  # type: ignore[no-untyped-def]
+            raise RuntimeError("every sample errors")
+
+        return solve
+
+    errored_task = Task(
+        name="errored",
+        dataset=samples,
+        solver=[fails()],
+        scorer=match(),
+        metrics=[grouped(accuracy(), "level"), stderr()],
+        config=GenerateConfig(temperature=0.5),
+    )
+    result: dict[str, Any] = {}
+    for key, task, kwargs in [
+        ("grouped", grouped_task, {}),
+        ("errored", errored_task, {"fail_on_error": False}),
+    ]:
+        log = eval(
+            task,
+            model="mockllm/model",
+            log_dir=out_dir,
+            log_format="json",
+            display="none",
+            **kwargs,
+        )[0]
+        result[key] = _shapes(log)
+    print(json.dumps(result))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 3 and argv[0] == "check":
         return cmd_check(argv[1], argv[2:])
     if len(argv) == 2 and argv[0] == "generate":
         return cmd_generate(argv[1])
+    if len(argv) == 2 and argv[0] == "shapes":
+        return cmd_shapes(argv[1])
     print(__doc__, file=sys.stderr)
     return 2
 

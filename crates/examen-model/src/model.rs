@@ -50,8 +50,8 @@ pub struct Generation {
     /// Every retry made on the way, oldest first.
     pub retries: Vec<RetryRecord>,
     /// The raw request and response bodies of the successful attempt (for the log's model
-    /// event). They never contain the API key, which travels only in a header. `None` for
-    /// `mockllm`.
+    /// event). They never contain the API key, which travels only in a header. For
+    /// `mockllm`, what Inspect's records: `{"model", "messages"}` and `{"content"}`.
     pub call: Option<ModelCall>,
     /// Time spent working: from the call to its return, less `limiter_wait`.
     pub working_time: Duration,
@@ -503,10 +503,11 @@ impl Model {
                 let elapsed = started.elapsed();
                 output.time = Some(elapsed.as_secs_f64());
                 self.add_usage(&output);
+                let call = mock.call_record(&self.inner.name, input, &output, elapsed);
                 Ok(Generation {
                     output,
                     retries: Vec::new(),
-                    call: None,
+                    call: Some(call),
                     working_time: elapsed,
                     limiter_wait: Duration::ZERO,
                 })

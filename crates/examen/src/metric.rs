@@ -272,10 +272,29 @@ impl Metric for Grouped {
         "grouped"
     }
 
+    /// Inspect's registry form: the inner metric as `{"type": "metric", "name", "params"}`
+    /// (Inspect's viewer lays the groups out only for that form), then `group_key`, then the
+    /// arguments given other than their defaults.
     fn params(&self) -> JsonObject {
+        let mut metric = JsonObject::new();
+        metric.insert("type".into(), JsonValue::from("metric"));
+        metric.insert("name".into(), JsonValue::from(self.metric.name()));
+        metric.insert("params".into(), JsonValue::Object(self.metric.params()));
         let mut params = JsonObject::new();
-        params.insert("metric".into(), JsonValue::from(self.metric.name()));
+        params.insert("metric".into(), JsonValue::Object(metric));
         params.insert("group_key".into(), JsonValue::from(self.group_key.as_str()));
+        match self.all {
+            GroupedAll::Samples => {}
+            GroupedAll::Groups => {
+                params.insert("all".into(), JsonValue::from("groups"));
+            }
+            GroupedAll::None => {
+                params.insert("all".into(), JsonValue::from(false));
+            }
+        }
+        if self.all_label != "all" {
+            params.insert("all_label".into(), JsonValue::from(self.all_label.as_str()));
+        }
         params
     }
 

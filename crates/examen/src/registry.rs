@@ -449,6 +449,22 @@ pub fn metric_from_yaml(value: Yaml) -> Result<Arc<dyn Metric>, String> {
     build_metric(&name, args)
 }
 
+/// A metric in Inspect's registry form, as logs record the `metric` of `grouped`:
+/// `{type: metric, name, params}` → its (bare) name and arguments.
+fn registry_object(value: &Yaml) -> Option<(&str, Option<Yaml>)> {
+    let map = value.as_mapping()?;
+    if map.get("type").and_then(Yaml::as_str) != Some("metric") {
+        return None;
+    }
+    let name = map.get("name").and_then(Yaml::as_str)?;
+    let name = name.strip_prefix("inspect_ai/").unwrap_or(name);
+    let params = map
+        .get("params")
+        .filter(|p| p.as_mapping().is_some_and(|m| !m.is_empty()))
+        .cloned();
+    Some((name, params))
+}
+
 pub(crate) fn entry_parts(kind: Kind, value: Yaml) -> Result<(String, Option<Yaml>), String> {
     match value {
         Yaml::String(name) => Ok((name, None)),
@@ -661,7 +677,12 @@ pub fn build_metric(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Metric>, 
                 all_label: Option<String>,
             }
             let a: Args = args(name, value)?;
-            let inner = metric_from_yaml(a.metric).map_err(|e| format!("grouped: {e}"))?;
+            let inner = match registry_object(&a.metric) {
+                // Inspect's (and examen's) logs record the metric in its registry form.
+                Some((inner, params)) => build_metric(inner, params),
+                None => metric_from_yaml(a.metric),
+            }
+            .map_err(|e| format!("grouped: {e}"))?;
             let all = match a.all {
                 None => GroupedAll::Samples,
                 Some(Yaml::Bool(false)) => GroupedAll::None,
@@ -693,6 +714,42 @@ pub fn build_reducer(name: &str) -> Result<Reducer, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `grouped` metric as logs record it (Inspect's registry form of its `metric`, with
+    /// or without the `inspect_ai/` prefix) is rebuilt, and records itself the same way, so
+    /// `examen score` re-scores examen's and Inspect's logs alike.
+    #[test]
+    fn grouped_is_rebuilt_from_the_form_logs_record() {
+        let recorded = |name: &str| -> Yaml {
+            serde_norway::from_str(&format!(
+                "{{metric: {{type: metric, name: {name}, params: {{}}}}, group_key: level, all: groups}}"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        for name in ["accuracy", "inspect_ai/accuracy"] {
+            let metric = build_metric("grouped", Some(recorded(name)))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let again = serde_json::to_value(metric.params()).unwrap_or_default();
+            assert_eq!(
+                again,
+                serde_json::json!({
+                    "metric": {"type": "metric", "name": "accuracy", "params": {}},
+                    "group_key": "level",
+                    "all": "groups",
+                })
+            );
+            let rebuilt = serde_norway::to_value(metric.params()).unwrap_or(Yaml::Null);
+            let round = build_metric("grouped", Some(rebuilt)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                serde_json::to_value(round.params()).unwrap_or_default(),
+                again
+            );
+        }
+        // A task file's own form still works.
+        let task_form: Yaml = serde_norway::from_str("{metric: accuracy, group_key: level}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(build_metric("grouped", Some(task_form)).is_ok());
+    }
 
     #[test]
     fn unknown_names_list_the_valid_ones() {

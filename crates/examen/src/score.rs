@@ -660,8 +660,9 @@ fn log_scorers(src: &Path, header: &EvalLog) -> Result<Vec<WithMetrics>, ScoreEr
 }
 
 /// A scorer's metrics from the log's definitions (`[{name, options}]`).
-/// examen records no options, so those of a metric are taken from the
-/// values it produced (`grouped` records its `metric` and `group_key`).
+/// Where a log records no options (examen's before it recorded them), those
+/// of a metric are taken from the values it produced (`grouped` records its
+/// `metric` and `group_key`).
 fn log_metrics(
     src: &Path,
     header: &EvalLog,

@@ -2,8 +2,9 @@
 //!
 //! By default every call answers `Default output from mockllm/model`. Tests script it with a
 //! list of outputs (served in order; asking for more than the list holds is an error, as in
-//! Inspect) or with a function of the input. It must stay cheap: no JSON, no I/O, nothing
-//! allocated beyond the output itself.
+//! Inspect) or with a function of the input. It must stay cheap: no I/O, and no JSON but the
+//! call record of the log's model event (as Inspect's, the request's model and messages and the
+//! response's content).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -124,6 +125,30 @@ impl MockLlm {
             output.usage = Some(ModelUsage::new(input_tokens, output_tokens));
         }
         Ok(output)
+    }
+}
+
+impl MockLlm {
+    /// The call record Inspect's `MockLLM` gives the log's model event (the viewer's API
+    /// tab): the request `{"model": <name after "mockllm/">, "messages": <input>}` and the
+    /// response `{"content": <completion>}`. The one JSON a call makes.
+    pub(crate) fn call_record(
+        &self,
+        model: &str,
+        input: &[ChatMessage],
+        output: &ModelOutput,
+        time: Duration,
+    ) -> crate::ModelCall {
+        let name = model.split_once('/').map_or(model, |(_, name)| name);
+        let messages = serde_json::to_value(input).unwrap_or_else(|e| {
+            // Messages are plain data: serializing them cannot fail; say so if it did.
+            serde_json::Value::String(format!("messages not recorded: {e}"))
+        });
+        crate::ModelCall {
+            request: serde_json::json!({"model": name, "messages": messages}),
+            response: serde_json::json!({"content": output.completion}),
+            time,
+        }
     }
 }
 

@@ -27,7 +27,16 @@ async fn default_output_without_network() {
     assert_eq!(DEFAULT_OUTPUT, "Default output from mockllm/model");
     assert_eq!(generation.output.model, "mockllm");
     assert_eq!(generation.output.stop_reason(), StopReason::Stop);
-    assert!(generation.call.is_none());
+    // Inspect's MockLLM call record: the request's model and messages, the completion.
+    let call = generation.call.clone().unwrap();
+    assert_eq!(
+        call.request,
+        serde_json::json!({"model": "model", "messages": [{"role": "user", "content": "Hello there"}]})
+    );
+    assert_eq!(
+        call.response,
+        serde_json::json!({"content": "Default output from mockllm/model"})
+    );
     assert!(generation.retries.is_empty());
     let usage = generation.output.usage.clone().unwrap();
     assert_eq!(usage.output_tokens, DEFAULT_OUTPUT.len() as u64);

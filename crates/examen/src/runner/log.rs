@@ -50,6 +50,9 @@ pub struct ScorerInfo {
     pub options: JsonObject,
     /// The metrics' names.
     pub metrics: Vec<String>,
+    /// The metrics' arguments, in the order of `metrics` (Inspect records them as each
+    /// metric's `options`).
+    pub metric_options: Vec<JsonObject>,
 }
 
 /// The dataset as recorded in the log (Inspect's `EvalDataset`).
@@ -100,8 +103,12 @@ pub struct TaskStart {
     pub model_roles: IndexMap<String, String>,
     /// The dataset.
     pub dataset: DatasetInfo,
-    /// Generation options.
+    /// Generation options: the task's config with the eval's over it (Inspect's
+    /// `plan.config`).
     pub config: GenerateConfig,
+    /// The eval's own generation options (`-G`, `--temperature`, `--max-connections`, ...),
+    /// without the task's (Inspect's `eval.model_generate_config`).
+    pub model_config: GenerateConfig,
     /// The solvers.
     pub plan: Vec<PlanStep>,
     /// The scorers.

@@ -92,7 +92,10 @@ pub fn log_start(start: &TaskStart) -> Result<LogStart, LogSinkError> {
             serde_json::json!({
                 "name": s.name,
                 "options": s.options,
-                "metrics": s.metrics.iter().map(|m| serde_json::json!({"name": m, "options": {}})).collect::<Vec<_>>(),
+                "metrics": s.metrics.iter().enumerate().map(|(i, m)| serde_json::json!({
+                    "name": m,
+                    "options": s.metric_options.get(i).cloned().unwrap_or_default(),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -117,7 +120,7 @@ pub fn log_start(start: &TaskStart) -> Result<LogStart, LogSinkError> {
             "shuffled": start.dataset.shuffled,
         },
         "model": start.model,
-        "model_generate_config": start.config,
+        "model_generate_config": start.model_config,
         "model_args": start.model_args,
         "config": config,
         "packages": {"examen": env!("CARGO_PKG_VERSION")},

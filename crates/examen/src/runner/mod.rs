@@ -533,6 +533,13 @@ async fn run_task(
             shuffled: dataset.shuffled,
         },
         config: config.clone(),
+        model_config: {
+            let mut own = options.config.clone();
+            if let Some(max_connections) = options.max_connections {
+                own.max_connections = Some(max_connections);
+            }
+            own
+        },
         plan: solvers
             .iter()
             .map(|s| PlanStep {
@@ -546,6 +553,7 @@ async fn run_task(
                 name: s.name.clone(),
                 options: s.params.clone(),
                 metrics: s.metrics.iter().map(|m| m.name().to_string()).collect(),
+                metric_options: s.metrics.iter().map(|m| m.params()).collect(),
             })
             .collect(),
         epochs: epochs.epochs,
@@ -677,7 +685,10 @@ async fn run_task(
             progress.first_error.clone(),
         )
     };
-    let store_results = shared.score.then(|| {
+    // As Inspect: no results at all when no sample finished (every one errored, or the
+    // run was cancelled before any did), rather than metrics of nothing (NaN).
+    let any_completed = store.completed > 0;
+    let store_results = (shared.score && any_completed).then(|| {
         compute_results(
             store,
             &slots,
@@ -805,6 +816,10 @@ fn eval_config_json(
     if let Some(v) = options.max_tasks {
         c.insert("max_tasks".into(), JsonValue::from(v));
     }
-    c.insert("score".into(), JsonValue::from(!options.no_score));
+    // Inspect's `EvalConfig` has no `score`: only a run without scoring says so (for
+    // `eval-retry`, which keeps it).
+    if options.no_score {
+        c.insert("score".into(), JsonValue::from(false));
+    }
     c
 }

@@ -136,3 +136,185 @@ async fn inspect_reads_logs_of_a_real_eval() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The same tasks as `inspect_compat.py shapes`: a `grouped` metric and a task config, and
+/// every sample erroring.
+const SHAPES_TASK: &str = "\
+name: shapes
+dataset:
+  path: data.jsonl
+  fields: {input: question, target: answer, id: id, metadata: [level]}
+solver: [generate]
+scorer: match
+metrics:
+  - grouped: {metric: accuracy, group_key: level}
+  - stderr
+config: {temperature: 0.5}
+";
+
+const SHAPES_DATA: &str = r#"{"id": 1, "question": "What is 1+1?", "answer": "2", "level": "a"}
+{"id": 2, "question": "Say output", "answer": "output", "level": "b"}
+"#;
+
+/// The parts of a log Inspect's viewer relies on, as `inspect_compat.py shapes` reports them.
+fn shapes(log: &examen_log::EvalLog) -> Json {
+    let header = serde_json::to_value(log).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = json!({
+        "status": header["status"],
+        "has_results": header.get("results").is_some_and(|r| !r.is_null()),
+        "model_generate_config": header["eval"]["model_generate_config"],
+        "plan_config": header["plan"]["config"],
+        "config_has_score": header["eval"]["config"].get("score").is_some(),
+    });
+    if out["has_results"] == json!(true) {
+        let metrics = header["results"]["scores"][0]["metrics"]
+            .as_object()
+            .unwrap_or_else(|| panic!("metrics"));
+        out["metric_params"] = metrics
+            .iter()
+            .map(|(name, metric)| (name.clone(), metric["params"].clone()))
+            .collect::<Map<String, Json>>()
+            .into();
+        let scorer_metrics = header["eval"]["scorers"][0]["metrics"]
+            .as_array()
+            .unwrap_or_else(|| panic!("scorer metrics"));
+        out["scorer_metric_options"] = scorer_metrics
+            .iter()
+            .map(|m| {
+                let name = m["name"].as_str().unwrap_or_default();
+                let name = name.strip_prefix("inspect_ai/").unwrap_or(name);
+                (name.to_string(), m["options"].clone())
+            })
+            .collect::<Map<String, Json>>()
+            .into();
+    }
+    let first_call = log
+        .samples
+        .iter()
+        .flatten()
+        .flat_map(|s| s.events.iter())
+        .find_map(|event| match serde_json::to_value(event) {
+            Ok(event) if event["event"] == "model" && !event["call"].is_null() => {
+                Some(event["call"].clone())
+            }
+            _ => None,
+        });
+    if let Some(call) = first_call {
+        let mut keys: Vec<String> = call["request"]
+            .as_object()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        out["call"] = json!({
+            "request_model": call["request"]["model"],
+            "request_keys": keys,
+            "request_contents": call["request"]["messages"]
+                .as_array()
+                .map(|m| m.iter().map(|m| m["content"].clone()).collect::<Vec<_>>()),
+            "response": call["response"],
+        });
+    }
+    out
+}
+
+/// What Inspect 0.3.285 writes for the shapes tasks (checked against Inspect itself below
+/// when the venv is there): no `results` when every sample errored (its viewer shows "-",
+/// not NaN); a `grouped` metric's `metric` in registry form (`{type, name, params}`, the
+/// form its viewer lays the groups out for), also in the scorers' metric options;
+/// `model_generate_config` only the eval's own config (the task's is `plan.config`); no
+/// `score` in `eval.config`; and mockllm's call record (the viewer's API tab).
+fn inspect_shapes() -> Json {
+    let grouped = json!({"metric": {"type": "metric", "name": "accuracy", "params": {}}, "group_key": "level"});
+    json!({
+        "grouped": {
+            "status": "success",
+            "has_results": true,
+            "model_generate_config": {},
+            "plan_config": {"temperature": 0.5},
+            "config_has_score": false,
+            "metric_params": {"a": grouped, "b": grouped, "all": grouped, "stderr": {}},
+            "scorer_metric_options": {"grouped": grouped, "stderr": {}},
+            "call": {
+                "request_model": "model",
+                "request_keys": ["messages", "model"],
+                "request_contents": ["What is 1+1?"],
+                "response": {"content": "Default output from mockllm/model"},
+            },
+        },
+        "errored": {
+            "status": "success",
+            "has_results": false,
+            "model_generate_config": {},
+            "plan_config": {"temperature": 0.5},
+            "config_has_score": false,
+        },
+    })
+}
+
+#[examen_rt::test]
+async fn logs_have_the_shapes_inspect_writes_for_its_viewer() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("task.yaml"), SHAPES_TASK).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("data.jsonl"), SHAPES_DATA).unwrap_or_else(|e| panic!("{e}"));
+    let mut ours = Map::new();
+    for key in ["grouped", "errored"] {
+        let task = load_task_file(dir.path().join("task.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        let (model, options) = if key == "grouped" {
+            let model = examen_model::get_model("mockllm/model", Default::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            (model, EvalOptions::default())
+        } else {
+            // A script of no answers: every call, so every sample, errors.
+            let model = examen_model::Model::from_mock(examen_model::MockLlm::outputs(vec![]));
+            let options = EvalOptions {
+                fail_on_error: Some(examen::task::FailOnError::Bool(false)),
+                ..EvalOptions::default()
+            };
+            (model, options)
+        };
+        let options = EvalOptions {
+            logger: Some(Arc::new(LogDir::new(dir.path().join(key), LogFormat::Json))),
+            ..options
+        };
+        let outcome = examen::eval(vec![task], vec![model], options, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .remove(0);
+        let path = PathBuf::from(outcome.log_location.clone().expect("a log"));
+        let log = read_log(&path, ReadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        if key == "errored" {
+            assert_eq!(
+                outcome.errored_samples, 2,
+                "the premise: every sample errored"
+            );
+            assert!(
+                outcome.results.is_none(),
+                "the engine reports no results either"
+            );
+        }
+        ours.insert(key.to_string(), shapes(&log));
+    }
+    assert_eq!(Json::Object(ours), inspect_shapes(), "examen's logs");
+
+    let Some(python) = inspect_python() else {
+        return;
+    };
+    let out_dir = dir.path().join("inspect");
+    let output = examen_rt::to_thread(move || {
+        Command::new(python)
+            .arg(repo_root().join("scripts/inspect_compat.py"))
+            .arg("shapes")
+            .arg(&out_dir)
+            .output()
+            .expect("run inspect_compat.py")
+    })
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs: Json = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    assert_eq!(theirs, inspect_shapes(), "Inspect's own logs");
+}

@@ -679,7 +679,14 @@ async fn the_log_records_what_a_retry_needs() {
     );
     let options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(options.tags, vec!["nightly".to_string()]);
-    assert_eq!(options.config.temperature, Some(0.5));
+    // The temperature is the task's (an override of its config), which the reloaded task
+    // has; the eval's own generate config, as Inspect's `model_generate_config`, is empty.
+    assert_eq!(options.config.temperature, None);
+    assert_eq!(
+        log.eval.model_generate_config,
+        examen_types::GenerateConfig::default()
+    );
+    assert_eq!(log.plan.config.temperature, Some(0.5));
 }
 
 #[examen_rt::test]
