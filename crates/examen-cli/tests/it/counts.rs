@@ -157,26 +157,19 @@ fn on_a_full_disk_the_error_says_how_many_samples_the_log_holds() {
         std::fs::create_dir_all(sandbox.path().join("disk")).unwrap();
         // A 100 KiB disk for the logs, in a mount namespace of this command's own; the log is
         // listed inside it, before the namespace (and the disk) goes away.
-        let examen = crate::support::examen_command();
-        let program = examen.get_program().to_string_lossy().into_owned();
+        let program = env!("CARGO_BIN_EXE_examen");
         let script = format!(
             "mount -t tmpfs -o size=100k tmpfs disk && \
              '{program}' eval full/task.yaml --model mockllm/model --log-dir disk --log-buffer 5 \
                --display plain --json; \
              echo '--- list'; '{program}' log list --log-dir disk --json"
         );
-        let mut cmd = sandbox.examen(&[]);
-        let mut unshare = std::process::Command::new("unshare");
-        unshare
-            .current_dir(sandbox.path())
-            .args(["-rm", "sh", "-c", &script])
-            .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
-        for (key, value) in examen.get_envs() {
-            if value.is_none() {
-                unshare.env_remove(key);
-            }
-        }
-        cmd = unshare;
+        let mut cmd = crate::support::wrapper_command(
+            sandbox.path(),
+            "unshare",
+            &["-rm", "sh", "-c", &script],
+        );
+        cmd.env("EXAMEN_ASYNC_BACKEND", backend);
         let out = run(&mut cmd);
         let (record, list) = out
             .stdout

@@ -29,11 +29,12 @@ async fn more_connections_than_open_files_are_capped_and_the_run_completes() {
     );
     // A hard limit of 300 open files (bash's `ulimit -n` sets soft and hard), then examen, in
     // the environment `examen_command` gives it.
-    let clean = crate::support::examen_command();
-    let mut cmd = std::process::Command::new("bash");
-    cmd.current_dir(sandbox.path())
-        .args(["-c", "ulimit -n 300 && exec \"$@\"", "bash"])
-        .arg(clean.get_program())
+    let mut cmd = crate::support::wrapper_command(
+        sandbox.path(),
+        "bash",
+        &["-c", "ulimit -n 300 && exec \"$@\"", "bash"],
+    );
+    cmd.arg(env!("CARGO_BIN_EXE_examen"))
         .args([
             "eval",
             "many/task.yaml",
@@ -48,11 +49,6 @@ async fn more_connections_than_open_files_are_capped_and_the_run_completes() {
         .env("TEST_BASE_URL", server.base_url())
         .env("TEST_API_KEY", "test-key")
         .env("EXAMEN_ASYNC_BACKEND", backend);
-    for (key, value) in clean.get_envs() {
-        if value.is_none() {
-            cmd.env_remove(key);
-        }
-    }
     let out = run_async(cmd).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(

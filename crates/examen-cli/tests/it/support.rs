@@ -80,6 +80,20 @@ impl Sandbox {
 /// environment.
 pub(crate) fn examen_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_examen"));
+    clean_env(&mut cmd);
+    cmd
+}
+
+/// `program ARGS` (a wrapper such as `bash -c` or `unshare` that then runs the binary) in
+/// `dir`, with the environment `examen_command` gives the binary.
+pub(crate) fn wrapper_command(dir: &Path, program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(dir).args(args);
+    clean_env(&mut cmd);
+    cmd
+}
+
+fn clean_env(cmd: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
         if key.starts_with("EXAMEN_") || key.ends_with("_API_KEY") || key.ends_with("_BASE_URL") {
@@ -89,7 +103,6 @@ pub(crate) fn examen_command() -> Command {
     for key in ["CI", "NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE"] {
         cmd.env_remove(key);
     }
-    cmd
 }
 
 /// What a finished run left.

@@ -90,8 +90,8 @@ fn request_options(config: &GenerateConfig) -> [(&'static str, bool); 21] {
 }
 
 impl HttpProvider {
-    /// The request options this provider's wire format sends.
-    fn sent_options(&self) -> &'static [&'static str] {
+    /// Whether this provider's wire format sends the request option `name`.
+    fn sends(&self, name: &str) -> bool {
         const OPENAI: &[&str] = &[
             "max_tokens",
             "temperature",
@@ -107,23 +107,8 @@ impl HttpProvider {
             "reasoning_effort",
             "response_schema",
         ];
-        const COMPATIBLE: &[&str] = &[
-            "max_tokens",
-            "temperature",
-            "top_p",
-            "stop_seqs",
-            "seed",
-            "frequency_penalty",
-            "presence_penalty",
-            "logit_bias",
-            "num_choices",
-            "logprobs",
-            "top_logprobs",
-            "reasoning_effort",
-            "response_schema",
-            "top_k",
-            "best_of",
-        ];
+        // OpenAI-compatible servers (vLLM and the like) take OpenAI's options and these.
+        const COMPATIBLE_EXTRA: &[&str] = &["top_k", "best_of"];
         const ANTHROPIC: &[&str] = &[
             "max_tokens",
             "temperature",
@@ -133,18 +118,19 @@ impl HttpProvider {
             "reasoning_tokens",
         ];
         match self.wire {
-            Wire::OpenAi(openai::Flavor::OpenAi) => OPENAI,
-            Wire::OpenAi(openai::Flavor::Compatible) => COMPATIBLE,
-            Wire::Anthropic => ANTHROPIC,
+            Wire::OpenAi(openai::Flavor::OpenAi) => OPENAI.contains(&name),
+            Wire::OpenAi(openai::Flavor::Compatible) => {
+                OPENAI.contains(&name) || COMPATIBLE_EXTRA.contains(&name)
+            }
+            Wire::Anthropic => ANTHROPIC.contains(&name),
         }
     }
 
     /// The request options set in `config` that this provider does not send.
     pub(crate) fn unsent_options(&self, config: &GenerateConfig) -> Vec<&'static str> {
-        let sent = self.sent_options();
         request_options(config)
             .into_iter()
-            .filter(|(name, set)| *set && !sent.contains(name))
+            .filter(|(name, set)| *set && !self.sends(name))
             .map(|(name, _)| name)
             .collect()
     }
