@@ -480,6 +480,7 @@ impl Client {
 
     async fn open(&self, key: &PoolKey, proxy: Option<&Proxy>) -> Result<Sender, Error> {
         let limit = self.inner.connect_timeout;
+        let progress = connect::Progress::default();
         let opening = async {
             let target = Target {
                 https: key.https,
@@ -487,7 +488,7 @@ impl Client {
                 port: key.port,
                 proxy,
             };
-            let conn = connect::connect(&target, &self.inner.tls).await?;
+            let conn = connect::connect(&target, &self.inner.tls, &progress).await?;
             let h2 = conn.negotiated_h2()
                 || (!key.https && proxy.is_none() && self.inner.http2_prior_knowledge);
             let io = HyperIo::new(conn);
@@ -525,7 +526,17 @@ impl Client {
         };
         let sender = examen_rt::timeout(limit, opening)
             .await
-            .unwrap_or_else(|_| Err(Error::new(Kind::ConnectTimeout(limit))))?;
+            .unwrap_or_else(|_| {
+                let err = Error::new(Kind::ConnectTimeout(limit));
+                // A silent proxy is not a silent model server: say which one it was.
+                Err(match (proxy, progress.stage()) {
+                    (Some(proxy), connect::Stage::Tcp) => err.via_proxy(proxy.describe()),
+                    (Some(proxy), connect::Stage::Tunnel) => err
+                        .via_proxy(proxy.describe())
+                        .with_source("no answer to CONNECT".to_owned()),
+                    _ => err,
+                })
+            })?;
         self.inner
             .connections_opened
             .fetch_add(1, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -120,11 +121,42 @@ pub(crate) struct Target<'a> {
     pub(crate) proxy: Option<&'a Proxy>,
 }
 
-/// Opens a connection to `target` (TCP, tunnel, TLS). The caller bounds it with the connect
-/// timeout.
+/// How far opening a connection through a proxy got, so that a connect timeout can say whose
+/// silence it was: the proxy's (no TCP connection, or no answer to `CONNECT`) or the target's.
+#[derive(Debug, Default)]
+pub(crate) struct Progress(AtomicU8);
+
+/// A stage of [`Progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Opening the TCP connection (to the proxy, when there is one).
+    Tcp,
+    /// Connected to the proxy, waiting for its answer to `CONNECT`.
+    Tunnel,
+    /// Past the proxy: TLS with the target and the HTTP handshake.
+    Target,
+}
+
+impl Progress {
+    fn set(&self, stage: Stage) {
+        self.0.store(stage as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stage(&self) -> Stage {
+        match self.0.load(Ordering::Relaxed) {
+            0 => Stage::Tcp,
+            1 => Stage::Tunnel,
+            _ => Stage::Target,
+        }
+    }
+}
+
+/// Opens a connection to `target` (TCP, tunnel, TLS), recording how far it got in `progress`.
+/// The caller bounds it with the connect timeout.
 pub(crate) async fn connect(
     target: &Target<'_>,
     tls: &futures_rustls::TlsConnector,
+    progress: &Progress,
 ) -> Result<Conn, Error> {
     let (tcp_host, tcp_port) = match target.proxy {
         Some(proxy) => (proxy.host.as_str(), proxy.port),
@@ -142,13 +174,16 @@ pub(crate) async fn connect(
     // Requests are written whole; waiting for ACKs (Nagle) only adds latency.
     let _ = tcp.set_nodelay(true);
     if !target.https {
+        progress.set(Stage::Target);
         return Ok(Conn::Plain(tcp));
     }
     if let Some(proxy) = target.proxy {
+        progress.set(Stage::Tunnel);
         tunnel(&mut tcp, target, proxy)
             .await
             .map_err(|err| err.via_proxy(proxy.describe()))?;
     }
+    progress.set(Stage::Target);
     let server_name = ServerName::try_from(target.host.to_owned()).map_err(|_| {
         Error::new(Kind::InvalidRequest)
             .with_source(format!("`{}` is not a valid TLS server name", target.host))

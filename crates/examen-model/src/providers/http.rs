@@ -329,6 +329,10 @@ impl HttpProvider {
             }));
         }
         let reason = match err.io_error_kind() {
+            // A silent proxy is named, with the stage it stalled in.
+            _ if err.is_timeout() && err.is_connect() && err.proxy().is_some() => {
+                self.redact(&err.to_string())
+            }
             _ if err.is_timeout() && err.is_connect() => "connect timed out".to_owned(),
             _ if err.is_timeout() => {
                 // "request timed out after 5s (host)" → keep the part before the host.

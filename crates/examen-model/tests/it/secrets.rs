@@ -258,6 +258,44 @@ async fn a_dead_proxy_is_reported_as_the_proxy() {
     );
 }
 
+#[examen_rt::test]
+async fn a_silent_proxy_is_named_in_the_connect_timeout() {
+    // A proxy that takes the TCP connection (the kernel's backlog does) but never answers
+    // `CONNECT`: the attempt's connect timeout is the proxy's, not the model server's.
+    let listener = examen_rt::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let model = examen_model::get_model(
+        "openai/gpt-4o",
+        ModelOptions {
+            base_url: Some("https://model.invalid/v1".to_owned()),
+            api_key: Some(examen_model::Secret::new(TEST_KEY)),
+            args: [("connect_timeout".to_owned(), "0.2".to_owned())].into(),
+            env: Env::from_pairs([("HTTPS_PROXY", format!("http://bob:s3cret-PROXY@{addr}"))]),
+            config: GenerateConfig {
+                max_retries: Some(0),
+                ..GenerateConfig::default()
+            },
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap();
+    let err = model
+        .generate(&[ChatMessage::user("x")], &[], &GenerateConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "openai: gave up after 1 attempt (max_retries 0 reached); last error: connecting \
+             to proxy {addr} (HTTPS_PROXY) timed out after 200ms (model.invalid): no answer to \
+             CONNECT"
+        )
+    );
+    drop(listener);
+}
+
 #[test]
 fn bad_proxy_variables_are_a_proxy_configuration_error() {
     let err =
