@@ -119,26 +119,31 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod error;
-pub mod events;
 mod jsonscan;
 mod prepared;
 mod pyjson;
 mod reader;
-pub mod schema;
-pub mod time;
+mod revision;
 mod writer;
 mod zip;
 
 pub use error::{LogError, Result};
-pub use events::Event;
-pub use prepared::PreparedSample;
-pub use reader::{read_log, read_summaries, recover, LogReader, ReadOptions, Recovered};
-pub use schema::{
+/// The records a log holds, defined once in examen-types (re-exported here so a reader needs
+/// one import).
+pub use examen_types::event as events;
+pub use examen_types::log as schema;
+pub use examen_types::log::{
     EvalConfig, EvalDataset, EvalError, EvalLog, EvalMetric, EvalPlan, EvalPlanStep, EvalResults,
     EvalRevision, EvalSample, EvalSampleLimit, EvalSampleReductions, EvalSampleScore,
-    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogStart, SampleId,
+    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogStart,
     SampleInput, Target, LOG_SCHEMA_VERSION,
 };
+pub use examen_types::time;
+pub use examen_types::Event;
+pub use examen_types::SampleId;
+pub use prepared::PreparedSample;
+pub use reader::{read_log, read_summaries, recover, LogReader, ReadOptions, Recovered};
+pub use revision::git_revision;
 pub use writer::{is_being_written, LogFinish, LogFormat, LogWriter, WriterOptions, WriterStats};
 
 /// Journal member written when the log is created.

@@ -400,7 +400,7 @@ impl ZipAppender {
             .create(true)
             .truncate(true)
             .open(path)?;
-        let (time, date) = crate::time::dos_datetime(std::time::SystemTime::now());
+        let (time, date) = dos_datetime(std::time::SystemTime::now());
         let mut z = Self {
             file,
             members_end: 0,
@@ -1040,6 +1040,21 @@ fn scan_streamed(
     Ok((e, desc_at + 16))
 }
 
+/// MS-DOS date and time of `t` (UTC) for zip headers: `(time, date)`.
+pub(crate) fn dos_datetime(t: std::time::SystemTime) -> (u16, u16) {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let ((y, m, d), sod) = examen_types::time::civil_from_unix(secs);
+    if y < 1980 {
+        return (0, (1 << 5) | 1);
+    }
+    let time = ((sod / 3600) << 11) | ((sod / 60 % 60) << 5) | (sod % 60 / 2);
+    let date = ((y - 1980) << 9) | (m << 5) | d;
+    (time as u16, date as u16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1185,5 +1200,13 @@ mod tests {
             (back.size, back.compressed_size),
             (e.size, e.compressed_size)
         );
+    }
+
+    #[test]
+    fn dos_datetime_packs_fields() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000); // 2023-11-14 22:13:20
+        let (time, date) = dos_datetime(t);
+        assert_eq!(time, (22 << 11) | (13 << 5) | 10);
+        assert_eq!(date, ((2023 - 1980) << 9) | (11 << 5) | 14);
     }
 }

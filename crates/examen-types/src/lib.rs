@@ -22,11 +22,14 @@
 
 mod config;
 mod content;
+pub mod event;
 mod ids;
+pub mod log;
 mod message;
 mod output;
 mod sample_id;
 mod score;
+pub mod time;
 mod tool;
 
 pub use config::{GenerateConfig, ResponseSchema};
@@ -34,7 +37,14 @@ pub use content::{
     Content, ContentAudio, ContentData, ContentDocument, ContentImage, ContentReasoning,
     ContentText, ContentToolUse, ContentVideo, MessageContent,
 };
+pub use event::Event;
 pub use ids::short_uuid;
+pub use log::{
+    EvalConfig, EvalDataset, EvalError, EvalLog, EvalMetric, EvalPlan, EvalPlanStep, EvalResults,
+    EvalRevision, EvalSample, EvalSampleLimit, EvalSampleReductions, EvalSampleScore,
+    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogStart,
+    SampleInput, Target, LOG_SCHEMA_VERSION,
+};
 pub use message::{
     ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageTool, ChatMessageUser,
     MessageSource,

@@ -7,15 +7,15 @@
 
 use std::fmt;
 
-use examen_types::{
+use crate::{
     ChatMessage, GenerateConfig, JsonObject, JsonValue, MessageContent, ModelOutput, ModelUsage,
     Score,
 };
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::events::Event;
-pub use examen_types::SampleId;
+use crate::event::Event;
+pub use crate::SampleId;
 
 /// The log schema version examen writes.
 pub const LOG_SCHEMA_VERSION: u32 = 2;
@@ -232,52 +232,6 @@ pub struct EvalRevision {
     pub dirty: Option<bool>,
 }
 
-impl EvalRevision {
-    /// The git revision of the checkout containing `dir`, as Inspect records it
-    /// (`git rev-parse --short HEAD`, the `origin` remote with any credentials
-    /// removed, and whether `git status --porcelain` shows changes); `None` outside
-    /// a git checkout or without `git`.
-    pub fn detect(dir: &std::path::Path) -> Option<EvalRevision> {
-        let git = |args: &[&str]| {
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .ok()
-        };
-        let commit = git(&["rev-parse", "--short", "HEAD"])?;
-        if !commit.status.success() {
-            return None;
-        }
-        let origin = git(&["remote", "get-url", "origin"])
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
-        let dirty = git(&["status", "--porcelain"])
-            .is_some_and(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty());
-        Some(EvalRevision {
-            kind: "git".into(),
-            origin: redact_url_credentials(&origin),
-            commit: String::from_utf8_lossy(&commit.stdout).trim().to_owned(),
-            dirty: Some(dirty),
-        })
-    }
-}
-
-/// Drops `user:password@` from a URL so tokens never reach a log.
-fn redact_url_credentials(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (netloc, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match netloc.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{path}"),
-        None => url.to_owned(),
-    }
-}
-
 /// A scorer and its metrics as declared (`EvalScorer`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalScorer {
@@ -387,11 +341,11 @@ impl EvalSpec {
     pub fn new(task: impl Into<String>, model: impl Into<String>, dataset: EvalDataset) -> Self {
         Self {
             eval_set_id: None,
-            eval_id: examen_types::short_uuid(),
-            run_id: examen_types::short_uuid(),
+            eval_id: crate::short_uuid(),
+            run_id: crate::short_uuid(),
             created: crate::time::iso_now(),
             task: task.into(),
-            task_id: examen_types::short_uuid(),
+            task_id: crate::short_uuid(),
             task_version: zero_version(),
             task_file: None,
             task_display_name: None,
@@ -804,7 +758,7 @@ impl EvalSample {
 
     /// The member name of this sample in an `.eval` file.
     pub fn member_name(&self) -> String {
-        crate::sample_member_name(&self.id, self.epoch)
+        format!("samples/{}_epoch_{}.json", self.id, self.epoch)
     }
 
     /// The sample's summary as Inspect computes it (`EvalSample.summary()`):
@@ -846,11 +800,12 @@ impl EvalSample {
 /// What a sample's summary is made of: every field of [`EvalSample`] but its
 /// transcript, of which only the number of messages counts. Deserializing it
 /// from a sample's JSON skips the messages, events and output without
-/// building them, which is what makes [`crate::PreparedSample`] cheap.
-#[derive(Deserialize)]
-pub(crate) struct SampleHead {
-    pub(crate) id: SampleId,
-    pub(crate) epoch: u32,
+/// building them, which is what makes examen-log's `PreparedSample` cheap.
+#[derive(Debug, Deserialize)]
+#[doc(hidden)]
+pub struct SampleHead {
+    pub id: SampleId,
+    pub epoch: u32,
     input: SampleInput,
     #[serde(default)]
     choices: Option<Vec<String>>,
@@ -913,7 +868,7 @@ pub(crate) struct SampleHead {
 }
 
 impl SampleHead {
-    pub(crate) fn into_summary(self) -> EvalSampleSummary {
+    pub fn into_summary(self) -> EvalSampleSummary {
         let scores = self.scores.map(|scores| {
             scores
                 .into_iter()
@@ -1249,7 +1204,7 @@ fn thin_metadata(metadata: &JsonObject) -> JsonObject {
 }
 
 fn thin_input(input: &SampleInput) -> SampleInput {
-    use examen_types::Content;
+    use crate::Content;
     match input {
         SampleInput::Text(t) => SampleInput::Text(truncate_text(t)),
         SampleInput::Messages(msgs) => SampleInput::Messages(
@@ -1312,56 +1267,6 @@ mod tests {
         assert!(t.ends_with("...\n(content truncated)"));
         assert_eq!(t.len(), 5120 + "...\n(content truncated)".len());
         assert_eq!(truncate_text("short"), "short");
-    }
-
-    #[test]
-    fn origin_credentials_are_removed() {
-        assert_eq!(
-            redact_url_credentials("https://user:tok@github.com/o/r.git"),
-            "https://github.com/o/r.git"
-        );
-        assert_eq!(
-            redact_url_credentials("git@github.com:o/r.git"),
-            "git@github.com:o/r.git"
-        );
-        assert_eq!(redact_url_credentials("https://host/x"), "https://host/x");
-    }
-
-    #[test]
-    fn revision_detects_a_git_checkout() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(EvalRevision::detect(dir.path()), None);
-        let git = |args: &[&str]| {
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .unwrap()
-        };
-        git(&["init", "-q"]);
-        git(&[
-            "-c",
-            "user.email=a@b",
-            "-c",
-            "user.name=a",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            "x",
-        ]);
-        git(&[
-            "remote",
-            "add",
-            "origin",
-            "https://u:secret@example.invalid/r.git",
-        ]);
-        let rev = EvalRevision::detect(dir.path()).expect("a checkout");
-        assert_eq!(rev.origin, "https://example.invalid/r.git");
-        assert_eq!(rev.dirty, Some(false));
-        assert!(!rev.commit.is_empty());
-        std::fs::write(dir.path().join("f"), "x").unwrap();
-        assert_eq!(EvalRevision::detect(dir.path()).unwrap().dirty, Some(true));
     }
 
     #[test]

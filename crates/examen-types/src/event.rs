@@ -4,7 +4,7 @@
 //! Inspect log (`state`, `tool`, `sandbox`, `info`, ...) is read into
 //! [`Event::Other`] and written back unchanged.
 
-use examen_types::{
+use crate::{
     ChatMessage, GenerateConfig, JsonObject, JsonValue, ModelOutput, ModelUsage, Score, ToolChoice,
     ToolInfo,
 };
@@ -12,7 +12,8 @@ use indexmap::IndexMap;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::schema::{EvalError, SampleId, SampleInput, Target};
+use crate::log::{EvalError, SampleInput, Target};
+use crate::SampleId;
 
 /// Fields every event has (`BaseEvent`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +41,7 @@ impl EventBase {
     /// A base with a fresh uuid, the given span, `timestamp` now and `working_start`.
     pub fn new(span_id: Option<String>, working_start: f64) -> Self {
         Self {
-            uuid: Some(examen_types::short_uuid()),
+            uuid: Some(crate::short_uuid()),
             span_id,
             timestamp: crate::time::iso_now_micros(),
             working_start,

@@ -97,20 +97,9 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// MS-DOS date and time of `t` (UTC) for zip headers: `(time, date)`.
-pub(crate) fn dos_datetime(t: SystemTime) -> (u16, u16) {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let ((y, m, d), sod) = civil_from_unix(secs);
-    if y < 1980 {
-        return (0, (1 << 5) | 1);
-    }
-    let time = ((sod / 3600) << 11) | ((sod / 60 % 60) << 5) | (sod % 60 / 2);
-    let date = ((y - 1980) << 9) | (m << 5) | d;
-    (time as u16, date as u16)
-}
-
-/// Days since the epoch to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_unix(secs: u64) -> ((u64, u64, u64), u64) {
+/// Seconds since the epoch to a proleptic Gregorian UTC date and the seconds into that day:
+/// `((year, month, day), seconds_of_day)` (Howard Hinnant's algorithm).
+pub fn civil_from_unix(secs: u64) -> ((u64, u64, u64), u64) {
     let days = (secs / 86_400) as i64;
     let sod = secs % 86_400;
     let z = days + 719_468;
@@ -170,13 +159,5 @@ mod tests {
         );
         assert_eq!(parse_iso("yesterday"), None);
         assert_eq!(parse_iso("2023-13-14T22:13:20+00:00"), None);
-    }
-
-    #[test]
-    fn dos_datetime_packs_fields() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14 22:13:20
-        let (time, date) = dos_datetime(t);
-        assert_eq!(time, (22 << 11) | (13 << 5) | 10);
-        assert_eq!(date, ((2023 - 1980) << 9) | (11 << 5) | 14);
     }
 }
