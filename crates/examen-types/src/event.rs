@@ -12,8 +12,7 @@ use indexmap::IndexMap;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::log::{EvalError, SampleInput, Target};
-use crate::SampleId;
+use crate::log::{EvalError, Sample, Target};
 
 /// Fields every event has (`BaseEvent`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,34 +78,6 @@ pub struct SpanEndEvent {
     pub id: String,
 }
 
-/// The dataset sample as recorded by `sample_init` (Inspect's `Sample`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DatasetSample {
-    /// Input.
-    pub input: SampleInput,
-    /// Choices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub choices: Option<Vec<String>>,
-    /// Target.
-    #[serde(default)]
-    pub target: Target,
-    /// Id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<SampleId>,
-    /// Metadata.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<JsonObject>,
-    /// Sandbox spec.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sandbox: Option<JsonValue>,
-    /// Files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub files: Option<JsonObject>,
-    /// Setup script.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub setup: Option<String>,
-}
-
 /// Beginning of a sample (`SampleInitEvent`, `"sample_init"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleInitEvent {
@@ -114,7 +85,7 @@ pub struct SampleInitEvent {
     #[serde(flatten)]
     pub base: EventBase,
     /// The sample.
-    pub sample: DatasetSample,
+    pub sample: Sample,
     /// Initial task state (messages, tools, store, output, ...).
     #[serde(default, skip_serializing_if = "JsonValue::is_null")]
     pub state: JsonValue,

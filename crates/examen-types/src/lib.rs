@@ -42,7 +42,7 @@ pub use ids::short_uuid;
 pub use log::{
     EvalConfig, EvalDataset, EvalError, EvalLog, EvalMetric, EvalPlan, EvalPlanStep, EvalResults,
     EvalRevision, EvalSample, EvalSampleLimit, EvalSampleReductions, EvalSampleScore,
-    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogStart,
+    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogStart, Sample,
     SampleInput, Target, LOG_SCHEMA_VERSION,
 };
 pub use message::{

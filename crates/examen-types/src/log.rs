@@ -8,8 +8,8 @@
 use std::fmt;
 
 use crate::{
-    ChatMessage, GenerateConfig, JsonObject, JsonValue, MessageContent, ModelOutput, ModelUsage,
-    Score,
+    ChatMessage, GenerateConfig, JsonObject, JsonValue, MessageContent, MessageSource, ModelOutput,
+    ModelUsage, Score,
 };
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -53,13 +53,13 @@ impl fmt::Display for EvalStatus {
     }
 }
 
-/// Sample input: a string or a list of messages.
+/// The input of a sample: a prompt, or a conversation (Inspect's `str | list[ChatMessage]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SampleInput {
-    /// Plain text input.
+    /// A single user prompt.
     Text(String),
-    /// A conversation.
+    /// Chat messages (system, user, assistant, tool).
     Messages(Vec<ChatMessage>),
 }
 
@@ -69,31 +69,174 @@ impl Default for SampleInput {
     }
 }
 
+impl SampleInput {
+    /// The messages a solver chain starts from: a text input becomes one
+    /// user message. Every message is marked as coming from the input.
+    pub fn to_messages(&self) -> Vec<ChatMessage> {
+        match self {
+            SampleInput::Text(text) => {
+                vec![ChatMessage::user(text.as_str()).with_source(MessageSource::Input)]
+            }
+            SampleInput::Messages(messages) => messages
+                .iter()
+                .cloned()
+                .map(|m| m.with_source(MessageSource::Input))
+                .collect(),
+        }
+    }
+
+    /// Inspect's `input_text`: the text, or the text of the last user message.
+    pub fn text(&self) -> String {
+        match self {
+            SampleInput::Text(text) => text.clone(),
+            SampleInput::Messages(messages) => messages
+                .iter()
+                .rev()
+                .find(|m| matches!(m, ChatMessage::User(_)))
+                .map(ChatMessage::text)
+                .unwrap_or_default(),
+        }
+    }
+}
+
 impl From<&str> for SampleInput {
     fn from(s: &str) -> Self {
         SampleInput::Text(s.to_owned())
     }
 }
 
-/// Sample target: a string or a list of strings.
+impl From<String> for SampleInput {
+    fn from(s: String) -> Self {
+        SampleInput::Text(s)
+    }
+}
+
+impl From<Vec<ChatMessage>> for SampleInput {
+    fn from(m: Vec<ChatMessage>) -> Self {
+        SampleInput::Messages(m)
+    }
+}
+
+/// The target of a sample: one or more strings (Inspect's `Target`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Target {
-    /// One target.
-    Text(String),
+    /// A single target (the empty string when the sample has none).
+    One(String),
     /// Several acceptable targets.
-    List(Vec<String>),
+    Many(Vec<String>),
 }
 
 impl Default for Target {
     fn default() -> Self {
-        Target::Text(String::new())
+        Target::One(String::new())
+    }
+}
+
+impl Target {
+    /// The targets as a list.
+    pub fn as_list(&self) -> Vec<String> {
+        match self {
+            Target::One(t) => vec![t.clone()],
+            Target::Many(ts) => ts.clone(),
+        }
+    }
+
+    /// Inspect's `Target.text`: the targets concatenated.
+    pub fn text(&self) -> String {
+        match self {
+            Target::One(t) => t.clone(),
+            Target::Many(ts) => ts.concat(),
+        }
     }
 }
 
 impl From<&str> for Target {
     fn from(s: &str) -> Self {
-        Target::Text(s.to_owned())
+        Target::One(s.to_owned())
+    }
+}
+
+impl From<String> for Target {
+    fn from(s: String) -> Self {
+        Target::One(s)
+    }
+}
+
+impl From<Vec<String>> for Target {
+    fn from(v: Vec<String>) -> Self {
+        Target::Many(v)
+    }
+}
+
+impl From<Vec<&str>> for Target {
+    fn from(v: Vec<&str>) -> Self {
+        Target::Many(v.into_iter().map(str::to_owned).collect())
+    }
+}
+
+/// One sample of a dataset (Inspect's `Sample`), as `sample_init` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The input given to the solvers.
+    pub input: SampleInput,
+    /// Answer choices, for multiple-choice samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<String>>,
+    /// The target(s) the scorers compare against.
+    #[serde(default)]
+    pub target: Target,
+    /// The id (assigned from 1 upward when the dataset has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<SampleId>,
+    /// Arbitrary metadata, also available to templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<JsonObject>,
+    /// Sandbox spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<JsonValue>,
+    /// Files to copy into the sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<JsonObject>,
+    /// Setup script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
+}
+
+impl Sample {
+    /// A sample with an input and a target.
+    pub fn new(input: impl Into<SampleInput>, target: impl Into<Target>) -> Self {
+        Self {
+            input: input.into(),
+            choices: None,
+            target: target.into(),
+            id: None,
+            metadata: None,
+            sandbox: None,
+            files: None,
+            setup: None,
+        }
+    }
+
+    /// Sets the id (builder style).
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<SampleId>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the choices (builder style).
+    #[must_use]
+    pub fn with_choices<S: Into<String>>(mut self, choices: impl IntoIterator<Item = S>) -> Self {
+        self.choices = Some(choices.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets the metadata (builder style).
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: JsonObject) -> Self {
+        self.metadata = Some(metadata);
+        self
     }
 }
 
@@ -891,8 +1034,8 @@ impl SampleHead {
             input: thin_input(&self.input),
             choices: self.choices,
             target: match &self.target {
-                Target::Text(t) => Target::Text(truncate_text(t)),
-                Target::List(l) => Target::List(l.iter().map(|t| truncate_text(t)).collect()),
+                Target::One(t) => Target::One(truncate_text(t)),
+                Target::Many(l) => Target::Many(l.iter().map(|t| truncate_text(t)).collect()),
             },
             description: self.description,
             metadata: thin_metadata(&self.metadata),

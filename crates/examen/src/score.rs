@@ -856,8 +856,8 @@ fn task_state(sample: &EvalSample, model: &str) -> TaskState {
         messages: sample.messages.clone(),
         output: sample.output.clone(),
         target: match &sample.target {
-            examen_log::Target::Text(text) => Target::One(text.clone()),
-            examen_log::Target::List(list) => Target::Many(list.clone()),
+            examen_log::Target::One(text) => Target::One(text.clone()),
+            examen_log::Target::Many(list) => Target::Many(list.clone()),
         },
         choices: sample
             .choices
@@ -1160,13 +1160,11 @@ async fn write_scored(
                 state.samples.resize(item.position + 1, None);
             }
             if state.samples[item.position].is_none() {
-                state.samples[item.position] = Some(Sample {
-                    input: SampleInput::Text(String::new()),
-                    target: Target::default(),
-                    choices: None,
-                    id: Some(item.sample.id.clone()),
-                    metadata: metadata_subset(Some(&item.sample.metadata), &context.metadata_keys),
-                });
+                let mut sample = Sample::new(SampleInput::Text(String::new()), Target::default());
+                sample.id = Some(item.sample.id.clone());
+                sample.metadata =
+                    metadata_subset(Some(&item.sample.metadata), &context.metadata_keys);
+                state.samples[item.position] = Some(sample);
             }
             if let Some(first) = context
                 .first_score

@@ -5,7 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use examen_log::events::{
-    DatasetSample, EventBase, LoggerEvent, LoggingMessage, ModelEvent, SampleInitEvent, ScoreEvent,
+    EventBase, LoggerEvent, LoggingMessage, ModelEvent, SampleInitEvent, ScoreEvent,
     SpanBeginEvent, SpanEndEvent,
 };
 use examen_log::{
@@ -124,7 +124,7 @@ pub fn sample(id: SampleId, epoch: u32, index: usize) -> EvalSample {
         }),
         Event::SampleInit(Box::new(SampleInitEvent {
             base: base(&init, 0.0),
-            sample: DatasetSample {
+            sample: examen_types::Sample {
                 input: s.input.clone(),
                 choices: None,
                 target: s.target.clone(),

@@ -426,6 +426,10 @@ pub fn record_to_sample(record: &Record, fields: &FieldSpec) -> Result<Sample, S
         choices: read_choices(record.get(&fields.choices)),
         id: read_id(record.get(&fields.id), &fields.id)?,
         metadata,
+        // Sandboxes are not read from datasets yet.
+        sandbox: None,
+        files: None,
+        setup: None,
     })
 }
 

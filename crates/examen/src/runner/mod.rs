@@ -529,7 +529,7 @@ async fn run_task(
                 .iter()
                 .filter_map(|s| s.id.clone())
                 .collect(),
-            sample_digests: dataset.samples.iter().map(Sample::digest).collect(),
+            sample_digests: dataset.samples.iter().map(crate::sample::digest).collect(),
             shuffled: dataset.shuffled,
         },
         config: config.clone(),

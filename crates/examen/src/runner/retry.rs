@@ -403,7 +403,8 @@ fn changed_samples<'a>(
         .zip(samples)
         .enumerate()
         .filter(|(i, (_, sample))| {
-            recorded.get(i * DIGEST..(i + 1) * DIGEST) != Some(sample.digest().as_str())
+            recorded.get(i * DIGEST..(i + 1) * DIGEST)
+                != Some(crate::sample::digest(sample).as_str())
         })
         .map(|(_, (id, _))| id)
         .collect()
