@@ -9,10 +9,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use examen_model::{Model, ModelOptions};
-use examen_types::{ChatMessage, GenerateConfig, ModelOutput, ModelUsage};
+use examen_types::{ChatMessage, GenerateConfig, ModelOutput, ModelUsage, ToolChoice};
 
 use crate::state::TaskState;
-use crate::transcript::{utc_timestamp, Event, Transcript};
+use crate::transcript::{utc_timestamp, Event, ModelEvent, Transcript};
 
 /// A boxed, sendable future (what [`Solver`](crate::Solver) and
 /// [`Scorer`](crate::Scorer) methods return).
@@ -246,42 +246,54 @@ impl Generate {
                 let usage = generation.output.usage.clone().unwrap_or_default();
                 let retries = u64::try_from(generation.retries.len()).unwrap_or(u64::MAX);
                 let call = generation.call.as_ref().map(call_json);
-                transcript.push(Event::Model {
+                transcript.push(Event::Model(Box::new(ModelEvent {
                     base,
                     model: model.name().to_string(),
                     role,
+                    requested_model: None,
                     input: input.to_vec(),
+                    input_refs: None,
                     tools: Vec::new(),
-                    tool_choice: "none".into(),
+                    tool_choice: ToolChoice::None,
                     config: config.clone(),
                     output: generation.output.clone(),
                     retries: (retries > 0).then_some(retries),
+                    request_ids: None,
                     error: None,
+                    traceback: None,
+                    traceback_ansi: None,
+                    cache: None,
                     call,
-                    completed: utc_timestamp(std::time::SystemTime::now()),
-                    working_time: generation.working_time.as_secs_f64(),
-                });
+                    completed: Some(utc_timestamp(std::time::SystemTime::now())),
+                    working_time: Some(generation.working_time.as_secs_f64()),
+                })));
                 Ok((generation.output, usage))
             }
             Err(error) => {
                 // Recorded as a successful call is: retries, request, working time.
                 transcript.add_waiting(error.limiter_wait());
                 let retries = u64::try_from(error.retries().len()).unwrap_or(u64::MAX);
-                transcript.push(Event::Model {
+                transcript.push(Event::Model(Box::new(ModelEvent {
                     base,
                     model: model.name().to_string(),
                     role,
+                    requested_model: None,
                     input: input.to_vec(),
+                    input_refs: None,
                     tools: Vec::new(),
-                    tool_choice: "none".into(),
+                    tool_choice: ToolChoice::None,
                     config: config.clone(),
                     output: ModelOutput::default(),
                     retries: (retries > 0).then_some(retries),
+                    request_ids: None,
                     error: Some(error.to_string()),
+                    traceback: None,
+                    traceback_ansi: None,
+                    cache: None,
                     call: error.call().map(call_json),
-                    completed: utc_timestamp(std::time::SystemTime::now()),
-                    working_time: error.working_time().as_secs_f64(),
-                });
+                    completed: Some(utc_timestamp(std::time::SystemTime::now())),
+                    working_time: Some(error.working_time().as_secs_f64()),
+                })));
                 // The URL says which server did not answer (a base URL from the wrong
                 // environment is a common cause); credentials in it are left out.
                 let what = match model.base_url() {

@@ -13,7 +13,10 @@ use super::{EvalEvent, RunAbort, RunShared};
 use crate::generate::{check_message_limit, Generate, LimitExceeded, SampleError};
 use crate::sample::{Sample, SampleInput};
 use crate::state::{Choices, TaskState};
-use crate::transcript::{utc_timestamp, EvalError, Event, SampleLimit, Transcript};
+use crate::transcript::{
+    utc_timestamp, ErrorEvent, EvalError, Event, SampleInitEvent, SampleLimit, SampleLimitEvent,
+    ScoreEvent, Transcript,
+};
 
 struct Attempt {
     state: TaskState,
@@ -105,15 +108,15 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
     {
         let mut t = lock();
         let base = t.base();
-        t.push(Event::SampleInit {
+        t.push(Event::SampleInit(Box::new(SampleInitEvent {
             base,
-            sample: Box::new(sample.clone()),
+            sample: sample.clone(),
             state: serde_json::json!({
                 "messages": state.messages,
                 "metadata": state.metadata,
                 "store": state.store,
             }),
-        });
+        })));
     }
     let generate = Generate {
         models: shared.models.clone(),
@@ -146,15 +149,16 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
         Err(SampleError::Limit(exceeded)) => {
             let mut t = lock();
             let base = t.base();
-            t.push(Event::SampleLimit {
+            t.push(Event::SampleLimit(SampleLimitEvent {
                 base,
                 kind: exceeded.kind.to_string(),
                 message: exceeded.message.clone(),
                 limit: Some(exceeded.limit),
-            });
+            }));
             limit = Some(SampleLimit {
                 kind: exceeded.kind.to_string(),
                 limit: exceeded.limit,
+                reason: None,
             });
         }
         Err(SampleError::Failed { message, traceback }) => {
@@ -178,13 +182,16 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
                 Ok(Some(score)) => {
                     let mut t = lock();
                     let base = t.base();
-                    t.push(Event::Score {
+                    t.push(Event::Score(Box::new(ScoreEvent {
                         base,
                         score: score.clone(),
-                        target: serde_json::to_value(&state.target).ok(),
+                        target: Some(state.target.clone()),
                         intermediate: false,
-                        scorer: name.clone(),
-                    });
+                        scorer: Some(name.clone()),
+                        scorer_args: None,
+                        model_usage: None,
+                        role_usage: None,
+                    })));
                     t.end_span();
                     map.insert(name.clone(), score);
                 }
@@ -211,10 +218,10 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
     if let Some(e) = &error {
         let mut t = lock();
         let base = t.base();
-        t.push(Event::Error {
+        t.push(Event::Error(ErrorEvent {
             base,
             error: e.clone(),
-        });
+        }));
     }
     let (events, working_time) = {
         let mut t = lock();
@@ -294,9 +301,9 @@ async fn with_limits(
 fn usage_by_model(events: &[Event]) -> IndexMap<String, ModelUsage> {
     let mut usage: IndexMap<String, ModelUsage> = IndexMap::new();
     for event in events {
-        if let Event::Model { model, output, .. } = event {
-            if let Some(u) = &output.usage {
-                *usage.entry(model.clone()).or_default() += u;
+        if let Event::Model(call) = event {
+            if let Some(u) = &call.output.usage {
+                *usage.entry(call.model.clone()).or_default() += u;
             }
         }
     }

@@ -165,19 +165,7 @@ async fn example_task_scores_and_metrics() {
             .map(|s| s.value.clone()),
         Some(Value::from("C"))
     );
-    let kinds: Vec<&str> = first
-        .events
-        .iter()
-        .map(|e| match e {
-            Event::SampleInit { .. } => "sample_init",
-            Event::Model { .. } => "model",
-            Event::Score { .. } => "score",
-            Event::Error { .. } => "error",
-            Event::SampleLimit { .. } => "sample_limit",
-            Event::SpanBegin { .. } => "span_begin",
-            Event::SpanEnd { .. } => "span_end",
-        })
-        .collect();
+    let kinds: Vec<&str> = first.events.iter().map(Event::kind).collect();
     assert_eq!(
         kinds,
         vec![
@@ -387,7 +375,7 @@ async fn model_graded_with_a_grader_role() {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::Model { role, .. } => Some(role.clone()),
+            Event::Model(call) => Some(call.role.clone()),
             _ => None,
         })
         .collect();

@@ -147,7 +147,7 @@ async fn message_limit_ends_solving_and_the_sample_is_scored() {
         Some(Value::from("C"))
     );
     let limit_event = sample.events.iter().find_map(|e| match e {
-        Event::SampleLimit { kind, message, .. } => Some((kind.clone(), message.clone())),
+        Event::SampleLimit(limit) => Some((limit.kind.clone(), limit.message.clone())),
         _ => None,
     });
     assert_eq!(
@@ -411,7 +411,7 @@ async fn a_model_error_is_sample_data() {
         "{error}"
     );
     let model_event_error = samples[1].events.iter().find_map(|e| match e {
-        Event::Model { error, .. } => error.clone(),
+        Event::Model(call) => call.error.clone(),
         _ => None,
     });
     assert!(model_event_error.is_some());
