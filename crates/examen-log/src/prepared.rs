@@ -9,8 +9,8 @@
 use serde::Serialize;
 
 use crate::error::{LogError, Result};
-use crate::schema::{EvalSample, SampleHead, SampleId};
-use crate::{pyjson, sample_member_name};
+use crate::pyjson;
+use crate::schema::{EvalSample, SampleId};
 
 /// A sample as the log will hold it: its JSON and its summary's JSON.
 #[derive(Debug, Clone)]
@@ -29,51 +29,6 @@ impl PreparedSample {
         Ok(Self {
             id: sample.id.clone(),
             epoch: sample.epoch,
-            json,
-            summary,
-        })
-    }
-
-    /// Prepares a value whose JSON is an `EvalSample`'s (a caller's own record
-    /// type, say), without converting it to [`EvalSample`]: the JSON is written
-    /// as `value` serializes, and the summary is read from that JSON, skipping
-    /// the transcript. Fails, naming what is missing, when the JSON lacks the
-    /// fields every sample has (`id`, `epoch`, `input`) or has one of the wrong
-    /// type.
-    pub fn from_json_of<T: Serialize + ?Sized>(value: &T) -> Result<Self> {
-        let json = serialize("sample", value)?;
-        let head: SampleHead = pyjson::from_slice(&json).map_err(|e| LogError::Sample {
-            what: "sample".into(),
-            reason: format!("not an EvalSample: {e}"),
-        })?;
-        Self::with_head(json, head)
-    }
-
-    /// [`from_json_of`](Self::from_json_of) with the summary made from `head`
-    /// rather than read back from the sample's JSON: `head` serializes as the
-    /// same sample without `messages`, `output`, `events`, `store` and
-    /// `attachments`, plus `"message_count"`. Reading the summary back from a
-    /// whole sample means scanning its transcript, which is most of its bytes.
-    pub fn from_json_and_head<T, H>(value: &T, head: &H) -> Result<Self>
-    where
-        T: Serialize + ?Sized,
-        H: Serialize + ?Sized,
-    {
-        let json = serialize("sample", value)?;
-        let head_json = serialize("sample head", head)?;
-        let head: SampleHead = pyjson::from_slice(&head_json).map_err(|e| LogError::Sample {
-            what: "sample head".into(),
-            reason: format!("not the head of an EvalSample: {e}"),
-        })?;
-        Self::with_head(json, head)
-    }
-
-    fn with_head(json: Vec<u8>, head: SampleHead) -> Result<Self> {
-        let (id, epoch) = (head.id.clone(), head.epoch);
-        let summary = serialize(&sample_member_name(&id, epoch), &head.into_summary())?;
-        Ok(Self {
-            id,
-            epoch,
             json,
             summary,
         })

@@ -1,5 +1,4 @@
-//! `PreparedSample`: a caller's own JSON for a sample gives the same log as
-//! the typed sample, and JSON that is not a sample is refused.
+//! `PreparedSample`: samples prepared off the writer's thread read back with their summaries.
 
 mod common;
 
@@ -41,44 +40,6 @@ fn samples() -> Vec<examen_log::EvalSample> {
 }
 
 #[test]
-fn json_of_a_sample_prepares_exactly_like_the_sample() {
-    for sample in samples() {
-        let typed = PreparedSample::from_sample(&sample).unwrap();
-        let from_json = PreparedSample::from_json_of(&sample).unwrap();
-        assert_eq!(from_json.id(), &sample.id);
-        assert_eq!(from_json.epoch(), sample.epoch);
-        assert_eq!(from_json.json(), typed.json());
-        assert_eq!(
-            String::from_utf8_lossy(from_json.summary_json()),
-            String::from_utf8_lossy(typed.summary_json()),
-            "summary of {}",
-            sample.id
-        );
-    }
-}
-
-#[test]
-fn a_head_without_the_transcript_gives_the_same_summary() {
-    for sample in samples() {
-        let typed = PreparedSample::from_sample(&sample).unwrap();
-        let mut head = serde_json::to_value(&sample).unwrap();
-        let head = head.as_object_mut().unwrap();
-        for key in ["messages", "output", "events", "store", "attachments"] {
-            head.remove(key);
-        }
-        head.insert("message_count".into(), sample.messages.len().into());
-        let prepared = PreparedSample::from_json_and_head(&sample, &head).unwrap();
-        assert_eq!(prepared.json(), typed.json());
-        assert_eq!(
-            String::from_utf8_lossy(prepared.summary_json()),
-            String::from_utf8_lossy(typed.summary_json()),
-            "summary of {}",
-            sample.id
-        );
-    }
-}
-
-#[test]
 fn prepared_samples_read_back_with_their_summaries() {
     let dir = tempfile::tempdir().unwrap();
     let samples = samples();
@@ -92,7 +53,7 @@ fn prepared_samples_read_back_with_their_summaries() {
     .unwrap();
     for sample in &samples {
         writer
-            .write_prepared(PreparedSample::from_json_of(sample).unwrap())
+            .write_prepared(PreparedSample::from_sample(sample).unwrap())
             .unwrap();
     }
     let path = writer.finish(common::finish(&ids, 3)).unwrap();
@@ -115,17 +76,4 @@ fn prepared_samples_read_back_with_their_summaries() {
         );
         assert_eq!(summary.message_count, Some(sample.messages.len() as u64));
     }
-}
-
-#[test]
-fn json_that_is_not_a_sample_is_refused_naming_what_is_wrong() {
-    let err = PreparedSample::from_json_of(&serde_json::json!({"epoch": 1, "input": "x"}))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("missing field `id`"), "{err}");
-    let err =
-        PreparedSample::from_json_of(&serde_json::json!({"id": 1, "epoch": "one", "input": "x"}))
-            .unwrap_err()
-            .to_string();
-    assert!(err.contains("invalid type"), "{err}");
 }

@@ -943,12 +943,11 @@ impl EvalSample {
 /// What a sample's summary is made of: every field of [`EvalSample`] but its
 /// transcript, of which only the number of messages counts. Deserializing it
 /// from a sample's JSON skips the messages, events and output without
-/// building them, which is what makes examen-log's `PreparedSample` cheap.
+/// building them, which is what makes reading summaries back from samples cheap.
 #[derive(Debug, Deserialize)]
-#[doc(hidden)]
-pub struct SampleHead {
-    pub id: SampleId,
-    pub epoch: u32,
+struct SampleHead {
+    id: SampleId,
+    epoch: u32,
     input: SampleInput,
     #[serde(default)]
     choices: Option<Vec<String>>,
@@ -1011,7 +1010,7 @@ pub struct SampleHead {
 }
 
 impl SampleHead {
-    pub fn into_summary(self) -> EvalSampleSummary {
+    fn into_summary(self) -> EvalSampleSummary {
         let scores = self.scores.map(|scores| {
             scores
                 .into_iter()

@@ -4,16 +4,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use examen_types::{
-    ChatMessage, GenerateConfig, JsonObject, JsonValue, ModelOutput, ModelUsage, Score,
-};
+use examen_types::{GenerateConfig, JsonObject, JsonValue, ModelUsage};
 use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::generate::BoxFuture;
 use crate::runner::results::{EvalResults, SampleReductions};
-use crate::sample::{SampleId, SampleInput, Target};
-use crate::transcript::{EvalError, Event, SampleLimit};
+use crate::sample::SampleId;
+use crate::transcript::EvalError;
+use examen_types::EvalSample;
 
 /// A log could not be opened or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,81 +127,6 @@ pub struct TaskStart {
     pub created: String,
 }
 
-/// A finished sample (Inspect's `EvalSample`).
-#[derive(Debug, Clone, Serialize)]
-pub struct SampleRecord {
-    /// Sample id.
-    pub id: SampleId,
-    /// Epoch, from 1.
-    pub epoch: usize,
-    /// Input.
-    pub input: SampleInput,
-    /// Choices.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub choices: Option<Vec<String>>,
-    /// Target.
-    pub target: Target,
-    /// The final conversation.
-    pub messages: Vec<ChatMessage>,
-    /// The final output.
-    pub output: ModelOutput,
-    /// Scores by scorer name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scores: Option<IndexMap<String, Score>>,
-    /// Metadata (as the solvers left it).
-    pub metadata: JsonObject,
-    /// The store.
-    pub store: JsonObject,
-    /// Transcript events.
-    pub events: Vec<Event>,
-    /// Token usage by model.
-    pub model_usage: IndexMap<String, ModelUsage>,
-    /// Token usage by model role (Inspect's `role_usage`).
-    pub role_usage: IndexMap<String, ModelUsage>,
-    /// When the sample started (ISO 8601).
-    pub started_at: String,
-    /// When it finished.
-    pub completed_at: String,
-    /// Seconds from start to finish.
-    pub total_time: f64,
-    /// Seconds of working time (total less waiting for connections).
-    pub working_time: f64,
-    /// Unique id of this sample run.
-    pub uuid: String,
-    /// The error that ended it, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<EvalError>,
-    /// Errors of earlier attempts (`retry_on_error`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub error_retries: Vec<EvalError>,
-    /// Content stored once and referenced from messages and events
-    /// (Inspect's `attachments`; examen stores none yet, the log always has
-    /// the key).
-    pub attachments: IndexMap<String, String>,
-    /// The limit it hit, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<SampleLimit>,
-    /// Token limit in force.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_limit: Option<u64>,
-    /// Message limit in force.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_limit: Option<usize>,
-    /// Time limit in force (recorded in whole seconds, as Inspect does).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "whole_seconds"
-    )]
-    pub time_limit: Option<f64>,
-}
-
-fn whole_seconds<S: serde::Serializer>(seconds: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    match seconds {
-        Some(seconds) => s.serialize_some(&(seconds.ceil() as u64)),
-        None => s.serialize_none(),
-    }
-}
-
 /// How a task run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -255,15 +179,12 @@ pub trait EvalLogger: Send + Sync {
 /// Receives a run's samples as they finish, then its results.
 pub trait LogSink: Send + Sync {
     /// Stores a finished sample. Called concurrently from running samples.
-    fn write_sample<'a>(&'a self, sample: SampleRecord) -> BoxFuture<'a, Result<(), LogSinkError>>;
+    fn write_sample<'a>(&'a self, sample: EvalSample) -> BoxFuture<'a, Result<(), LogSinkError>>;
 
     /// Stores a sample carried over unchanged from a previous log of the
     /// same run ([`eval_retry`](crate::runner::eval_retry)). Sinks that cannot
     /// store log samples refuse, which fails the retry before any sample runs.
-    fn carry_over<'a>(
-        &'a self,
-        sample: examen_log::EvalSample,
-    ) -> BoxFuture<'a, Result<(), LogSinkError>> {
+    fn carry_over<'a>(&'a self, sample: EvalSample) -> BoxFuture<'a, Result<(), LogSinkError>> {
         let _ = sample;
         Box::pin(async {
             Err(LogSinkError::new(
@@ -291,9 +212,9 @@ pub struct MemoryRun {
     /// The header.
     pub start: TaskStart,
     /// Samples in the order they finished.
-    pub samples: Mutex<Vec<SampleRecord>>,
+    pub samples: Mutex<Vec<EvalSample>>,
     /// Samples carried over from a previous log, in the order they came.
-    pub carried: Mutex<Vec<examen_log::EvalSample>>,
+    pub carried: Mutex<Vec<EvalSample>>,
     /// The footer, once finished.
     pub finish: Mutex<Option<TaskFinish>>,
 }
@@ -312,7 +233,7 @@ impl MemoryLog {
 
 impl MemoryRun {
     /// The samples, sorted by id then epoch.
-    pub fn sorted_samples(&self) -> Vec<SampleRecord> {
+    pub fn sorted_samples(&self) -> Vec<EvalSample> {
         let mut samples = self
             .samples
             .lock()
@@ -355,7 +276,7 @@ impl EvalLogger for MemoryLog {
 }
 
 impl LogSink for MemorySink {
-    fn write_sample<'a>(&'a self, sample: SampleRecord) -> BoxFuture<'a, Result<(), LogSinkError>> {
+    fn write_sample<'a>(&'a self, sample: EvalSample) -> BoxFuture<'a, Result<(), LogSinkError>> {
         Box::pin(async move {
             self.0
                 .samples
@@ -366,10 +287,7 @@ impl LogSink for MemorySink {
         })
     }
 
-    fn carry_over<'a>(
-        &'a self,
-        sample: examen_log::EvalSample,
-    ) -> BoxFuture<'a, Result<(), LogSinkError>> {
+    fn carry_over<'a>(&'a self, sample: EvalSample) -> BoxFuture<'a, Result<(), LogSinkError>> {
         Box::pin(async move {
             self.0
                 .carried

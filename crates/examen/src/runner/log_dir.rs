@@ -15,10 +15,10 @@ use std::time::Duration;
 use examen_log::{LogFinish, LogFormat, LogStart, LogWriter, PreparedSample, WriterOptions};
 use examen_types::{JsonObject, JsonValue};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
-use super::log::{to_json, EvalLogger, LogSink, LogSinkError, SampleRecord, TaskFinish, TaskStart};
+use super::log::{to_json, EvalLogger, LogSink, LogSinkError, TaskFinish, TaskStart};
 use crate::generate::BoxFuture;
+use examen_types::EvalSample;
 
 /// Writes one log file per run into a directory.
 #[derive(Debug, Clone)]
@@ -168,124 +168,15 @@ pub fn log_start(start: &TaskStart) -> Result<LogStart, LogSinkError> {
 /// [`DatasetInfo::sample_digests`](super::log::DatasetInfo::sample_digests)).
 pub(crate) const SAMPLE_DIGESTS: &str = "examen_sample_digests";
 
-/// A finished sample in the log schema.
-pub fn log_sample(record: &SampleRecord) -> Result<examen_log::EvalSample, LogSinkError> {
-    let what = || format!("sample {} (epoch {})", record.id, record.epoch);
-    let text = serde_json::to_vec(record)
-        .map_err(|e| LogSinkError::new(format!("cannot serialize {}: {e}", what())))?;
-    serde_json::from_slice(&text)
-        .map_err(|e| LogSinkError::new(format!("cannot convert {} to the log schema: {e}", what())))
-}
-
-/// A finished sample ready for the log writer.
-///
-/// The record's own JSON goes into the log: converting each record to
-/// [`examen_log::EvalSample`] and serializing that again was half of
-/// examen's CPU per sample in the mockllm benchmark. Debug builds (every
-/// test) still convert, and fail unless the record's JSON is byte for byte
-/// what the log schema writes.
-fn prepare(record: &SampleRecord) -> Result<PreparedSample, LogSinkError> {
-    let prepared =
-        PreparedSample::from_json_and_head(record, &RecordHead::of(record)).map_err(|e| {
-            LogSinkError::new(format!(
-                "sample {} (epoch {}): {e}",
-                record.id, record.epoch
-            ))
-        })?;
-    #[cfg(debug_assertions)]
-    check_schema(record, &prepared)?;
-    Ok(prepared)
-}
-
-/// A record without its transcript: what the sample's summary is made of
-/// (see [`PreparedSample::from_json_and_head`]). Fields as in [`SampleRecord`].
-#[derive(Serialize)]
-struct RecordHead<'a> {
-    id: &'a crate::sample::SampleId,
-    epoch: usize,
-    input: &'a crate::sample::SampleInput,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    choices: &'a Option<Vec<String>>,
-    target: &'a crate::sample::Target,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scores: &'a Option<indexmap::IndexMap<String, examen_types::Score>>,
-    metadata: &'a JsonObject,
-    model_usage: &'a indexmap::IndexMap<String, examen_types::ModelUsage>,
-    role_usage: &'a indexmap::IndexMap<String, examen_types::ModelUsage>,
-    started_at: &'a str,
-    completed_at: &'a str,
-    total_time: f64,
-    working_time: f64,
-    uuid: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: &'a Option<crate::transcript::EvalError>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    error_retries: &'a [crate::transcript::EvalError],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limit: &'a Option<crate::transcript::SampleLimit>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_limit: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_limit: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    time_limit: Option<u64>,
-    message_count: usize,
-}
-
-impl<'a> RecordHead<'a> {
-    fn of(r: &'a SampleRecord) -> Self {
-        Self {
-            id: &r.id,
-            epoch: r.epoch,
-            input: &r.input,
-            choices: &r.choices,
-            target: &r.target,
-            scores: &r.scores,
-            metadata: &r.metadata,
-            model_usage: &r.model_usage,
-            role_usage: &r.role_usage,
-            started_at: &r.started_at,
-            completed_at: &r.completed_at,
-            total_time: r.total_time,
-            working_time: r.working_time,
-            uuid: &r.uuid,
-            error: &r.error,
-            error_retries: &r.error_retries,
-            limit: &r.limit,
-            token_limit: r.token_limit,
-            message_limit: r.message_limit,
-            time_limit: r.time_limit.map(|seconds| seconds.ceil() as u64),
-            message_count: r.messages.len(),
-        }
-    }
-}
-
-#[cfg(debug_assertions)]
-fn check_schema(record: &SampleRecord, prepared: &PreparedSample) -> Result<(), LogSinkError> {
-    let typed = PreparedSample::from_sample(&log_sample(record)?)
-        .map_err(|e| LogSinkError::new(e.to_string()))?;
-    for (what, ours, schema) in [
-        ("JSON", prepared.json(), typed.json()),
-        ("summary", prepared.summary_json(), typed.summary_json()),
-    ] {
-        if ours == schema {
-            continue;
-        }
-        let at = ours.iter().zip(schema).take_while(|(a, b)| a == b).count();
-        let around = |text: &[u8]| {
-            let from = at.saturating_sub(80);
-            String::from_utf8_lossy(&text[from..(at + 80).min(text.len())]).into_owned()
-        };
-        return Err(LogSinkError::new(format!(
-            "sample {} (epoch {}): the record's {what} is not byte for byte what the log \
-             schema writes; at byte {at}:\n  record: ...{}...\n  schema: ...{}...",
-            record.id,
-            record.epoch,
-            around(ours),
-            around(schema),
-        )));
-    }
-    Ok(())
+/// A finished sample ready for the log writer: serialized and summarized here, on the
+/// sample's own task, so the one writer only compresses and appends.
+fn prepare(sample: &EvalSample) -> Result<PreparedSample, LogSinkError> {
+    PreparedSample::from_sample(sample).map_err(|e| {
+        LogSinkError::new(format!(
+            "sample {} (epoch {}): {e}",
+            sample.id, sample.epoch
+        ))
+    })
 }
 
 /// The log footer for a finished run.
@@ -471,7 +362,7 @@ impl EvalLogger for LogDir {
 }
 
 impl LogSink for WriterSink {
-    fn write_sample<'a>(&'a self, sample: SampleRecord) -> BoxFuture<'a, Result<(), LogSinkError>> {
+    fn write_sample<'a>(&'a self, sample: EvalSample) -> BoxFuture<'a, Result<(), LogSinkError>> {
         // Converted here, on the sample's own task, so the work spreads over
         // every worker instead of queueing on the one writer.
         Box::pin(async move { self.send(prepare(&sample)?).await })

@@ -50,7 +50,7 @@ use log::{
 use results::{compute_results, EvalResults, SampleReductions, ScoreStore, ScorerSlot};
 
 pub use log::MemoryLog;
-pub use log_dir::{log_finish, log_sample, log_start, LogDir};
+pub use log_dir::{log_finish, log_start, LogDir};
 pub use retry::{eval_retry, PreviousEval, RetryError};
 
 /// Options for one [`eval`] call (Inspect's `eval()` arguments).

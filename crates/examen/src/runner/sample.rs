@@ -8,15 +8,16 @@ use std::time::{Duration, Instant, SystemTime};
 use examen_types::{ModelUsage, Score};
 use indexmap::IndexMap;
 
-use super::log::{LogSinkError, SampleRecord};
+use super::log::LogSinkError;
 use super::{EvalEvent, RunAbort, RunShared};
 use crate::generate::{check_message_limit, Generate, LimitExceeded, SampleError};
-use crate::sample::{Sample, SampleInput};
+use crate::sample::Sample;
 use crate::state::{Choices, TaskState};
 use crate::transcript::{
     utc_timestamp, ErrorEvent, EvalError, Event, SampleInitEvent, SampleLimit, SampleLimitEvent,
     ScoreEvent, Transcript,
 };
+use examen_types::log::{EvalRetryError, EvalSample};
 
 struct Attempt {
     state: TaskState,
@@ -339,36 +340,42 @@ async fn finish(
     );
 
     if let Some(sink) = &shared.sink {
-        let record = SampleRecord {
-            id: sample_id.clone(),
-            epoch,
-            input: match &sample.input {
-                SampleInput::Text(t) => SampleInput::Text(t.clone()),
-                SampleInput::Messages(m) => SampleInput::Messages(m.clone()),
-            },
-            choices: sample.choices.clone(),
-            target: sample.target.clone(),
-            metadata: attempt.state.metadata,
-            messages: attempt.state.messages,
-            output: attempt.state.output,
-            scores: attempt.scores,
-            store: attempt.state.store,
-            events: attempt.events,
-            model_usage,
-            role_usage: IndexMap::new(),
-            started_at: attempt.started_at,
-            completed_at: utc_timestamp(SystemTime::now()),
-            total_time: round3(attempt.total_time.as_secs_f64()),
-            working_time: round3(attempt.working_time.as_secs_f64()),
-            uuid: examen_types::short_uuid(),
-            error: attempt.error,
-            error_retries,
-            limit: attempt.limit,
-            message_limit: shared.limits.message_limit,
-            token_limit: shared.limits.token_limit,
-            attachments: IndexMap::new(),
-            time_limit: shared.limits.time_limit,
-        };
+        let mut record = EvalSample::new(
+            sample_id.clone(),
+            u32::try_from(epoch).unwrap_or(u32::MAX),
+            sample.input.clone(),
+            sample.target.clone(),
+        );
+        record.choices = sample.choices.clone();
+        record.metadata = attempt.state.metadata;
+        record.messages = attempt.state.messages;
+        record.output = attempt.state.output;
+        record.scores = attempt.scores;
+        record.store = attempt.state.store;
+        record.events = attempt.events;
+        record.model_usage = model_usage;
+        record.started_at = Some(attempt.started_at);
+        record.completed_at = Some(utc_timestamp(SystemTime::now()));
+        record.total_time = Some(round3(attempt.total_time.as_secs_f64()));
+        record.working_time = Some(round3(attempt.working_time.as_secs_f64()));
+        record.uuid = Some(examen_types::short_uuid());
+        record.error = attempt.error;
+        record.error_retries = (!error_retries.is_empty()).then(|| {
+            error_retries
+                .into_iter()
+                .map(|e| EvalRetryError {
+                    message: e.message,
+                    traceback: e.traceback,
+                    traceback_ansi: e.traceback_ansi,
+                    events: None,
+                })
+                .collect()
+        });
+        record.limit = attempt.limit;
+        record.message_limit = shared.limits.message_limit.map(|n| n as u64);
+        record.token_limit = shared.limits.token_limit;
+        // Inspect records the time limit in whole seconds.
+        record.time_limit = shared.limits.time_limit.map(|s| s.ceil() as u64);
         // Shielded: a sample that finished reaches the log even when the run
         // is cancelled while it is being handed over.
         let sink = sink.clone();
