@@ -670,6 +670,17 @@ pub struct EvalResults {
     pub extra: JsonObject,
 }
 
+impl EvalResults {
+    /// The value of `metric` for the first score named `scorer`.
+    pub fn metric(&self, scorer: &str, metric: &str) -> Option<f64> {
+        self.scores
+            .iter()
+            .find(|s| s.name == scorer)
+            .and_then(|s| s.metrics.get(metric))
+            .map(|m| m.value)
+    }
+}
+
 /// Timing and usage (`EvalStats`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EvalStats {

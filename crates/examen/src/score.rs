@@ -44,8 +44,7 @@ use crate::generate::{Generate, ModelSet};
 use crate::metric::Metric;
 use crate::registry;
 use crate::runner::results::{
-    compute_results, metadata_subset, EvalMetric, EvalResults, EvalScore, SampleReductions,
-    ScoreStore, ScorerSlot,
+    compute_results, metadata_subset, EvalResults, ScoreStore, ScorerSlot,
 };
 use crate::runner::EvalEvent;
 use crate::sample::{Sample, SampleInput, Target};
@@ -106,7 +105,7 @@ pub struct ScoreOutcome {
     /// The metrics of the scorers run in this pass.
     pub results: EvalResults,
     /// Their reduced scores per sample.
-    pub reductions: Vec<SampleReductions>,
+    pub reductions: Vec<EvalSampleReductions>,
     /// The new log's results: the log's and this pass's (append), or this
     /// pass's (overwrite).
     pub log_results: EvalResults,
@@ -431,8 +430,8 @@ pub async fn score_log(
             src.display()
         ))
     })?;
-    let mut new_results: examen_log::EvalResults = to_log("results", &results)?;
-    let new_reductions: Vec<EvalSampleReductions> = to_log("reductions", &reductions)?;
+    let mut new_results = results.clone();
+    let new_reductions = reductions.clone();
     let (log_results, log_reductions) = match (options.action, header.results.clone()) {
         (ScoreAction::Append, Some(mut old)) => {
             old.scores.extend(new_results.scores);
@@ -449,7 +448,7 @@ pub async fn score_log(
             (new_results, new_reductions)
         }
     };
-    let engine_log_results = engine_results(&log_results);
+    let new_log_results = log_results.clone();
     let finish = LogFinish {
         status: header.status,
         results: Some(log_results),
@@ -472,8 +471,8 @@ pub async fn score_log(
         events.as_ref(),
         EvalEvent::TaskFinished {
             run: 0,
-            status: engine_status(header.status),
-            results: Some(engine_log_results.clone()),
+            status: header.status,
+            results: Some(new_log_results.clone()),
             error: None,
             log_location: Some(dest.display().to_string()),
         },
@@ -488,7 +487,7 @@ pub async fn score_log(
         scorers: new_names,
         results,
         reductions,
-        log_results: engine_log_results,
+        log_results: new_log_results,
     })
 }
 
@@ -496,17 +495,6 @@ async fn emit(events: Option<&examen_rt::Sender<EvalEvent>>, event: EvalEvent) {
     if let Some(events) = events {
         // A display that went away does not stop the scoring.
         let _ = events.send(event).await;
-    }
-}
-
-/// The engine's status for a log's (a log left `started` by a crash did not
-/// complete: it shows as cancelled).
-fn engine_status(status: EvalStatus) -> crate::runner::log::EvalStatus {
-    use crate::runner::log::EvalStatus as Engine;
-    match status {
-        EvalStatus::Success => Engine::Success,
-        EvalStatus::Error => Engine::Error,
-        EvalStatus::Cancelled | EvalStatus::Started => Engine::Cancelled,
     }
 }
 
@@ -849,16 +837,10 @@ fn task_state(sample: &EvalSample, model: &str) -> TaskState {
         model: model.to_string(),
         sample_id: sample.id.clone(),
         epoch: sample.epoch as usize,
-        input: match &sample.input {
-            examen_log::SampleInput::Text(text) => SampleInput::Text(text.clone()),
-            examen_log::SampleInput::Messages(messages) => SampleInput::Messages(messages.clone()),
-        },
+        input: sample.input.clone(),
         messages: sample.messages.clone(),
         output: sample.output.clone(),
-        target: match &sample.target {
-            examen_log::Target::One(text) => Target::One(text.clone()),
-            examen_log::Target::Many(list) => Target::Many(list.clone()),
-        },
+        target: sample.target.clone(),
         choices: sample
             .choices
             .as_ref()
@@ -942,18 +924,7 @@ async fn score_sample(
         let result = planned.scorer.score(&state, &state.target, &generate).await;
         let calls =
             std::mem::take(&mut transcript.lock().unwrap_or_else(|e| e.into_inner()).events);
-        for call in calls {
-            let mut event: Event = serde_json::to_value(&call)
-                .and_then(serde_json::from_value)
-                .map_err(|e| {
-                    ScoreError::Write(format!(
-                        "{}: sample {} (epoch {}): cannot record a `{}` event: {e}",
-                        scoring.src.display(),
-                        sample.id,
-                        sample.epoch,
-                        planned.name
-                    ))
-                })?;
+        for mut event in calls {
             if let Event::Model(model) = &event {
                 if let Some(u) = &model.output.usage {
                     usage += u;
@@ -1225,50 +1196,6 @@ async fn write_scored(
             )
             .await;
         }
-    }
-}
-
-/// An engine record in the log's schema (through Inspect's JSON shape, as
-/// the runner's log writer converts).
-fn to_log<T: DeserializeOwned>(what: &str, value: &impl Serialize) -> Result<T, ScoreError> {
-    serde_json::to_value(value)
-        .and_then(serde_json::from_value)
-        .map_err(|e| ScoreError::Write(format!("cannot convert the {what} to the log schema: {e}")))
-}
-
-/// A log's results as the engine's.
-fn engine_results(results: &examen_log::EvalResults) -> EvalResults {
-    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    EvalResults {
-        total_samples: count(results.total_samples),
-        completed_samples: count(results.completed_samples),
-        scores: results
-            .scores
-            .iter()
-            .map(|s| EvalScore {
-                name: s.name.clone(),
-                scorer: s.scorer.clone(),
-                reducer: s.reducer.clone(),
-                scored_samples: count(s.scored_samples.unwrap_or(0)),
-                unscored_samples: count(s.unscored_samples.unwrap_or(0)),
-                params: s.params.clone(),
-                metrics: s
-                    .metrics
-                    .iter()
-                    .map(|(key, m)| {
-                        (
-                            key.clone(),
-                            EvalMetric {
-                                name: m.name.clone(),
-                                group: m.group.clone(),
-                                value: m.value,
-                                params: m.params.clone(),
-                            },
-                        )
-                    })
-                    .collect(),
-            })
-            .collect(),
     }
 }
 

@@ -173,13 +173,7 @@ pub(crate) async fn run(
 /// alone with `--action overwrite`), the scoring's time and grader tokens, and where it went.
 fn summary(outcome: &ScoreOutcome, progress: &display::Progress) -> RunSummary {
     let run = progress.started().next().map(|(_, run)| run);
-    let status = match outcome.status {
-        examen_log::EvalStatus::Success => examen::runner::log::EvalStatus::Success,
-        examen_log::EvalStatus::Error => examen::runner::log::EvalStatus::Error,
-        examen_log::EvalStatus::Cancelled | examen_log::EvalStatus::Started => {
-            examen::runner::log::EvalStatus::Cancelled
-        }
-    };
+    let status = outcome.status;
     let log = Some(outcome.log_location.display().to_string());
     match run {
         Some(run) => RunSummary::from_progress(run, status, Some(&outcome.log_results), None, log),
@@ -187,8 +181,8 @@ fn summary(outcome: &ScoreOutcome, progress: &display::Progress) -> RunSummary {
             task: outcome.task.clone(),
             model: outcome.model.clone(),
             status,
-            total: outcome.log_results.total_samples,
-            completed: outcome.log_results.completed_samples,
+            total: outcome.log_results.total_samples as usize,
+            completed: outcome.log_results.completed_samples as usize,
             samples: None,
             errors: 0,
             retries: 0,

@@ -13,13 +13,9 @@ use serde_json::json;
 
 use super::{format_duration, format_metric, thousands, Progress, RunProgress};
 
-/// `success`, `error` or `cancelled`, as in the log.
+/// `success`, `error`, `cancelled` (or `started`), as in the log.
 pub(crate) fn status_name(status: EvalStatus) -> &'static str {
-    match status {
-        EvalStatus::Success => "success",
-        EvalStatus::Error => "error",
-        EvalStatus::Cancelled => "cancelled",
-    }
+    status.as_str()
 }
 
 /// One scorer (under one reducer) and its metrics.
@@ -69,8 +65,8 @@ impl RunSummary {
                 let (total, completed) = match (run, &outcome.results) {
                     (Some(r), _) => (r.total, r.completed),
                     (None, Some(r)) => (
-                        r.total_samples,
-                        r.completed_samples + outcome.errored_samples as usize,
+                        r.total_samples as usize,
+                        r.completed_samples as usize + outcome.errored_samples as usize,
                     ),
                     (None, None) => (0, 0),
                 };
@@ -223,7 +219,7 @@ impl RunSummary {
         let color = match self.status {
             EvalStatus::Success => AnsiColor::Green,
             EvalStatus::Error => AnsiColor::Red,
-            EvalStatus::Cancelled => AnsiColor::Yellow,
+            EvalStatus::Cancelled | EvalStatus::Started => AnsiColor::Yellow,
         };
         Style::new().bold().fg_color(Some(color.into()))
     }

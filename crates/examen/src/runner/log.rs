@@ -4,12 +4,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use examen_types::{GenerateConfig, JsonObject, JsonValue, ModelUsage};
+use examen_types::{GenerateConfig, JsonObject, JsonValue};
 use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::generate::BoxFuture;
-use crate::runner::results::{EvalResults, SampleReductions};
+use crate::runner::results::{EvalResults, EvalSampleReductions};
 use crate::sample::SampleId;
 use crate::transcript::EvalError;
 use examen_types::EvalSample;
@@ -127,28 +127,7 @@ pub struct TaskStart {
     pub created: String,
 }
 
-/// How a task run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EvalStatus {
-    /// Every sample ran (errors within the `fail_on_error` allowance).
-    Success,
-    /// `fail_on_error` tripped, or the run could not start.
-    Error,
-    /// The run was cancelled.
-    Cancelled,
-}
-
-/// Run statistics (Inspect's `EvalStats`).
-#[derive(Debug, Clone, Serialize)]
-pub struct EvalStats {
-    /// When the run started.
-    pub started_at: String,
-    /// When it finished.
-    pub completed_at: String,
-    /// Token usage by model.
-    pub model_usage: IndexMap<String, ModelUsage>,
-}
+pub use examen_types::{EvalStats, EvalStatus};
 
 /// What is known when a task run ends (the log footer).
 #[derive(Debug, Clone, Serialize)]
@@ -160,7 +139,7 @@ pub struct TaskFinish {
     /// Per-sample reduced scores, shared with the run's
     /// [`EvalOutcome`](crate::runner::EvalOutcome) rather than copied: one
     /// per sample, they are the largest part of a long run's footer.
-    pub reductions: Arc<Vec<SampleReductions>>,
+    pub reductions: Arc<Vec<EvalSampleReductions>>,
     /// Statistics.
     pub stats: EvalStats,
     /// The error that ended it, if any.

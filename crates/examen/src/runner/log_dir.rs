@@ -16,7 +16,7 @@ use examen_log::{LogFinish, LogFormat, LogStart, LogWriter, PreparedSample, Writ
 use examen_types::{JsonObject, JsonValue};
 use serde::de::DeserializeOwned;
 
-use super::log::{to_json, EvalLogger, LogSink, LogSinkError, TaskFinish, TaskStart};
+use super::log::{EvalLogger, LogSink, LogSinkError, TaskFinish, TaskStart};
 use crate::generate::BoxFuture;
 use examen_types::EvalSample;
 
@@ -182,29 +182,11 @@ fn prepare(sample: &EvalSample) -> Result<PreparedSample, LogSinkError> {
 /// The log footer for a finished run.
 pub fn log_finish(finish: &TaskFinish) -> Result<LogFinish, LogSinkError> {
     Ok(LogFinish {
-        status: convert("status", to_json(&finish.status))?,
-        results: match &finish.results {
-            Some(results) => Some(convert("results", to_json(results))?),
-            None => None,
-        },
-        stats: convert("stats", to_json(&finish.stats))?,
-        error: match &finish.error {
-            Some(error) => Some(convert("error", to_json(error))?),
-            None => None,
-        },
-        reductions: if finish.reductions.is_empty() {
-            None
-        } else {
-            // Through JSON text, not a `JsonValue` tree: a reduction per sample makes
-            // the tree of a long run several times larger than the text.
-            let text = serde_json::to_vec(&finish.reductions)
-                .map_err(|e| LogSinkError::new(format!("cannot serialize the reductions: {e}")))?;
-            Some(serde_json::from_slice(&text).map_err(|e| {
-                LogSinkError::new(format!(
-                    "cannot convert the reductions to the log schema: {e}"
-                ))
-            })?)
-        },
+        status: finish.status,
+        results: finish.results.clone(),
+        stats: finish.stats.clone(),
+        error: finish.error.clone(),
+        reductions: (!finish.reductions.is_empty()).then(|| finish.reductions.to_vec()),
         invalidated: false,
     })
 }

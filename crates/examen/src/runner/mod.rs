@@ -47,7 +47,7 @@ use log::{
     DatasetInfo, EvalLogger, EvalStats, EvalStatus, LogSink, PlanStep, ScorerInfo, TaskFinish,
     TaskStart,
 };
-use results::{compute_results, EvalResults, SampleReductions, ScoreStore, ScorerSlot};
+use results::{compute_results, EvalResults, EvalSampleReductions, ScoreStore, ScorerSlot};
 
 pub use log::MemoryLog;
 pub use log_dir::{log_finish, log_start, LogDir};
@@ -214,7 +214,7 @@ pub struct EvalOutcome {
     /// Scores and metrics (also on error, over the samples that finished).
     pub results: Option<EvalResults>,
     /// Per-sample reduced scores.
-    pub reductions: Vec<SampleReductions>,
+    pub reductions: Vec<EvalSampleReductions>,
     /// The error that failed the run.
     pub error: Option<EvalError>,
     /// Sample × epoch units that errored.
@@ -626,7 +626,9 @@ async fn run_task(
     let run_units = async {
         // Samples a previous log already holds are carried over, not run again.
         let carried = match previous {
-            Some(previous) => previous.carry_over(&shared, epochs.epochs).await?,
+            // Boxed: a carried sample and its event are large, and debug builds copy
+            // futures on the stack as they are polled.
+            Some(previous) => Box::pin(previous.carry_over(&shared, epochs.epochs)).await?,
             None => std::collections::HashSet::new(),
         };
         let samples = shared.samples.len();
@@ -720,6 +722,7 @@ async fn run_task(
             started_at,
             completed_at: utc_timestamp(SystemTime::now()),
             model_usage: usage.clone(),
+            ..EvalStats::default()
         },
         error: error.clone(),
     };

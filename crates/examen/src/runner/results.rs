@@ -6,98 +6,14 @@ use std::sync::Arc;
 
 use examen_types::{JsonObject, Scalar, Score, Value};
 use indexmap::IndexMap;
-use serde::Serialize;
 
 use crate::metric::{Metric, SampleScore};
 use crate::reducer::Reducer;
 use crate::sample::{Sample, SampleId};
 
-/// One metric value (Inspect's `EvalMetric`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EvalMetric {
-    /// The metric's name (for a grouped metric: the group).
-    pub name: String,
-    /// The metric that produced it when it is one of several values (`grouped`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// The value.
-    pub value: f64,
-    /// The metric's arguments.
-    pub params: JsonObject,
-}
-
-/// A scorer's metrics under one reducer (Inspect's `EvalScore`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EvalScore {
-    /// The score's name.
-    pub name: String,
-    /// The scorer's name.
-    pub scorer: String,
-    /// The reducer, when the task names reducers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reducer: Option<String>,
-    /// Samples with a value.
-    pub scored_samples: usize,
-    /// Samples whose value was NaN (left out of the metrics).
-    pub unscored_samples: usize,
-    /// The scorer's arguments.
-    pub params: JsonObject,
-    /// The metrics, by name.
-    pub metrics: IndexMap<String, EvalMetric>,
-}
-
-/// Scores and metrics of a task run (Inspect's `EvalResults`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EvalResults {
-    /// Sample runs planned (samples × epochs).
-    pub total_samples: usize,
-    /// Sample runs that finished without error.
-    pub completed_samples: usize,
-    /// One entry per scorer and reducer.
-    pub scores: Vec<EvalScore>,
-}
-
-impl EvalResults {
-    /// The value of `metric` for the first score named `scorer`.
-    pub fn metric(&self, scorer: &str, metric: &str) -> Option<f64> {
-        self.scores
-            .iter()
-            .find(|s| s.name == scorer)
-            .and_then(|s| s.metrics.get(metric))
-            .map(|m| m.value)
-    }
-}
-
-/// One reduced score per sample, for one scorer and reducer (Inspect's
-/// `EvalSampleReductions`).
-#[derive(Debug, Clone, Serialize)]
-pub struct SampleReductions {
-    /// The score's name.
-    pub scorer: String,
-    /// The reducer, when the task names reducers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reducer: Option<String>,
-    /// The reduced scores.
-    pub samples: Vec<ReducedSampleScore>,
-}
-
-/// A reduced score (Inspect's `EvalSampleScore`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ReducedSampleScore {
-    /// The value.
-    pub value: Value,
-    /// The answer, when every epoch agreed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub answer: Option<String>,
-    /// The explanation, when every epoch agreed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub explanation: Option<String>,
-    /// The reason, when every epoch agreed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The sample.
-    pub sample_id: SampleId,
-}
+pub use examen_types::log::{
+    EvalMetric, EvalResults, EvalSampleReductions, EvalSampleScore, EvalScore,
+};
 
 /// A scorer's identity for the results.
 #[derive(Debug, Clone)]
@@ -338,7 +254,7 @@ pub(crate) fn compute_results(
     total_samples: usize,
     samples: &[Sample],
     metadata_keys: &[String],
-) -> Result<(EvalResults, Vec<SampleReductions>), String> {
+) -> Result<(EvalResults, Vec<EvalSampleReductions>), String> {
     let mut scores_out = Vec::new();
     let mut reductions = Vec::new();
     let views: Vec<(Reducer, Option<String>)> = if reducers.is_empty() {
@@ -403,22 +319,27 @@ pub(crate) fn compute_results(
                 name: slot.name.clone(),
                 scorer: slot.scorer.clone(),
                 reducer: reducer_name.clone(),
-                scored_samples: scored.len(),
-                unscored_samples: unscored,
+                scored_samples: Some(scored.len() as u64),
+                unscored_samples: Some(unscored as u64),
                 params: slot.params.clone(),
                 metrics,
+                metadata: None,
             });
-            reductions.push(SampleReductions {
+            reductions.push(EvalSampleReductions {
                 scorer: slot.name.clone(),
                 reducer: reducer_name.clone(),
                 samples: reduced
                     .into_iter()
-                    .map(|s| ReducedSampleScore {
-                        value: s.value,
-                        answer: s.answer,
-                        explanation: s.explanation,
-                        reason: s.reason,
-                        sample_id: s.sample_id,
+                    .map(|s| EvalSampleScore {
+                        score: Score {
+                            value: s.value,
+                            answer: s.answer,
+                            explanation: s.explanation,
+                            reason: s.reason,
+                            metadata: None,
+                            history: Vec::new(),
+                        },
+                        sample_id: Some(s.sample_id),
                     })
                     .collect(),
             });
@@ -426,9 +347,10 @@ pub(crate) fn compute_results(
     }
     Ok((
         EvalResults {
-            total_samples,
-            completed_samples: store.completed,
+            total_samples: total_samples as u64,
+            completed_samples: store.completed as u64,
             scores: scores_out,
+            ..EvalResults::default()
         },
         reductions,
     ))
@@ -470,6 +392,7 @@ fn add_metric(metrics: &mut IndexMap<String, EvalMetric>, metric: &dyn Metric, v
                             group: Some(metric.name().to_string()),
                             value: scalar_float(&v),
                             params: params.clone(),
+                            metadata: None,
                         },
                     );
                 }
@@ -485,6 +408,7 @@ fn add_metric(metrics: &mut IndexMap<String, EvalMetric>, metric: &dyn Metric, v
                         group: Some(metric.name().to_string()),
                         value: scalar_float(v),
                         params: params.clone(),
+                        metadata: None,
                     },
                 );
             }
@@ -498,6 +422,7 @@ fn add_metric(metrics: &mut IndexMap<String, EvalMetric>, metric: &dyn Metric, v
                     group: None,
                     value: other.as_scalar().map_or(f64::NAN, |s| scalar_float(&s)),
                     params,
+                    metadata: None,
                 },
             );
         }

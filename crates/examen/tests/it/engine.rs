@@ -142,7 +142,7 @@ async fn example_task_scores_and_metrics() {
         1.0
     ));
     assert!(close(pass_view.metrics.get("stderr").map(|m| m.value), 0.0));
-    assert_eq!(pass_view.scored_samples, 20);
+    assert_eq!(pass_view.scored_samples, Some(20));
 
     // The log got every unit, each with its transcript.
     let samples = run.sorted_samples();
@@ -412,7 +412,7 @@ async fn unparseable_grades_are_unscored() {
             results.scores[0].scored_samples,
             results.scores[0].unscored_samples
         ),
-        (1, 1)
+        (Some(1), Some(1))
     );
     assert!(close(results.metric("model_graded_fact", "accuracy"), 1.0));
 }

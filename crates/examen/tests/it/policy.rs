@@ -278,7 +278,8 @@ async fn fail_on_error_false_keeps_going() {
     let results = outcome.results.unwrap_or_else(|| panic!("results"));
     assert_eq!((results.total_samples, results.completed_samples), (10, 8));
     assert_eq!(
-        results.scores[0].scored_samples, 8,
+        results.scores[0].scored_samples,
+        Some(8),
         "errored samples are not scored"
     );
     assert_eq!(run.sorted_samples().len(), 10);
