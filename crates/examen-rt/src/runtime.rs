@@ -143,6 +143,10 @@ fn worker_threads() -> usize {
 /// Tasks still running when `future` completes are cancelled. Nothing of the runtime outlives
 /// this call. Panics in `future` propagate to the caller.
 pub fn run<F: Future>(backend: Backend, future: F) -> F::Output {
+    // On the heap from here: a whole eval is a large future, and each frame on the way down
+    // to the executor would hold a copy of it in debug builds (tokio boxes large futures in
+    // `block_on` for the same reason).
+    let future = Box::pin(future);
     match backend {
         Backend::Tokio => run_tokio(future),
         Backend::Smol => run_smol(future),
@@ -417,6 +421,10 @@ where
     spawn_on(&context.spawner, future)
 }
 
+/// Futures larger than this are boxed before they are handed to smol's executor (tokio's own
+/// threshold in debug builds).
+const BOX_FUTURE_THRESHOLD: usize = 2048;
+
 pub(crate) fn spawn_on<F>(spawner: &Spawner, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -425,6 +433,12 @@ where
     // Panics are caught on the task itself so both backends hand them over the same way.
     let future = AssertUnwindSafe(future).catch_unwind();
     let state = match spawner {
+        // As tokio does for large futures: on the heap at once, not copied down the
+        // executor's spawn path (each debug-build frame would hold a copy, and a run's
+        // futures are tens of kilobytes).
+        Spawner::Smol(executor) if std::mem::size_of_val(&future) > BOX_FUTURE_THRESHOLD => {
+            HandleState::Smol(executor.spawn(Box::pin(future)))
+        }
         Spawner::Tokio => HandleState::Tokio(
             tokio::runtime::Handle::try_current()
                 .expect("examen_rt: the tokio context is missing on an examen tokio thread")

@@ -4,15 +4,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use examen_types::{GenerateConfig, JsonObject, JsonValue};
-use indexmap::IndexMap;
-use serde::Serialize;
+use examen_types::{EvalSample, LogStart};
 
 use crate::generate::BoxFuture;
 use crate::runner::results::{EvalResults, EvalSampleReductions};
-use crate::sample::SampleId;
 use crate::transcript::EvalError;
-use examen_types::EvalSample;
 
 /// A log could not be opened or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,106 +27,10 @@ impl LogSinkError {
     }
 }
 
-/// One solver of the plan, as recorded in the log (Inspect's `EvalPlanStep`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanStep {
-    /// The solver's name.
-    pub solver: String,
-    /// Its arguments.
-    pub params: JsonObject,
-}
-
-/// A scorer as recorded in the log (Inspect's `EvalScorer`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScorerInfo {
-    /// The score's name (unique within the task).
-    pub name: String,
-    /// The scorer's arguments.
-    pub options: JsonObject,
-    /// The metrics' names.
-    pub metrics: Vec<String>,
-    /// The metrics' arguments, in the order of `metrics` (Inspect records them as each
-    /// metric's `options`).
-    pub metric_options: Vec<JsonObject>,
-}
-
-/// The dataset as recorded in the log (Inspect's `EvalDataset`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DatasetInfo {
-    /// Name.
-    pub name: Option<String>,
-    /// Location.
-    pub location: Option<String>,
-    /// Number of samples run.
-    pub samples: usize,
-    /// Their ids.
-    pub sample_ids: Vec<SampleId>,
-    /// Their [`Sample::digest`](crate::sample::Sample::digest)s, concatenated in the order of
-    /// `sample_ids` (recorded as `eval.examen_sample_digests`, which Inspect ignores), so that
-    /// a retry can tell a changed sample from the one the log holds.
-    pub sample_digests: String,
-    /// Whether it was shuffled.
-    pub shuffled: bool,
-}
-
-/// What is known when a task starts running against a model (the log
-/// header: Inspect's `EvalSpec` and `EvalPlan`).
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskStart {
-    /// Id of this `eval()` call.
-    pub run_id: String,
-    /// Id of this task × model run.
-    pub eval_id: String,
-    /// Id of the task.
-    pub task_id: String,
-    /// Task name.
-    pub task: String,
-    /// Task version.
-    pub task_version: u32,
-    /// Task file, if any.
-    pub task_file: Option<String>,
-    /// Arguments the task was loaded with (`-T key=value`, see
-    /// [`Task::args`](crate::Task::args)), recorded as Inspect's `task_args`.
-    pub task_args: JsonObject,
-    /// Model name.
-    pub model: String,
-    /// Model base URL, if any.
-    pub model_base_url: Option<String>,
-    /// Provider arguments the model was built with (`-M key=value`).
-    pub model_args: JsonObject,
-    /// Model roles bound for the run (role → model name).
-    pub model_roles: IndexMap<String, String>,
-    /// The dataset.
-    pub dataset: DatasetInfo,
-    /// Generation options: the task's config with the eval's over it (Inspect's
-    /// `plan.config`).
-    pub config: GenerateConfig,
-    /// The eval's own generation options (`-G`, `--temperature`, `--max-connections`, ...),
-    /// without the task's (Inspect's `eval.model_generate_config`).
-    pub model_config: GenerateConfig,
-    /// The solvers.
-    pub plan: Vec<PlanStep>,
-    /// The scorers.
-    pub scorers: Vec<ScorerInfo>,
-    /// Epochs.
-    pub epochs: usize,
-    /// Reducer names.
-    pub epochs_reducer: Vec<String>,
-    /// Run options as Inspect records them in `EvalConfig`
-    /// (`limit`, `epochs`, `fail_on_error`, `message_limit`, ...).
-    pub eval_config: JsonObject,
-    /// Task metadata, with the eval's metadata merged over it.
-    pub metadata: JsonObject,
-    /// Tags of the eval.
-    pub tags: Vec<String>,
-    /// When the run was created (ISO 8601).
-    pub created: String,
-}
-
 pub use examen_types::{EvalStats, EvalStatus};
 
 /// What is known when a task run ends (the log footer).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct TaskFinish {
     /// How it ended.
     pub status: EvalStatus,
@@ -151,7 +51,7 @@ pub trait EvalLogger: Send + Sync {
     /// Opens the log for a run about to start.
     fn open<'a>(
         &'a self,
-        start: &'a TaskStart,
+        start: &'a LogStart,
     ) -> BoxFuture<'a, Result<Arc<dyn LogSink>, LogSinkError>>;
 }
 
@@ -189,7 +89,7 @@ pub struct MemoryLog {
 #[derive(Debug)]
 pub struct MemoryRun {
     /// The header.
-    pub start: TaskStart,
+    pub start: LogStart,
     /// Samples in the order they finished.
     pub samples: Mutex<Vec<EvalSample>>,
     /// Samples carried over from a previous log, in the order they came.
@@ -236,7 +136,7 @@ struct MemorySink(Arc<MemoryRun>);
 impl EvalLogger for MemoryLog {
     fn open<'a>(
         &'a self,
-        start: &'a TaskStart,
+        start: &'a LogStart,
     ) -> BoxFuture<'a, Result<Arc<dyn LogSink>, LogSinkError>> {
         Box::pin(async move {
             let run = Arc::new(MemoryRun {
@@ -286,9 +186,4 @@ impl LogSink for MemorySink {
             Ok(None)
         })
     }
-}
-
-/// Serializes a record to JSON (for sinks that store JSON).
-pub fn to_json<T: Serialize>(value: &T) -> JsonValue {
-    serde_json::to_value(value).unwrap_or(JsonValue::Null)
 }

@@ -13,10 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use examen_log::{LogFinish, LogFormat, LogStart, LogWriter, PreparedSample, WriterOptions};
-use examen_types::{JsonObject, JsonValue};
-use serde::de::DeserializeOwned;
 
-use super::log::{EvalLogger, LogSink, LogSinkError, TaskFinish, TaskStart};
+use super::log::{EvalLogger, LogSink, LogSinkError, TaskFinish};
 use crate::generate::BoxFuture;
 use examen_types::EvalSample;
 
@@ -49,119 +47,6 @@ impl LogDir {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
-
-fn convert<T: DeserializeOwned>(what: &str, value: JsonValue) -> Result<T, LogSinkError> {
-    serde_json::from_value(value)
-        .map_err(|e| LogSinkError::new(format!("cannot convert the {what} to the log schema: {e}")))
-}
-
-/// Inspect records `created` to the second.
-fn to_the_second(timestamp: &str) -> String {
-    match (timestamp.find('.'), timestamp.find('+')) {
-        (Some(dot), Some(plus)) if dot < plus => {
-            format!("{}{}", &timestamp[..dot], &timestamp[plus..])
-        }
-        _ => timestamp.to_string(),
-    }
-}
-
-/// The log header for a run starting.
-pub fn log_start(start: &TaskStart) -> Result<LogStart, LogSinkError> {
-    let mut config = start.eval_config.clone();
-    // Inspect's EvalConfig holds whole seconds.
-    for key in ["time_limit", "working_limit"] {
-        if let Some(seconds) = config.get(key).and_then(JsonValue::as_f64) {
-            config.insert(key.into(), JsonValue::from(seconds.ceil() as u64));
-        }
-    }
-    let model_roles: JsonObject = start
-        .model_roles
-        .iter()
-        .map(|(role, model)| {
-            (
-                role.clone(),
-                serde_json::json!({"model": model, "config": {}, "args": {}}),
-            )
-        })
-        .collect();
-    let scorers: Vec<JsonValue> = start
-        .scorers
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "name": s.name,
-                "options": s.options,
-                "metrics": s.metrics.iter().enumerate().map(|(i, m)| serde_json::json!({
-                    "name": m,
-                    "options": s.metric_options.get(i).cloned().unwrap_or_default(),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let mut eval = serde_json::json!({
-        "eval_id": start.eval_id,
-        "run_id": start.run_id,
-        "created": to_the_second(&start.created),
-        "task": start.task,
-        "task_id": start.task_id,
-        "task_version": start.task_version,
-        "task_attribs": {},
-        "task_args": start.task_args,
-        "task_args_passed": start.task_args,
-        // The sample ids are set on the typed header below: through a JSON tree,
-        // a long dataset's ids make large short-lived blocks, and freeing those
-        // raises glibc's mmap threshold, which then keeps freed memory resident
-        // for the rest of the run.
-        "dataset": {
-            "name": start.dataset.name,
-            "location": start.dataset.location,
-            "samples": start.dataset.samples,
-            "shuffled": start.dataset.shuffled,
-        },
-        "model": start.model,
-        "model_generate_config": start.model_config,
-        "model_args": start.model_args,
-        "config": config,
-        "packages": {"examen": env!("CARGO_PKG_VERSION")},
-        "scorers": scorers,
-    });
-    if let JsonValue::Object(map) = &mut eval {
-        if let Some(file) = &start.task_file {
-            map.insert("task_file".into(), JsonValue::from(file.as_str()));
-        }
-        if let Some(url) = &start.model_base_url {
-            map.insert("model_base_url".into(), JsonValue::from(url.as_str()));
-        }
-        if !model_roles.is_empty() {
-            map.insert("model_roles".into(), JsonValue::Object(model_roles));
-        }
-        if !start.metadata.is_empty() {
-            map.insert("metadata".into(), JsonValue::Object(start.metadata.clone()));
-        }
-        if !start.tags.is_empty() {
-            map.insert("tags".into(), JsonValue::from(start.tags.clone()));
-        }
-    }
-    let steps: Vec<JsonValue> = start
-        .plan
-        .iter()
-        .map(|step| serde_json::json!({"solver": step.solver, "params": step.params, "params_passed": step.params}))
-        .collect();
-    let mut header: LogStart = convert(
-        "log header",
-        serde_json::json!({
-            "version": examen_log::LOG_SCHEMA_VERSION,
-            "eval": eval,
-            "plan": {"name": "plan", "steps": steps, "config": start.config},
-        }),
-    )?;
-    header.eval.dataset.sample_ids = Some(start.dataset.sample_ids.clone());
-    header.eval.extra.insert(
-        SAMPLE_DIGESTS.into(),
-        JsonValue::String(start.dataset.sample_digests.clone()),
-    );
-    Ok(header)
 }
 
 /// The eval spec's field holding the samples' digests (see
@@ -328,10 +213,10 @@ fn write_batch(writer: &mut LogWriter, batch: Vec<PreparedSample>) -> Result<(),
 impl EvalLogger for LogDir {
     fn open<'a>(
         &'a self,
-        start: &'a TaskStart,
+        start: &'a LogStart,
     ) -> BoxFuture<'a, Result<Arc<dyn LogSink>, LogSinkError>> {
         Box::pin(async move {
-            let header = log_start(start)?;
+            let header = start.clone();
             let (dir, format, options) = (self.dir.clone(), self.format, self.options.clone());
             let flush_interval = options.flush_interval;
             let writer =

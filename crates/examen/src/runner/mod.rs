@@ -43,14 +43,14 @@ use crate::generate::ModelSet;
 use crate::sample::{Sample, SampleId};
 use crate::task::{Epochs, FailOnError, Limits, Task};
 use crate::transcript::{utc_timestamp, EvalError};
-use log::{
-    DatasetInfo, EvalLogger, EvalStats, EvalStatus, LogSink, PlanStep, ScorerInfo, TaskFinish,
-    TaskStart,
+use examen_types::log::{
+    EvalConfig, EvalDataset, EvalPlan, EvalPlanStep, EvalScorer, EvalSpec, LogStart,
 };
+use log::{EvalLogger, EvalStats, EvalStatus, LogSink, TaskFinish};
 use results::{compute_results, EvalResults, EvalSampleReductions, ScoreStore, ScorerSlot};
 
 pub use log::MemoryLog;
-pub use log_dir::{log_finish, log_start, LogDir};
+pub use log_dir::{log_finish, LogDir};
 pub use retry::{eval_retry, PreviousEval, RetryError};
 
 /// Options for one [`eval`] call (Inspect's `eval()` arguments).
@@ -508,64 +508,92 @@ async fn run_task(
     metadata_keys.dedup();
 
     let total = dataset.len() * epochs.epochs;
-    let start = TaskStart {
-        run_id: run_id.to_string(),
-        eval_id: examen_types::short_uuid(),
-        task_id: task_id.to_string(),
-        task: task.name.clone(),
-        task_version: task.version,
-        task_file: task.source_file.as_ref().map(|p| p.display().to_string()),
-        task_args: task.args.clone(),
-        model: model.name().to_string(),
-        model_base_url: model.base_url().map(crate::generate::redact_url),
-        model_args: options.model_args.clone(),
-        model_roles: role_names,
-        dataset: DatasetInfo {
+    let start = {
+        let dataset_spec = EvalDataset {
             name: dataset.name.clone(),
             location: dataset.location.clone(),
-            samples: dataset.len(),
-            sample_ids: dataset
-                .samples
-                .iter()
-                .filter_map(|s| s.id.clone())
-                .collect(),
-            sample_digests: dataset.samples.iter().map(crate::sample::digest).collect(),
-            shuffled: dataset.shuffled,
-        },
-        config: config.clone(),
-        model_config: {
+            samples: Some(dataset.len() as u64),
+            sample_ids: Some(
+                dataset
+                    .samples
+                    .iter()
+                    .filter_map(|s| s.id.clone())
+                    .collect(),
+            ),
+            shuffled: Some(dataset.shuffled),
+        };
+        let mut eval = EvalSpec::new(task.name.clone(), model.name(), dataset_spec);
+        eval.eval_id = examen_types::short_uuid();
+        eval.run_id = run_id.to_string();
+        eval.task_id = task_id.to_string();
+        eval.created = to_the_second(&started_at);
+        eval.task_version = JsonValue::from(task.version);
+        eval.task_file = task.source_file.as_ref().map(|p| p.display().to_string());
+        eval.task_args = task.args.clone();
+        eval.task_args_passed = task.args.clone();
+        eval.model_base_url = model.base_url().map(crate::generate::redact_url);
+        eval.model_args = options.model_args.clone();
+        eval.model_generate_config = {
+            // The eval's own options (`-G`, `--max-connections`, ...), without the task's.
             let mut own = options.config.clone();
             if let Some(max_connections) = options.max_connections {
                 own.max_connections = Some(max_connections);
             }
             own
-        },
-        plan: solvers
+        };
+        eval.model_roles = (!role_names.is_empty()).then(|| {
+            role_names
+                .iter()
+                .map(|(role, model)| {
+                    let binding = serde_json::json!({"model": model, "config": {}, "args": {}});
+                    (role.clone(), binding)
+                })
+                .collect()
+        });
+        eval.config = eval_config(options, &epochs, &limits, fail_on_error, continue_on_fail);
+        eval.packages = [("examen".to_owned(), env!("CARGO_PKG_VERSION").to_owned())].into();
+        let mut metadata = task.metadata.clone();
+        metadata.extend(options.metadata.clone());
+        eval.metadata = (!metadata.is_empty()).then_some(metadata);
+        eval.tags = (!options.tags.is_empty()).then(|| options.tags.clone());
+        eval.scorers = Some(
+            slots
+                .iter()
+                .map(|s| EvalScorer {
+                    name: s.name.clone(),
+                    options: Some(s.params.clone()),
+                    metrics: Some(JsonValue::Array(
+                        s.metrics
+                            .iter()
+                            .map(|m| serde_json::json!({"name": m.name(), "options": m.params()}))
+                            .collect(),
+                    )),
+                    metadata: None,
+                })
+                .collect(),
+        );
+        // Inspect ignores it; a retry tells changed samples by it (see `retry.rs`).
+        eval.extra.insert(
+            log_dir::SAMPLE_DIGESTS.into(),
+            JsonValue::String(dataset.samples.iter().map(crate::sample::digest).collect()),
+        );
+        let steps = solvers
             .iter()
-            .map(|s| PlanStep {
+            .map(|s| EvalPlanStep {
                 solver: s.name().to_string(),
                 params: s.params(),
+                params_passed: s.params(),
             })
-            .collect(),
-        scorers: slots
-            .iter()
-            .map(|s| ScorerInfo {
-                name: s.name.clone(),
-                options: s.params.clone(),
-                metrics: s.metrics.iter().map(|m| m.name().to_string()).collect(),
-                metric_options: s.metrics.iter().map(|m| m.params()).collect(),
-            })
-            .collect(),
-        epochs: epochs.epochs,
-        epochs_reducer: epochs.reducers.iter().map(|r| r.name()).collect(),
-        eval_config: eval_config_json(options, &epochs, &limits, fail_on_error, continue_on_fail),
-        metadata: {
-            let mut metadata = task.metadata.clone();
-            metadata.extend(options.metadata.clone());
-            metadata
-        },
-        tags: options.tags.clone(),
-        created: started_at.clone(),
+            .collect();
+        LogStart {
+            version: examen_types::LOG_SCHEMA_VERSION,
+            eval,
+            plan: EvalPlan {
+                steps,
+                config: config.clone(),
+                ..EvalPlan::default()
+            },
+        }
     };
 
     let sink = match &options.logger {
@@ -772,57 +800,45 @@ async fn run_task(
     }
 }
 
-fn eval_config_json(
+/// Inspect records `created` to the second.
+fn to_the_second(timestamp: &str) -> String {
+    match (timestamp.find('.'), timestamp.find('+')) {
+        (Some(dot), Some(plus)) if dot < plus => {
+            format!("{}{}", &timestamp[..dot], &timestamp[plus..])
+        }
+        _ => timestamp.to_string(),
+    }
+}
+
+/// The run's options as Inspect records them (`EvalConfig`; limits in whole seconds).
+fn eval_config(
     options: &EvalOptions,
     epochs: &Epochs,
     limits: &Limits,
     fail_on_error: FailOnError,
     continue_on_fail: bool,
-) -> JsonObject {
-    let mut c = JsonObject::new();
-    if let Some(limit) = options.limit {
-        c.insert("limit".into(), JsonValue::from(limit));
-    }
-    if let Some(ids) = &options.sample_id {
-        c.insert("sample_id".into(), JsonValue::from(ids.clone()));
-    }
-    c.insert("epochs".into(), JsonValue::from(epochs.epochs));
-    if !epochs.reducers.is_empty() {
-        c.insert(
-            "epochs_reducer".into(),
-            JsonValue::from(epochs.reducers.iter().map(|r| r.name()).collect::<Vec<_>>()),
-        );
-    }
-    c.insert("fail_on_error".into(), fail_on_error.to_json());
-    c.insert("continue_on_fail".into(), JsonValue::from(continue_on_fail));
-    if options.retry_on_error > 0 {
-        c.insert(
-            "retry_on_error".into(),
-            JsonValue::from(options.retry_on_error),
-        );
-    }
-    if let Some(v) = limits.message_limit {
-        c.insert("message_limit".into(), JsonValue::from(v));
-    }
-    if let Some(v) = limits.token_limit {
-        c.insert("token_limit".into(), JsonValue::from(v));
-    }
-    if let Some(v) = limits.time_limit {
-        c.insert("time_limit".into(), JsonValue::from(v));
-    }
-    if let Some(v) = limits.working_limit {
-        c.insert("working_limit".into(), JsonValue::from(v));
-    }
-    if let Some(v) = options.max_samples {
-        c.insert("max_samples".into(), JsonValue::from(v));
-    }
-    if let Some(v) = options.max_tasks {
-        c.insert("max_tasks".into(), JsonValue::from(v));
-    }
+) -> EvalConfig {
+    let mut config = EvalConfig {
+        limit: options.limit.map(JsonValue::from),
+        sample_id: options.sample_id.clone().map(JsonValue::from),
+        epochs: Some(u32::try_from(epochs.epochs).unwrap_or(u32::MAX)),
+        epochs_reducer: (!epochs.reducers.is_empty())
+            .then(|| epochs.reducers.iter().map(|r| r.name()).collect()),
+        fail_on_error: Some(fail_on_error.to_json()),
+        continue_on_fail: Some(continue_on_fail),
+        retry_on_error: (options.retry_on_error > 0).then_some(options.retry_on_error),
+        message_limit: limits.message_limit.map(|v| v as u64),
+        token_limit: limits.token_limit,
+        time_limit: limits.time_limit.map(|s| s.ceil() as u64),
+        working_limit: limits.working_limit.map(|s| s.ceil() as u64),
+        max_samples: options.max_samples.map(|v| v as u64),
+        max_tasks: options.max_tasks.map(|v| v as u64),
+        ..EvalConfig::default()
+    };
     // Inspect's `EvalConfig` has no `score`: only a run without scoring says so (for
     // `eval-retry`, which keeps it).
     if options.no_score {
-        c.insert("score".into(), JsonValue::from(false));
+        config.extra.insert("score".into(), JsonValue::from(false));
     }
-    c
+    config
 }

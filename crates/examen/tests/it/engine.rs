@@ -192,12 +192,13 @@ async fn example_task_scores_and_metrics() {
     assert_eq!(
         run.start
             .plan
+            .steps
             .iter()
             .map(|p| p.solver.as_str())
             .collect::<Vec<_>>(),
         vec!["system_message", "prompt_template", "generate"]
     );
-    assert_eq!(run.start.dataset.samples, 20);
+    assert_eq!(run.start.eval.dataset.samples, Some(20));
 }
 
 /// Runs the example task on one backend and returns everything an observer
@@ -546,19 +547,23 @@ async fn log_header_records_the_plan() {
         },
     )
     .await;
-    assert_eq!(run.start.task, "arithmetic");
+    assert_eq!(run.start.eval.task, "arithmetic");
     assert_eq!(
-        run.start.epochs_reducer,
-        vec!["mean".to_string(), "pass_at_2".to_string()]
+        run.start.eval.config.epochs_reducer,
+        Some(vec!["mean".to_string(), "pass_at_2".to_string()])
     );
-    assert_eq!(
-        run.start.scorers[0].metrics,
-        vec!["accuracy", "stderr", "grouped"]
-    );
-    assert_eq!(
-        run.start.eval_config.get("limit"),
-        Some(&JsonValue::from(2))
-    );
+    let scorers = run.start.eval.scorers.as_ref().unwrap();
+    let metric_names: Vec<&str> = scorers[0]
+        .metrics
+        .as_ref()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(metric_names, vec!["accuracy", "stderr", "grouped"]);
+    assert_eq!(run.start.eval.config.limit, Some(JsonValue::from(2)));
     assert_eq!(run.sorted_samples().len(), 4);
 }
 
