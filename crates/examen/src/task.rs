@@ -71,13 +71,16 @@ impl FailOnError {
             FailOnError::Count(n) => errors >= n,
         }
     }
+}
 
-    /// The value as Inspect records it (`true`, `0.1`, `5`).
-    pub fn to_json(&self) -> examen_types::JsonValue {
+/// Written as Inspect records it (`true`, `0.1`, `5`); read back by the one `Deserialize`
+/// (in `taskfile.rs`), which task files, logs and retries share.
+impl serde::Serialize for FailOnError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match *self {
-            FailOnError::Bool(b) => b.into(),
-            FailOnError::Fraction(f) => f.into(),
-            FailOnError::Count(n) => n.into(),
+            FailOnError::Bool(b) => s.serialize_bool(b),
+            FailOnError::Fraction(f) => s.serialize_f64(f),
+            FailOnError::Count(n) => s.serialize_u64(n),
         }
     }
 }

@@ -824,7 +824,7 @@ fn eval_config(
         epochs: Some(u32::try_from(epochs.epochs).unwrap_or(u32::MAX)),
         epochs_reducer: (!epochs.reducers.is_empty())
             .then(|| epochs.reducers.iter().map(|r| r.name()).collect()),
-        fail_on_error: Some(fail_on_error.to_json()),
+        fail_on_error: serde_json::to_value(fail_on_error).ok(),
         continue_on_fail: Some(continue_on_fail),
         retry_on_error: (options.retry_on_error > 0).then_some(options.retry_on_error),
         message_limit: limits.message_limit.map(|v| v as u64),

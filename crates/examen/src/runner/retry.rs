@@ -216,13 +216,10 @@ impl PreviousEval {
             .fail_on_error
             .as_ref()
             .map(|value| {
-                fail_on_error_from_json(value).ok_or_else(|| {
+                serde_json::from_value::<FailOnError>(value.clone()).map_err(|e| {
                     RetryError::new(
                         &self.path,
-                        format!(
-                            "config.fail_on_error: expected true, false, a fraction or a count, \
-                             got {value}"
-                        ),
+                        format!("config.fail_on_error: {e}, got {value}"),
                     )
                 })
             })
@@ -274,25 +271,6 @@ fn id_text(value: &JsonValue) -> String {
         JsonValue::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-fn fail_on_error_from_json(value: &JsonValue) -> Option<FailOnError> {
-    if let Some(b) = value.as_bool() {
-        return Some(FailOnError::Bool(b));
-    }
-    if let Some(n) = value.as_u64() {
-        return Some(if n == 0 {
-            FailOnError::Fraction(0.0)
-        } else {
-            FailOnError::Count(n)
-        });
-    }
-    let f = value.as_f64().filter(|f| *f >= 0.0)?;
-    Some(if f < 1.0 {
-        FailOnError::Fraction(f)
-    } else {
-        FailOnError::Count(f as u64)
-    })
 }
 
 /// Continues the eval of `previous` with `task` (normally
