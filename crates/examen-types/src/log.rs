@@ -12,7 +12,7 @@ use crate::{
     ModelUsage, Score,
 };
 use indexmap::IndexMap;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
 pub use crate::SampleId;
@@ -918,17 +918,34 @@ impl EvalSample {
     /// The sample's summary as Inspect computes it (`EvalSample.summary()`):
     /// large inputs, targets, metadata and score texts are thinned.
     pub fn summary(&self) -> EvalSampleSummary {
-        SampleHead {
+        let scores = self.scores.as_ref().map(|scores| {
+            scores
+                .iter()
+                .map(|(k, s)| {
+                    let thin = Score {
+                        value: s.value.clone(),
+                        answer: s.answer.as_deref().map(thin_text),
+                        explanation: s.explanation.as_deref().map(thin_text),
+                        reason: s.reason.as_deref().map(thin_text),
+                        metadata: s.metadata.as_ref().map(thin_metadata),
+                        history: Vec::new(),
+                    };
+                    (k.clone(), thin)
+                })
+                .collect()
+        });
+        EvalSampleSummary {
             id: self.id.clone(),
             epoch: self.epoch,
-            input: self.input.clone(),
+            input: thin_input(&self.input),
             choices: self.choices.clone(),
-            target: self.target.clone(),
+            target: match &self.target {
+                Target::One(t) => Target::One(truncate_text(t)),
+                Target::Many(l) => Target::Many(l.iter().map(|t| truncate_text(t)).collect()),
+            },
             description: self.description.clone(),
-            counted_messages: Some(self.messages.len() as u64),
-            message_count: None,
-            scores: self.scores.clone(),
-            metadata: self.metadata.clone(),
+            metadata: thin_metadata(&self.metadata),
+            scores,
             model_usage: self.model_usage.clone(),
             role_usage: self.role_usage.clone(),
             model_fallbacks: self.model_fallbacks.clone(),
@@ -937,9 +954,12 @@ impl EvalSample {
             total_time: self.total_time,
             working_time: self.working_time,
             uuid: self.uuid.clone(),
-            error: self.error.clone(),
+            error: self.error.as_ref().map(|e| e.message.clone()),
+            limit: self.limit.as_ref().map(|l| l.kind.clone()),
+            limit_reason: self.limit.as_ref().and_then(|l| l.reason.clone()),
             retries: self.error_retries.as_ref().map(|r| r.len() as u64),
-            limit: self.limit.clone(),
+            completed: true,
+            message_count: Some(self.messages.len() as u64),
             turn_count: self.turn_count,
             token_limit: self.token_limit,
             token_limit_type: self.token_limit_type.clone(),
@@ -947,157 +967,7 @@ impl EvalSample {
             message_limit: self.message_limit,
             time_limit: self.time_limit,
         }
-        .into_summary()
     }
-}
-
-/// What a sample's summary is made of: every field of [`EvalSample`] but its
-/// transcript, of which only the number of messages counts. Deserializing it
-/// from a sample's JSON skips the messages, events and output without
-/// building them, which is what makes reading summaries back from samples cheap.
-#[derive(Debug, Deserialize)]
-struct SampleHead {
-    id: SampleId,
-    epoch: u32,
-    input: SampleInput,
-    #[serde(default)]
-    choices: Option<Vec<String>>,
-    #[serde(default)]
-    target: Target,
-    #[serde(default)]
-    description: Option<String>,
-    /// Counted from `messages` when the JSON has them...
-    #[serde(
-        default,
-        rename = "messages",
-        deserialize_with = "count_optional_elements"
-    )]
-    counted_messages: Option<u64>,
-    /// ...or given (a head serialized without the transcript).
-    #[serde(default)]
-    message_count: Option<u64>,
-    #[serde(default)]
-    scores: Option<IndexMap<String, Score>>,
-    #[serde(default)]
-    metadata: JsonObject,
-    #[serde(default)]
-    model_usage: IndexMap<String, ModelUsage>,
-    #[serde(default)]
-    role_usage: IndexMap<String, ModelUsage>,
-    #[serde(default)]
-    model_fallbacks: Option<Vec<JsonValue>>,
-    #[serde(default)]
-    started_at: Option<String>,
-    #[serde(default)]
-    completed_at: Option<String>,
-    #[serde(default)]
-    total_time: Option<f64>,
-    #[serde(default)]
-    working_time: Option<f64>,
-    #[serde(default)]
-    uuid: Option<String>,
-    #[serde(default)]
-    error: Option<EvalError>,
-    #[serde(
-        default,
-        rename = "error_retries",
-        deserialize_with = "count_optional_elements"
-    )]
-    retries: Option<u64>,
-    #[serde(default)]
-    limit: Option<EvalSampleLimit>,
-    #[serde(default)]
-    turn_count: Option<u64>,
-    #[serde(default)]
-    token_limit: Option<u64>,
-    #[serde(default)]
-    token_limit_type: Option<String>,
-    #[serde(default)]
-    token_limit_usage: Option<u64>,
-    #[serde(default)]
-    message_limit: Option<u64>,
-    #[serde(default)]
-    time_limit: Option<u64>,
-}
-
-impl SampleHead {
-    fn into_summary(self) -> EvalSampleSummary {
-        let scores = self.scores.map(|scores| {
-            scores
-                .into_iter()
-                .map(|(k, s)| {
-                    let thin = Score {
-                        value: s.value,
-                        answer: s.answer.as_deref().map(thin_text),
-                        explanation: s.explanation.as_deref().map(thin_text),
-                        reason: s.reason.as_deref().map(thin_text),
-                        metadata: s.metadata.as_ref().map(thin_metadata),
-                        history: Vec::new(),
-                    };
-                    (k, thin)
-                })
-                .collect()
-        });
-        EvalSampleSummary {
-            id: self.id,
-            epoch: self.epoch,
-            input: thin_input(&self.input),
-            choices: self.choices,
-            target: match &self.target {
-                Target::One(t) => Target::One(truncate_text(t)),
-                Target::Many(l) => Target::Many(l.iter().map(|t| truncate_text(t)).collect()),
-            },
-            description: self.description,
-            metadata: thin_metadata(&self.metadata),
-            scores,
-            model_usage: self.model_usage,
-            role_usage: self.role_usage,
-            model_fallbacks: self.model_fallbacks,
-            started_at: self.started_at,
-            completed_at: self.completed_at,
-            total_time: self.total_time,
-            working_time: self.working_time,
-            uuid: self.uuid,
-            error: self.error.map(|e| e.message),
-            limit: self.limit.as_ref().map(|l| l.kind.clone()),
-            limit_reason: self.limit.and_then(|l| l.reason),
-            retries: self.retries,
-            completed: true,
-            message_count: Some(self.counted_messages.or(self.message_count).unwrap_or(0)),
-            turn_count: self.turn_count,
-            token_limit: self.token_limit,
-            token_limit_type: self.token_limit_type,
-            token_limit_usage: self.token_limit_usage,
-            message_limit: self.message_limit,
-            time_limit: self.time_limit,
-        }
-    }
-}
-
-/// The length of a JSON array, without building its elements.
-fn count_elements<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    struct Count;
-    impl<'de> serde::de::Visitor<'de> for Count {
-        type Value = u64;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an array")
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
-            let mut n = 0;
-            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                n += 1;
-            }
-            Ok(n)
-        }
-    }
-    d.deserialize_seq(Count)
-}
-
-/// [`count_elements`] of an array that may be `null`.
-fn count_optional_elements<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    struct Counted(#[serde(deserialize_with = "count_elements")] u64);
-    Ok(Option::<Counted>::deserialize(d)?.map(|Counted(n)| n))
 }
 
 /// Summary of a sample (`EvalSampleSummary`), as journaled in
