@@ -31,19 +31,46 @@ pub struct LimitExceeded {
 }
 
 /// Why a sample (or one attempt of it) stopped.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+///
+/// Any error type converts into it (`?` on an `io::Error` inside a solver
+/// or scorer gives a [`SampleError::Failed`] with the error's message and
+/// its chain of causes), so it does not itself implement
+/// [`std::error::Error`] (as `anyhow::Error` does not).
+#[derive(Debug, Clone, PartialEq)]
 pub enum SampleError {
     /// A limit was reached: the sample is scored as it stands.
-    #[error("{}", .0.message)]
     Limit(LimitExceeded),
     /// Something failed: the sample is recorded with this error.
-    #[error("{message}")]
     Failed {
         /// What failed.
         message: String,
         /// The chain of causes.
         traceback: String,
     },
+}
+
+impl fmt::Display for SampleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SampleError::Limit(limit) => f.write_str(&limit.message),
+            SampleError::Failed { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for SampleError {
+    fn from(error: E) -> Self {
+        let mut traceback = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            traceback.push_str(&format!("\ncaused by: {cause}"));
+            source = cause.source();
+        }
+        SampleError::Failed {
+            message: error.to_string(),
+            traceback,
+        }
+    }
 }
 
 impl SampleError {
