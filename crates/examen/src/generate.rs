@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use examen_model::{Model, ModelOptions};
-use examen_types::{ChatMessage, GenerateConfig, ModelOutput, ModelUsage};
+use examen_types::{ChatMessage, GenerateConfig, ModelOutput, ModelUsage, ToolChoice, ToolInfo};
 
 use crate::state::TaskState;
 use crate::transcript::{utc_timestamp, Event, Transcript};
@@ -218,8 +218,15 @@ impl Generate {
             check_token_limit(state, true)?;
         }
         let config = self.config.merge(config);
+        let tools: Vec<ToolInfo> = state.tools.iter().map(|t| t.info()).collect();
         let (output, usage) = self
-            .call(&ModelRef::Evaluated, &state.messages, &config)
+            .call(
+                &ModelRef::Evaluated,
+                &state.messages,
+                &config,
+                &tools,
+                &state.tool_choice,
+            )
             .await?;
         state.token_usage += usage;
         let message = output
@@ -245,7 +252,9 @@ impl Generate {
         config: &GenerateConfig,
         state: Option<&mut TaskState>,
     ) -> Result<ModelOutput, SampleError> {
-        let (output, usage) = self.call(model, input, config).await?;
+        let (output, usage) = self
+            .call(model, input, config, &[], &ToolChoice::None)
+            .await?;
         if let Some(state) = state {
             state.token_usage += usage;
             if self.limits_active {
@@ -260,10 +269,31 @@ impl Generate {
         model: &ModelRef,
         input: &[ChatMessage],
         config: &GenerateConfig,
+        tools: &[ToolInfo],
+        tool_choice: &ToolChoice,
     ) -> Result<(ModelOutput, ModelUsage), SampleError> {
         let (model, role) = self.models.resolve(model)?;
         let working_start = self.lock().working_time().as_secs_f64();
-        let result = model.generate(input, &[], config).await;
+        // What is sent is what is recorded: with no tools, no choice is sent (`none`).
+        let tool_choice = if tools.is_empty() {
+            &ToolChoice::None
+        } else {
+            tool_choice
+        };
+        let result = model
+            .generate_with_tool_choice(input, tools, tool_choice, config)
+            .await;
+        let tools_json: Vec<serde_json::Value> = tools
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap_or_default())
+            .collect();
+        let choice_text = match tool_choice {
+            ToolChoice::Auto => "auto".to_string(),
+            ToolChoice::Any => "any".to_string(),
+            ToolChoice::None => "none".to_string(),
+            // The event's field is a string until events hold a `ToolChoice`.
+            ToolChoice::Function(f) => f.name.clone(),
+        };
         let mut transcript = self.lock();
         let mut base = transcript.base();
         base.working_start = working_start;
@@ -278,8 +308,8 @@ impl Generate {
                     model: model.name().to_string(),
                     role,
                     input: input.to_vec(),
-                    tools: Vec::new(),
-                    tool_choice: "none".into(),
+                    tools: tools_json.clone(),
+                    tool_choice: choice_text.clone(),
                     config: config.clone(),
                     output: generation.output.clone(),
                     retries: (retries > 0).then_some(retries),
@@ -299,8 +329,8 @@ impl Generate {
                     model: model.name().to_string(),
                     role,
                     input: input.to_vec(),
-                    tools: Vec::new(),
-                    tool_choice: "none".into(),
+                    tools: tools_json,
+                    tool_choice: choice_text,
                     config: config.clone(),
                     output: ModelOutput::default(),
                     retries: (retries > 0).then_some(retries),

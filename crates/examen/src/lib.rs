@@ -104,6 +104,7 @@ pub use examen_model as model;
 pub use examen_rt as rt;
 pub use examen_types as types;
 
+pub use examen_log::LogFormat;
 pub use examen_model::{
     get_model, register_model_api, ApiError, MockLlm, Model, ModelApi, ModelError, ModelOptions,
     ModelSpec,

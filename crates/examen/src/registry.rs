@@ -176,6 +176,12 @@ pub const SOLVERS: &[Entry] = &[
         "run a list of solvers in order",
         "[solver, ...]",
     ),
+    entry(
+        Kind::Solver,
+        "use_tools",
+        "offer tools (registered by name) to the model from now on",
+        "[tool, ...] | {tools, tool_choice?: auto|any|none|{name}, append?}",
+    ),
 ];
 
 /// The scorers.
@@ -235,6 +241,12 @@ pub fn entries() -> Vec<Entry> {
 /// An error naming an unknown entry, listing the valid names and the
 /// closest one.
 pub(crate) fn unknown(kind: Kind, name: &str, valid: &[&str]) -> String {
+    if valid.is_empty() {
+        return format!(
+            "unknown {kind} `{name}`; no {kind}s are registered",
+            kind = kind.as_str()
+        );
+    }
     let mut message = format!(
         "unknown {} `{name}`; expected one of: {}",
         kind.as_str(),
@@ -508,6 +520,7 @@ fn builtin_solver(
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(solver::chain(solvers))
         }
+        "use_tools" => use_tools(value, registry),
         other => Err(registry.unknown(Kind::Solver, other)),
     }
 }
@@ -558,6 +571,74 @@ pub(crate) fn entry_parts(kind: Kind, value: Yaml) -> Result<(String, Option<Yam
             kind.as_str()
         )),
     }
+}
+
+/// `use_tools`: a list of tools, or `{tools, tool_choice, append}`.
+fn use_tools(value: Option<Yaml>, registry: &Registry) -> Result<Arc<dyn DynSolver>, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct UseArgs {
+        #[serde(default)]
+        tools: Vec<Yaml>,
+        tool_choice: Option<Yaml>,
+        #[serde(default)]
+        append: bool,
+    }
+    let a = match value {
+        Some(Yaml::Sequence(tools)) => UseArgs {
+            tools,
+            tool_choice: None,
+            append: false,
+        },
+        Some(Yaml::String(one)) => UseArgs {
+            tools: vec![Yaml::String(one)],
+            tool_choice: None,
+            append: false,
+        },
+        other => args::<UseArgs>("use_tools", other)?,
+    };
+    let tools = a
+        .tools
+        .into_iter()
+        .map(|t| registry.tool_from_yaml(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("use_tools: {e}"))?;
+    let tool_choice = match a.tool_choice {
+        None | Some(Yaml::Null) => None,
+        Some(Yaml::String(s)) => Some(match s.as_str() {
+            "auto" => examen_types::ToolChoice::Auto,
+            "any" => examen_types::ToolChoice::Any,
+            "none" => examen_types::ToolChoice::None,
+            other => {
+                return Err(format!(
+                    "use_tools: unknown tool_choice `{other}`; expected auto, any, none or {{name: <tool>}}"
+                ))
+            }
+        }),
+        Some(other) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Function {
+                name: String,
+            }
+            let f: Function = serde_norway::from_value(other)
+                .map_err(|e| format!("use_tools: tool_choice: {e}"))?;
+            if !tools.iter().any(|t| t.name() == f.name) {
+                return Err(format!(
+                    "use_tools: tool_choice names `{}`, which is not among the tools",
+                    f.name
+                ));
+            }
+            Some(examen_types::ToolChoice::Function(
+                examen_types::ToolFunction { name: f.name },
+            ))
+        }
+    };
+    Ok(Arc::new(solver::UseTools {
+        tools,
+        tool_choice,
+        append: a.append,
+    }))
 }
 
 fn builtin_scorer(

@@ -894,6 +894,8 @@ fn task_state(sample: &EvalSample, model: &str) -> TaskState {
         message_limit: None,
         token_limit: None,
         token_usage: sample.model_usage.values().cloned().sum(),
+        tools: Vec::new(),
+        tool_choice: examen_types::ToolChoice::Auto,
     };
     if !sample.attachments.is_empty() {
         let resolve = |value: &mut JsonValue| resolve_attachments(value, &sample.attachments);

@@ -444,3 +444,62 @@ impl Solver for Chain {
         Ok(())
     }
 }
+
+/// Sets the tools offered to the model and the tool choice (Inspect's
+/// `use_tools`).
+#[derive(Debug, Clone)]
+pub struct UseTools {
+    /// The tools.
+    pub tools: Vec<Arc<dyn crate::tool::DynTool>>,
+    /// The tool choice (`None`: leave the state's, `auto` by default).
+    pub tool_choice: Option<examen_types::ToolChoice>,
+    /// Add to the state's tools rather than replace them.
+    pub append: bool,
+}
+
+/// Offers `tools` to the model from now on (tool choice `auto`).
+pub fn use_tools(tools: Vec<Arc<dyn crate::tool::DynTool>>) -> Arc<dyn DynSolver> {
+    Arc::new(UseTools {
+        tools,
+        tool_choice: None,
+        append: false,
+    })
+}
+
+impl Solver for UseTools {
+    fn name(&self) -> &str {
+        "use_tools"
+    }
+
+    fn params(&self) -> JsonObject {
+        let mut params = JsonObject::new();
+        let names: Vec<JsonValue> = self
+            .tools
+            .iter()
+            .map(|t| JsonValue::from(t.name()))
+            .collect();
+        params.insert("tools".into(), JsonValue::Array(names));
+        if let Some(choice) = &self.tool_choice {
+            params.insert(
+                "tool_choice".into(),
+                serde_json::to_value(choice).unwrap_or_default(),
+            );
+        }
+        params.insert("append".into(), JsonValue::from(self.append));
+        params
+    }
+
+    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+        if !self.append {
+            state.tools.clear();
+        }
+        for tool in &self.tools {
+            state.tools.retain(|t| t.name() != tool.name());
+            state.tools.push(tool.clone());
+        }
+        if let Some(choice) = &self.tool_choice {
+            state.tool_choice = choice.clone();
+        }
+        Ok(())
+    }
+}
