@@ -35,11 +35,19 @@ pub(crate) enum ErrorKind {
         name: String,
         expected: &'static str,
     },
-    #[error(
-        "unknown model provider `{provider}` in `{name}`: expected one of `mockllm`, `openai`, \
-         `anthropic`, `openai-api`"
-    )]
-    UnknownProvider { provider: String, name: String },
+    #[error("unknown model provider `{provider}` in `{name}`: expected one of {known}")]
+    UnknownProvider {
+        provider: String,
+        name: String,
+        /// The registered model APIs, as `` `a`, `b` ``.
+        known: String,
+    },
+    /// A registered model API could not be set up.
+    #[error("{provider}: {message}")]
+    ApiSetup { provider: String, message: String },
+    /// A registered model API's call failed.
+    #[error("{provider}: {message}")]
+    Api { provider: String, message: String },
     #[error("{provider}: no API key: set {var} in the environment or in a .env file")]
     MissingKey { provider: String, var: String },
     #[error("{provider}: no base URL: set {var} in the environment or in a .env file, or pass a model base URL")]
@@ -201,6 +209,7 @@ impl ModelError {
             *self.kind,
             ErrorKind::BadName { .. }
                 | ErrorKind::UnknownProvider { .. }
+                | ErrorKind::ApiSetup { .. }
                 | ErrorKind::MissingKey { .. }
                 | ErrorKind::MissingBaseUrl { .. }
                 | ErrorKind::BadArg { .. }

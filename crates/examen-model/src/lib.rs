@@ -79,6 +79,7 @@
 // Libraries never print: progress and warnings reach the user through the caller.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod api;
 mod env;
 mod error;
 mod model;
@@ -86,6 +87,9 @@ mod providers;
 mod retry;
 mod secret;
 
+pub use api::{
+    model_apis, register_model_api, ApiError, IntoProvider, ModelApi, ModelSpec, Provider,
+};
 pub use env::{find_dotenv, parse_dotenv, read_dotenv, Env};
 pub use error::ModelError;
 pub use model::{

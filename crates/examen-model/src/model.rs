@@ -82,7 +82,7 @@ pub struct Model {
 
 struct Inner {
     name: String,
-    api_name: &'static str,
+    api_name: String,
     api: Api,
     config: GenerateConfig,
     backoff: Backoff,
@@ -93,9 +93,10 @@ struct Inner {
     warnings: Mutex<(Vec<&'static str>, Vec<String>)>,
 }
 
-enum Api {
+pub(crate) enum Api {
     Mock(MockLlm),
     Http(Box<HttpProvider>),
+    Custom(Arc<dyn crate::api::DynModelApi>),
 }
 
 impl std::fmt::Debug for Model {
@@ -122,73 +123,29 @@ pub fn get_model(name: &str, options: ModelOptions) -> Result<Model, ModelError>
         .split_once('/')
         .filter(|(p, m)| !p.is_empty() && !m.is_empty())
         .ok_or_else(|| ModelError::bad_name(name, EXPECTED))?;
-    let (api_name, api) = match provider {
-        "mockllm" => {
-            let mut mock = MockLlm::new();
-            for (key, value) in &options.args {
-                match key.as_str() {
-                    "latency" => mock = mock.with_latency(parse_seconds("mockllm", key, value)?),
-                    _ => return Err(unknown_arg("mockllm", key, &["latency"])),
-                }
-            }
-            ("mockllm", Api::Mock(mock))
-        }
-        "openai" => (
-            "openai",
-            http_api(
-                "openai".into(),
-                Wire::OpenAi(Flavor::OpenAi),
-                rest,
-                "OPENAI",
-                Some("https://api.openai.com/v1"),
-                &options,
-            )?,
-        ),
-        "anthropic" => (
-            "anthropic",
-            http_api(
-                "anthropic".into(),
-                Wire::Anthropic,
-                rest,
-                "ANTHROPIC",
-                Some("https://api.anthropic.com"),
-                &options,
-            )?,
-        ),
-        "openai-api" => {
-            let (service, model) = rest
-                .split_once('/')
-                .filter(|(s, m)| !s.is_empty() && !m.is_empty())
-                .ok_or_else(|| {
-                    ModelError::bad_name(
-                        name,
-                        "`openai-api/<service>/<model>` (for example `openai-api/vllm/llama-3-8b`)",
-                    )
-                })?;
-            let prefix = service.to_ascii_uppercase().replace('-', "_");
-            (
-                "openai-api",
-                http_api(
-                    format!("openai-api/{service}"),
-                    Wire::OpenAi(Flavor::Compatible),
-                    model,
-                    &prefix,
-                    None,
-                    &options,
-                )?,
-            )
-        }
-        _ => {
-            return Err(ModelError::new(ErrorKind::UnknownProvider {
-                provider: provider.to_owned(),
-                name: name.to_owned(),
-            }))
-        }
+    let Some(factory) = crate::api::factory(provider) else {
+        let known: Vec<String> = crate::api::model_apis()
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect();
+        return Err(ModelError::new(ErrorKind::UnknownProvider {
+            provider: provider.to_owned(),
+            name: name.to_owned(),
+            known: known.join(", "),
+        }));
     };
+    let spec = crate::api::ModelSpec {
+        name,
+        provider,
+        model: rest,
+        options: &options,
+    };
+    let api = factory(&spec)?.0;
+    let api_name = provider.to_owned();
     let limiter = match &api {
-        Api::Mock(_) => None,
+        Api::Mock(_) | Api::Custom(_) => None,
         Api::Http(http) => {
-            let limiter = shared_limiter(api_name, &http.base_url, &http.key);
+            let limiter = shared_limiter(&api_name, &http.base_url, &http.key);
             if let Some(max) = options.config.max_connections {
                 resize(&limiter, max);
             }
@@ -208,6 +165,72 @@ pub fn get_model(name: &str, options: ModelOptions) -> Result<Model, ModelError>
             warnings: Mutex::default(),
         }),
     })
+}
+
+/// The built-in model APIs, registered as [`register_model_api`](crate::register_model_api)
+/// registers a program's own.
+pub(crate) fn builtin_apis() -> Vec<(String, crate::api::Factory)> {
+    use crate::api::{Factory, ModelSpec, Provider};
+    let mockllm: Factory = Arc::new(|spec: &ModelSpec<'_>| {
+        let mut mock = MockLlm::new();
+        for (key, value) in &spec.options.args {
+            match key.as_str() {
+                "latency" => mock = mock.with_latency(parse_seconds("mockllm", key, value)?),
+                _ => return Err(unknown_arg("mockllm", key, &["latency"])),
+            }
+        }
+        Ok(Provider(Api::Mock(mock)))
+    });
+    let openai: Factory = Arc::new(|spec: &ModelSpec<'_>| {
+        http_api(
+            "openai".into(),
+            Wire::OpenAi(Flavor::OpenAi),
+            spec.model,
+            "OPENAI",
+            Some("https://api.openai.com/v1"),
+            spec.options,
+        )
+        .map(Provider)
+    });
+    let anthropic: Factory = Arc::new(|spec: &ModelSpec<'_>| {
+        http_api(
+            "anthropic".into(),
+            Wire::Anthropic,
+            spec.model,
+            "ANTHROPIC",
+            Some("https://api.anthropic.com"),
+            spec.options,
+        )
+        .map(Provider)
+    });
+    let compatible: Factory = Arc::new(|spec: &ModelSpec<'_>| {
+        let (service, model) = spec
+            .model
+            .split_once('/')
+            .filter(|(s, m)| !s.is_empty() && !m.is_empty())
+            .ok_or_else(|| {
+                ModelError::bad_name(
+                    spec.name,
+                    "`openai-api/<service>/<model>` (for example `openai-api/vllm/llama-3-8b`)",
+                )
+            })?;
+        let prefix = service.to_ascii_uppercase().replace('-', "_");
+        http_api(
+            format!("openai-api/{service}"),
+            Wire::OpenAi(Flavor::Compatible),
+            model,
+            &prefix,
+            None,
+            spec.options,
+        )
+        .map(Provider)
+    });
+    vec![
+        ("mockllm".to_owned(), mockllm),
+        ("openai".to_owned(), openai),
+        ("anthropic".to_owned(), anthropic),
+        ("openai-api".to_owned(), compatible),
+    ]
 }
 
 fn http_api(
@@ -405,8 +428,28 @@ impl Model {
         Model {
             inner: Arc::new(Inner {
                 name: "mockllm/model".to_owned(),
-                api_name: "mockllm",
+                api_name: "mockllm".to_owned(),
                 api: Api::Mock(mock),
+                config: GenerateConfig::default(),
+                backoff: Backoff::default(),
+                limiter: None,
+                retries: AtomicU64::new(0),
+                usage: Mutex::new(ModelUsage::default()),
+                warnings: Mutex::default(),
+            }),
+        }
+    }
+
+    /// A model named `name` (`provider/model`) that calls `api` (see
+    /// [`register_model_api`](crate::register_model_api) to make `get_model` find it by name).
+    pub fn from_api(name: impl Into<String>, api: impl crate::ModelApi) -> Model {
+        let name = name.into();
+        let api_name = name.split('/').next().unwrap_or_default().to_owned();
+        Model {
+            inner: Arc::new(Inner {
+                name,
+                api_name,
+                api: Api::Custom(Arc::new(api)),
                 config: GenerateConfig::default(),
                 backoff: Backoff::default(),
                 limiter: None,
@@ -422,15 +465,15 @@ impl Model {
         &self.inner.name
     }
 
-    /// The provider: `mockllm`, `openai`, `anthropic` or `openai-api`.
+    /// The provider: `mockllm`, `openai`, `anthropic`, `openai-api` or a registered one.
     pub fn api_name(&self) -> &str {
-        self.inner.api_name
+        &self.inner.api_name
     }
 
     /// The base URL requests go to (`None` for `mockllm`).
     pub fn base_url(&self) -> Option<&str> {
         match &self.inner.api {
-            Api::Mock(_) => None,
+            Api::Mock(_) | Api::Custom(_) => None,
             Api::Http(http) => Some(&http.base_url),
         }
     }
@@ -516,6 +559,28 @@ impl Model {
                 let config = self.inner.config.merge(config);
                 self.generate_http(http, input, tools, tool_choice, &config, started)
                     .await
+            }
+            Api::Custom(api) => {
+                let config = self.inner.config.merge(config);
+                let mut output = api
+                    .generate(input, tools, tool_choice, &config)
+                    .await
+                    .map_err(|e| {
+                        ModelError::new(ErrorKind::Api {
+                            provider: self.inner.api_name.clone(),
+                            message: e.to_string(),
+                        })
+                    })?;
+                let elapsed = started.elapsed();
+                output.time = Some(elapsed.as_secs_f64());
+                self.add_usage(&output);
+                Ok(Generation {
+                    output,
+                    retries: Vec::new(),
+                    call: None,
+                    working_time: elapsed,
+                    limiter_wait: Duration::ZERO,
+                })
             }
         }
     }

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use examen_model::{Model, ModelOptions};
-use examen_types::{ChatMessage, GenerateConfig, ModelOutput, ModelUsage, ToolChoice};
+use examen_types::{ChatMessage, GenerateConfig, ModelOutput, ModelUsage, ToolChoice, ToolInfo};
 
 use crate::state::TaskState;
 use crate::transcript::{utc_timestamp, Event, ModelEvent, Transcript};
@@ -31,19 +31,46 @@ pub struct LimitExceeded {
 }
 
 /// Why a sample (or one attempt of it) stopped.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+///
+/// Any error type converts into it (`?` on an `io::Error` inside a solver
+/// or scorer gives a [`SampleError::Failed`] with the error's message and
+/// its chain of causes), so it does not itself implement
+/// [`std::error::Error`] (as `anyhow::Error` does not).
+#[derive(Debug, Clone, PartialEq)]
 pub enum SampleError {
     /// A limit was reached: the sample is scored as it stands.
-    #[error("{}", .0.message)]
     Limit(LimitExceeded),
     /// Something failed: the sample is recorded with this error.
-    #[error("{message}")]
     Failed {
         /// What failed.
         message: String,
         /// The chain of causes.
         traceback: String,
     },
+}
+
+impl fmt::Display for SampleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SampleError::Limit(limit) => f.write_str(&limit.message),
+            SampleError::Failed { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for SampleError {
+    fn from(error: E) -> Self {
+        let mut traceback = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            traceback.push_str(&format!("\ncaused by: {cause}"));
+            source = cause.source();
+        }
+        SampleError::Failed {
+            message: error.to_string(),
+            traceback,
+        }
+    }
 }
 
 impl SampleError {
@@ -191,8 +218,15 @@ impl Generate {
             check_token_limit(state, true)?;
         }
         let config = self.config.merge(config);
+        let tools: Vec<ToolInfo> = state.tools.iter().map(|t| t.info()).collect();
         let (output, usage) = self
-            .call(&ModelRef::Evaluated, &state.messages, &config)
+            .call(
+                &ModelRef::Evaluated,
+                &state.messages,
+                &config,
+                &tools,
+                &state.tool_choice,
+            )
             .await?;
         state.token_usage += usage;
         let message = output
@@ -218,7 +252,9 @@ impl Generate {
         config: &GenerateConfig,
         state: Option<&mut TaskState>,
     ) -> Result<ModelOutput, SampleError> {
-        let (output, usage) = self.call(model, input, config).await?;
+        let (output, usage) = self
+            .call(model, input, config, &[], &ToolChoice::None)
+            .await?;
         if let Some(state) = state {
             state.token_usage += usage;
             if self.limits_active {
@@ -233,10 +269,20 @@ impl Generate {
         model: &ModelRef,
         input: &[ChatMessage],
         config: &GenerateConfig,
+        tools: &[ToolInfo],
+        tool_choice: &ToolChoice,
     ) -> Result<(ModelOutput, ModelUsage), SampleError> {
         let (model, role) = self.models.resolve(model)?;
         let working_start = self.lock().working_time().as_secs_f64();
-        let result = model.generate(input, &[], config).await;
+        // What is sent is what is recorded: with no tools, no choice is sent (`none`).
+        let tool_choice = if tools.is_empty() {
+            &ToolChoice::None
+        } else {
+            tool_choice
+        };
+        let result = model
+            .generate_with_tool_choice(input, tools, tool_choice, config)
+            .await;
         let mut transcript = self.lock();
         let mut base = transcript.base();
         base.working_start = working_start;
@@ -253,8 +299,8 @@ impl Generate {
                     requested_model: None,
                     input: input.to_vec(),
                     input_refs: None,
-                    tools: Vec::new(),
-                    tool_choice: ToolChoice::None,
+                    tools: tools.to_vec(),
+                    tool_choice: tool_choice.clone(),
                     config: config.clone(),
                     output: generation.output.clone(),
                     retries: (retries > 0).then_some(retries),
@@ -280,8 +326,8 @@ impl Generate {
                     requested_model: None,
                     input: input.to_vec(),
                     input_refs: None,
-                    tools: Vec::new(),
-                    tool_choice: ToolChoice::None,
+                    tools: tools.to_vec(),
+                    tool_choice: tool_choice.clone(),
                     config: config.clone(),
                     output: ModelOutput::default(),
                     retries: (retries > 0).then_some(retries),

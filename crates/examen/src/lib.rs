@@ -88,11 +88,34 @@ pub mod task;
 pub mod taskfile;
 pub mod template;
 mod text;
+pub mod tool;
 pub mod transcript;
 
 pub use generate::{BoxFuture, Generate, LimitExceeded, ModelRef, SampleError};
+pub use metric::{Metric, MetricError, SampleScore};
+pub use reducer::{Reducer, ScoreReducer};
+pub use registry::{Args, Registry};
+pub use sample::{Sample, SampleInput, Target};
+pub use state::TaskState;
+pub use taskfile::{TaskFileError, TaskSpec};
+
+// The facade: a program that extends examen needs only this crate.
+pub use examen_model as model;
+pub use examen_rt as rt;
+pub use examen_types as types;
+
+pub use examen_log::LogFormat;
+pub use examen_model::{
+    get_model, register_model_api, ApiError, MockLlm, Model, ModelApi, ModelError, ModelOptions,
+    ModelSpec,
+};
+pub use examen_rt::{run, Backend};
+pub use examen_types::{
+    ChatMessage, ChatMessageAssistant, GenerateConfig, JsonObject, JsonValue, ModelOutput,
+    ModelUsage, SampleId, Score, ToolCall, ToolChoice, ToolInfo, ToolParams, Value,
+};
 pub use runner::{eval, eval_retry, EvalEvent, EvalOptions, EvalOutcome};
 pub use score::{score_log, ScoreAction, ScoreError, ScoreOptions, ScoreOutcome};
-pub use scorer::Scorer;
-pub use solver::Solver;
+pub use scorer::{DynScorer, IntoScorer, Scorer};
+pub use solver::{DynSolver, IntoSolver, Solver};
 pub use task::Task;

@@ -7,6 +7,7 @@
 //! key by key and index by index, as in Inspect.
 
 use std::fmt;
+use std::sync::Arc;
 
 use examen_types::{Scalar, Value, ValueToFloat};
 use indexmap::IndexMap;
@@ -23,9 +24,33 @@ pub struct ReducerError {
     pub message: String,
 }
 
-/// The built-in epoch reducers.
+/// A reducer written in Rust and registered by name
+/// ([`Registry::reducer`](crate::Registry::reducer)): combines one sample's
+/// epoch scores (in epoch order, unscored ones included as NaN) into one
+/// value. The other fields of the reduced score (answer, explanation) are
+/// kept where every epoch agrees, as for the built-in reducers.
+pub trait ScoreReducer: Send + Sync + fmt::Debug + 'static {
+    /// The name recorded in the log and the results.
+    fn name(&self) -> &str;
+    /// The reduced value.
+    fn reduce(&self, scores: &[SampleScore]) -> Result<Value, String>;
+}
+
+/// A [`ScoreReducer`] held by a [`Reducer`] (compared by name).
+#[derive(Debug, Clone)]
+pub struct CustomReducer(pub Arc<dyn ScoreReducer>);
+
+impl PartialEq for CustomReducer {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+/// The epoch reducers: the built-in ones and [`Reducer::Custom`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reducer {
+    /// A reducer registered from Rust.
+    Custom(CustomReducer),
     /// Mean of the epoch values.
     Mean,
     /// Median of the epoch values.
@@ -118,6 +143,7 @@ impl Reducer {
     /// The name used in logs and results (`pass_at_2`).
     pub fn name(&self) -> String {
         match self {
+            Reducer::Custom(custom) => custom.0.name().to_string(),
             Reducer::Mean => "mean".into(),
             Reducer::Median => "median".into(),
             Reducer::Mode => "mode".into(),
@@ -155,6 +181,10 @@ impl Reducer {
         };
         let shape = Shape::of(&representative.value);
         let value = match self {
+            Reducer::Custom(custom) => custom
+                .0
+                .reduce(scores)
+                .map_err(|message| self.error(message))?,
             Reducer::Mean => stat(self, scores, shape, &to_float, mean_of)?,
             Reducer::Median => stat(self, scores, shape, &to_float, median)?,
             Reducer::PassAt { k, value } => {

@@ -1,23 +1,70 @@
 //! The names task files (and the CLI's `examen list`) use for solvers,
-//! scorers, metrics and reducers, with a one-line description each, and
-//! the builders that turn a name plus YAML arguments into the real thing.
+//! scorers, metrics, reducers and tools, with a one-line description each,
+//! and the factories that turn a name plus YAML arguments into the real
+//! thing.
+//!
+//! A [`Registry`] is a value: [`Registry::builtin`] (also its `Default`
+//! contents) holds examen's own components, each registered by name with a
+//! factory, as a Rust program registers its own:
+//!
+//! ```
+//! use examen::{Args, ChatMessage, Generate, Registry, SampleError, Solver, TaskState};
+//!
+//! #[derive(Debug)]
+//! struct Repeat {
+//!     times: usize,
+//! }
+//!
+//! impl Solver for Repeat {
+//!     fn name(&self) -> &str {
+//!         "repeat"
+//!     }
+//!     async fn solve(&self, state: &mut TaskState, _: &Generate) -> Result<(), SampleError> {
+//!         let prompt = state.user_prompt_text().unwrap_or_default();
+//!         state.messages.push(ChatMessage::user(prompt.repeat(self.times)));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[derive(serde::Deserialize)]
+//! struct RepeatArgs {
+//!     times: usize,
+//! }
+//!
+//! let mut registry = Registry::builtin();
+//! registry.solver("repeat", "repeat the prompt", |args: &Args| {
+//!     let a: RepeatArgs = args.parse()?;
+//!     Ok::<_, String>(Repeat { times: a.times })
+//! });
+//! // A task file can now say `solver: [{repeat: {times: 2}}, generate]`.
+//! assert!(registry.entries().iter().any(|e| e.name == "repeat"));
+//! ```
+//!
+//! Names are `&'static str` (as Inspect's decorators name components in
+//! source); registering a name again replaces the earlier entry.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use indexmap::IndexMap;
 
 use examen_types::{GenerateConfig, JsonObject, JsonValue};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_norway::Value as Yaml;
 
 use crate::generate::ModelRef;
 use crate::metric::{
     Accuracy, BootstrapStderr, Grouped, GroupedAll, Mean, Metric, Std, Stderr, Var,
 };
-use crate::reducer::{Reducer, REDUCERS};
+use crate::reducer::{CustomReducer, Reducer, ScoreReducer, REDUCERS};
 use crate::scorer::rules::MatchLocation;
-use crate::scorer::{self, ModelGraded, Scorer};
-use crate::solver::{self, MessageRole, MessageTemplate, MultipleChoice, Solver};
+use crate::scorer::{self, DynScorer, IntoScorer, ModelGraded};
+use crate::solver::{self, DynSolver, IntoSolver, MessageRole, MessageTemplate, MultipleChoice};
+use crate::task::Task;
+use crate::taskfile::{TaskFileError, TaskSpec};
 
+/// YAML, as task files hold component arguments.
+pub use serde_norway::Value as Yaml;
 /// What kind of component a registry entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -29,6 +76,8 @@ pub enum Kind {
     Metric,
     /// An epoch reducer.
     Reducer,
+    /// A tool (offered to the model by `use_tools`).
+    Tool,
 }
 
 impl Kind {
@@ -39,6 +88,7 @@ impl Kind {
             Kind::Scorer => "scorer",
             Kind::Metric => "metric",
             Kind::Reducer => "reducer",
+            Kind::Tool => "tool",
         }
     }
 }
@@ -126,6 +176,12 @@ pub const SOLVERS: &[Entry] = &[
         "run a list of solvers in order",
         "[solver, ...]",
     ),
+    entry(
+        Kind::Solver,
+        "use_tools",
+        "offer tools (registered by name) to the model from now on",
+        "[tool, ...] | {tools, tool_choice?: auto|any|none|{name}, append?}",
+    ),
 ];
 
 /// The scorers.
@@ -177,24 +233,20 @@ pub const METRICS: &[Entry] = &[
     ),
 ];
 
-/// Every entry: solvers, scorers, metrics and reducers.
+/// Every built-in entry: solvers, scorers, metrics and reducers.
 pub fn entries() -> Vec<Entry> {
-    let mut all = Vec::new();
-    all.extend_from_slice(SOLVERS);
-    all.extend_from_slice(SCORERS);
-    all.extend_from_slice(METRICS);
-    all.extend(REDUCERS.iter().map(|(name, description)| Entry {
-        kind: Kind::Reducer,
-        name,
-        description,
-        args: "",
-    }));
-    all
+    Registry::builtin_ref().entries()
 }
 
 /// An error naming an unknown entry, listing the valid names and the
 /// closest one.
 pub(crate) fn unknown(kind: Kind, name: &str, valid: &[&str]) -> String {
+    if valid.is_empty() {
+        return format!(
+            "unknown {kind} `{name}`; no {kind}s are registered",
+            kind = kind.as_str()
+        );
+    }
     let mut message = format!(
         "unknown {} `{name}`; expected one of: {}",
         kind.as_str(),
@@ -227,10 +279,6 @@ fn levenshtein(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
-}
-
-fn names(entries: &[Entry]) -> Vec<&'static str> {
-    entries.iter().map(|e| e.name).collect()
 }
 
 fn args<T: DeserializeOwned>(owner: &str, value: Option<Yaml>) -> Result<T, String> {
@@ -348,9 +396,54 @@ fn model_ref(model: Option<String>, role: Option<String>, default_role: Option<&
     }
 }
 
-/// Builds a solver from its name and YAML arguments.
-pub fn build_solver(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Solver>, String> {
-    let message = |role| -> Result<Arc<dyn Solver>, String> {
+/// Builds a solver from its name and YAML arguments, with the built-in
+/// registry.
+pub fn build_solver(name: &str, value: Option<Yaml>) -> Result<Arc<dyn DynSolver>, String> {
+    Registry::builtin_ref().build_solver(name, value.as_ref())
+}
+
+/// A solver entry (a name, or a one-key mapping `{name: args}`), with the
+/// built-in registry.
+pub fn solver_from_yaml(value: Yaml) -> Result<Arc<dyn DynSolver>, String> {
+    Registry::builtin_ref().solver_from_yaml(value)
+}
+
+/// A scorer entry (a name, or a one-key mapping `{name: args}`), with the
+/// built-in registry.
+pub fn scorer_from_yaml(value: Yaml) -> Result<Arc<dyn DynScorer>, String> {
+    Registry::builtin_ref().scorer_from_yaml(value)
+}
+
+/// A metric entry (a name, or a one-key mapping `{name: args}`), with the
+/// built-in registry.
+pub fn metric_from_yaml(value: Yaml) -> Result<Arc<dyn Metric>, String> {
+    Registry::builtin_ref().metric_from_yaml(value)
+}
+
+/// Builds a scorer from its name and YAML arguments, with the built-in
+/// registry.
+pub fn build_scorer(name: &str, value: Option<Yaml>) -> Result<Arc<dyn DynScorer>, String> {
+    Registry::builtin_ref().build_scorer(name, value.as_ref())
+}
+
+/// Builds a metric from its name and YAML arguments, with the built-in
+/// registry.
+pub fn build_metric(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Metric>, String> {
+    Registry::builtin_ref().build_metric(name, value.as_ref())
+}
+
+/// Parses a reducer name (with the built-in registry), or says which names
+/// are valid.
+pub fn build_reducer(name: &str) -> Result<Reducer, String> {
+    Registry::builtin_ref().build_reducer(name)
+}
+
+fn builtin_solver(
+    name: &str,
+    value: Option<Yaml>,
+    registry: &Registry,
+) -> Result<Arc<dyn DynSolver>, String> {
+    let message = |role| -> Result<Arc<dyn DynSolver>, String> {
         let (template, params) = template_args(name, value.clone())?;
         Ok(Arc::new(MessageTemplate {
             role,
@@ -423,30 +516,13 @@ pub fn build_solver(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Solver>, 
             };
             let solvers = items
                 .into_iter()
-                .map(solver_from_yaml)
+                .map(|item| registry.solver_from_yaml(item))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(solver::chain(solvers))
         }
-        other => Err(unknown(Kind::Solver, other, &names(SOLVERS))),
+        "use_tools" => use_tools(value, registry),
+        other => Err(registry.unknown(Kind::Solver, other)),
     }
-}
-
-/// A solver entry: a name, or a one-key mapping `{name: args}`.
-pub fn solver_from_yaml(value: Yaml) -> Result<Arc<dyn Solver>, String> {
-    let (name, args) = entry_parts(Kind::Solver, value)?;
-    build_solver(&name, args)
-}
-
-/// A scorer entry: a name, or a one-key mapping `{name: args}`.
-pub fn scorer_from_yaml(value: Yaml) -> Result<Arc<dyn Scorer>, String> {
-    let (name, args) = entry_parts(Kind::Scorer, value)?;
-    build_scorer(&name, args)
-}
-
-/// A metric entry: a name, or a one-key mapping `{name: args}`.
-pub fn metric_from_yaml(value: Yaml) -> Result<Arc<dyn Metric>, String> {
-    let (name, args) = entry_parts(Kind::Metric, value)?;
-    build_metric(&name, args)
 }
 
 /// A metric in Inspect's registry form, as logs record the `metric` of `grouped`:
@@ -497,8 +573,79 @@ pub(crate) fn entry_parts(kind: Kind, value: Yaml) -> Result<(String, Option<Yam
     }
 }
 
-/// Builds a scorer from its name and YAML arguments.
-pub fn build_scorer(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Scorer>, String> {
+/// `use_tools`: a list of tools, or `{tools, tool_choice, append}`.
+fn use_tools(value: Option<Yaml>, registry: &Registry) -> Result<Arc<dyn DynSolver>, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct UseArgs {
+        #[serde(default)]
+        tools: Vec<Yaml>,
+        tool_choice: Option<Yaml>,
+        #[serde(default)]
+        append: bool,
+    }
+    let a = match value {
+        Some(Yaml::Sequence(tools)) => UseArgs {
+            tools,
+            tool_choice: None,
+            append: false,
+        },
+        Some(Yaml::String(one)) => UseArgs {
+            tools: vec![Yaml::String(one)],
+            tool_choice: None,
+            append: false,
+        },
+        other => args::<UseArgs>("use_tools", other)?,
+    };
+    let tools = a
+        .tools
+        .into_iter()
+        .map(|t| registry.tool_from_yaml(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("use_tools: {e}"))?;
+    let tool_choice = match a.tool_choice {
+        None | Some(Yaml::Null) => None,
+        Some(Yaml::String(s)) => Some(match s.as_str() {
+            "auto" => examen_types::ToolChoice::Auto,
+            "any" => examen_types::ToolChoice::Any,
+            "none" => examen_types::ToolChoice::None,
+            other => {
+                return Err(format!(
+                    "use_tools: unknown tool_choice `{other}`; expected auto, any, none or {{name: <tool>}}"
+                ))
+            }
+        }),
+        Some(other) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Function {
+                name: String,
+            }
+            let f: Function = serde_norway::from_value(other)
+                .map_err(|e| format!("use_tools: tool_choice: {e}"))?;
+            if !tools.iter().any(|t| t.name() == f.name) {
+                return Err(format!(
+                    "use_tools: tool_choice names `{}`, which is not among the tools",
+                    f.name
+                ));
+            }
+            Some(examen_types::ToolChoice::Function(
+                examen_types::ToolFunction { name: f.name },
+            ))
+        }
+    };
+    Ok(Arc::new(solver::UseTools {
+        tools,
+        tool_choice,
+        append: a.append,
+    }))
+}
+
+fn builtin_scorer(
+    name: &str,
+    value: Option<Yaml>,
+    registry: &Registry,
+) -> Result<Arc<dyn DynScorer>, String> {
     match name {
         "match" => {
             #[derive(Deserialize)]
@@ -627,7 +774,7 @@ pub fn build_scorer(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Scorer>, 
             .map_err(|e| format!("{name}: {e}"))?;
             Ok(Arc::new(scorer))
         }
-        other => Err(unknown(Kind::Scorer, other, &names(SCORERS))),
+        other => Err(registry.unknown(Kind::Scorer, other)),
     }
 }
 
@@ -639,8 +786,11 @@ fn no_args(name: &str, value: Option<Yaml>) -> Result<(), String> {
     }
 }
 
-/// Builds a metric from its name and YAML arguments.
-pub fn build_metric(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Metric>, String> {
+fn builtin_metric(
+    name: &str,
+    value: Option<Yaml>,
+    registry: &Registry,
+) -> Result<Arc<dyn Metric>, String> {
     match name {
         "accuracy" | "mean" | "stderr" | "std" | "var" => {
             no_args(name, value)?;
@@ -679,8 +829,8 @@ pub fn build_metric(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Metric>, 
             let a: Args = args(name, value)?;
             let inner = match registry_object(&a.metric) {
                 // Inspect's (and examen's) logs record the metric in its registry form.
-                Some((inner, params)) => build_metric(inner, params),
-                None => metric_from_yaml(a.metric),
+                Some((inner, params)) => registry.build_metric(inner, params.as_ref()),
+                None => registry.metric_from_yaml(a.metric),
             }
             .map_err(|e| format!("grouped: {e}"))?;
             let all = match a.all {
@@ -699,16 +849,489 @@ pub fn build_metric(name: &str, value: Option<Yaml>) -> Result<Arc<dyn Metric>, 
             }
             Ok(Arc::new(grouped))
         }
-        other => Err(unknown(Kind::Metric, other, &names(METRICS))),
+        other => Err(registry.unknown(Kind::Metric, other)),
     }
 }
 
-/// Parses a reducer name, or says which names are valid.
-pub fn build_reducer(name: &str) -> Result<Reducer, String> {
-    Reducer::parse(name).ok_or_else(|| {
-        let valid: Vec<&str> = REDUCERS.iter().map(|(n, _)| *n).collect();
-        unknown(Kind::Reducer, name, &valid)
-    })
+/// The arguments a task file gives a component (`{match: {numeric: true}}`
+/// gives `match` the mapping `{numeric: true}`), as its factory sees them.
+#[derive(Debug, Clone, Copy)]
+pub struct Args<'a> {
+    name: &'a str,
+    value: Option<&'a Yaml>,
+    registry: &'a Registry,
+}
+
+impl<'a> Args<'a> {
+    /// Arguments `value` (`None` when the task file names the component
+    /// alone) for the component `name`, built through `registry`.
+    pub fn new(name: &'a str, value: Option<&'a Yaml>, registry: &'a Registry) -> Self {
+        Self {
+            name,
+            value: value.filter(|v| !v.is_null()),
+            registry,
+        }
+    }
+
+    /// The component's name, as the task file wrote it.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The arguments as YAML (`None` when none were given).
+    pub fn yaml(&self) -> Option<&'a Yaml> {
+        self.value
+    }
+
+    /// The arguments as JSON (`null` when none were given).
+    pub fn json(&self) -> JsonValue {
+        self.value
+            .and_then(|v| yaml_to_json(v).ok())
+            .unwrap_or(JsonValue::Null)
+    }
+
+    /// Whether no arguments (or an empty mapping) were given.
+    pub fn is_empty(&self) -> bool {
+        match self.value {
+            None => true,
+            Some(Yaml::Mapping(m)) => m.is_empty(),
+            Some(_) => false,
+        }
+    }
+
+    /// The arguments deserialized into `T` (none given reads as an empty
+    /// mapping, so a struct whose fields all have defaults takes none). The
+    /// error names the component: `repeat: missing field `times``.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, String> {
+        args(self.name, self.value.cloned())
+    }
+
+    /// An error unless no arguments were given.
+    pub fn none(&self) -> Result<(), String> {
+        no_args(self.name, self.value.cloned())
+    }
+
+    /// The registry the component is built through (for components made of
+    /// other components, like `chain` or `grouped`).
+    pub fn registry(&self) -> &'a Registry {
+        self.registry
+    }
+}
+
+type Factory<T> = Arc<dyn Fn(&Args<'_>) -> Result<T, String> + Send + Sync>;
+
+struct Registered<T> {
+    entry: Entry,
+    factory: Factory<T>,
+}
+
+impl<T> Clone for Registered<T> {
+    fn clone(&self) -> Self {
+        Self {
+            entry: self.entry,
+            factory: self.factory.clone(),
+        }
+    }
+}
+
+/// Turns a metric into the engine's `Arc<dyn Metric>`: any [`Metric`], or
+/// an `Arc<dyn Metric>` as it is.
+pub trait IntoMetric {
+    /// The metric, shared.
+    fn into_metric(self) -> Arc<dyn Metric>;
+}
+
+impl<T: Metric + 'static> IntoMetric for T {
+    fn into_metric(self) -> Arc<dyn Metric> {
+        Arc::new(self)
+    }
+}
+
+impl IntoMetric for Arc<dyn Metric> {
+    fn into_metric(self) -> Arc<dyn Metric> {
+        self
+    }
+}
+
+/// Matches a reducer name (`pass_at_2`) to a reducer.
+type ReducerMatcher = Arc<dyn Fn(&str) -> Option<Reducer> + Send + Sync>;
+
+/// Solvers, scorers, metrics, reducers and tools by name: what task files
+/// and `examen score` can name. Cheap to clone. `Default` is
+/// [`Registry::builtin`].
+#[derive(Clone)]
+pub struct Registry {
+    solvers: IndexMap<&'static str, Registered<Arc<dyn DynSolver>>>,
+    scorers: IndexMap<&'static str, Registered<Arc<dyn DynScorer>>>,
+    metrics: IndexMap<&'static str, Registered<Arc<dyn Metric>>>,
+    reducers: IndexMap<&'static str, (Entry, ReducerMatcher)>,
+    tools: IndexMap<&'static str, Registered<Arc<dyn crate::tool::DynTool>>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("solvers", &self.solvers.keys().collect::<Vec<_>>())
+            .field("scorers", &self.scorers.keys().collect::<Vec<_>>())
+            .field("metrics", &self.metrics.keys().collect::<Vec<_>>())
+            .field("reducers", &self.reducers.keys().collect::<Vec<_>>())
+            .field("tools", &self.tools.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// A registry with nothing in it.
+    pub fn empty() -> Self {
+        Self {
+            solvers: IndexMap::new(),
+            scorers: IndexMap::new(),
+            metrics: IndexMap::new(),
+            reducers: IndexMap::new(),
+            tools: IndexMap::new(),
+        }
+    }
+
+    /// examen's own solvers, scorers, metrics, reducers and tools (what
+    /// `examen list` shows).
+    pub fn builtin() -> Self {
+        Self::builtin_ref().clone()
+    }
+
+    /// The built-in registry, shared.
+    pub fn builtin_ref() -> &'static Registry {
+        static BUILTIN: OnceLock<Registry> = OnceLock::new();
+        BUILTIN.get_or_init(|| {
+            let mut registry = Registry::empty();
+            for entry in SOLVERS {
+                let name = entry.name;
+                registry.insert_solver(*entry, move |args| {
+                    builtin_solver(name, args.yaml().cloned(), args.registry())
+                });
+            }
+            for entry in SCORERS {
+                let name = entry.name;
+                registry.insert_scorer(*entry, move |args| {
+                    builtin_scorer(name, args.yaml().cloned(), args.registry())
+                });
+            }
+            for entry in METRICS {
+                let name = entry.name;
+                registry.insert_metric(*entry, move |args| {
+                    builtin_metric(name, args.yaml().cloned(), args.registry())
+                });
+            }
+            for (name, description) in REDUCERS {
+                let entry = Entry {
+                    kind: Kind::Reducer,
+                    name,
+                    description,
+                    args: "",
+                };
+                // `pass_at_k` stands for `pass_at_1`, `pass_at_2`, ...
+                let base = name.strip_suffix("_k").unwrap_or(name);
+                let matcher: ReducerMatcher = Arc::new(move |candidate: &str| {
+                    let reducer = Reducer::parse(candidate)?;
+                    let named = reducer.name();
+                    let matches = if base == *name {
+                        named == *name
+                    } else {
+                        named
+                            .strip_prefix(base)
+                            .and_then(|rest| rest.strip_prefix('_'))
+                            .is_some_and(|k| k.chars().all(|c| c.is_ascii_digit()))
+                    };
+                    matches.then_some(reducer)
+                });
+                registry.reducers.insert(name, (entry, matcher));
+            }
+            registry
+        })
+    }
+
+    fn insert_solver(
+        &mut self,
+        entry: Entry,
+        factory: impl Fn(&Args<'_>) -> Result<Arc<dyn DynSolver>, String> + Send + Sync + 'static,
+    ) {
+        self.solvers.insert(
+            entry.name,
+            Registered {
+                entry,
+                factory: Arc::new(factory),
+            },
+        );
+    }
+
+    fn insert_scorer(
+        &mut self,
+        entry: Entry,
+        factory: impl Fn(&Args<'_>) -> Result<Arc<dyn DynScorer>, String> + Send + Sync + 'static,
+    ) {
+        self.scorers.insert(
+            entry.name,
+            Registered {
+                entry,
+                factory: Arc::new(factory),
+            },
+        );
+    }
+
+    fn insert_metric(
+        &mut self,
+        entry: Entry,
+        factory: impl Fn(&Args<'_>) -> Result<Arc<dyn Metric>, String> + Send + Sync + 'static,
+    ) {
+        self.metrics.insert(
+            entry.name,
+            Registered {
+                entry,
+                factory: Arc::new(factory),
+            },
+        );
+    }
+
+    /// Registers a solver: `factory` turns the task file's arguments into
+    /// it (any [`Solver`](crate::Solver), or an `Arc<dyn DynSolver>`); its
+    /// error is shown at the entry's line in the task file.
+    pub fn solver<S, E, F>(
+        &mut self,
+        name: &'static str,
+        description: &'static str,
+        factory: F,
+    ) -> &mut Self
+    where
+        S: IntoSolver,
+        E: fmt::Display,
+        F: Fn(&Args<'_>) -> Result<S, E> + Send + Sync + 'static,
+    {
+        self.insert_solver(entry(Kind::Solver, name, description, ""), move |args| {
+            factory(args)
+                .map(IntoSolver::into_solver)
+                .map_err(|e| e.to_string())
+        });
+        self
+    }
+
+    /// Registers a scorer (any [`Scorer`](crate::Scorer), or an
+    /// `Arc<dyn DynScorer>`), as [`solver`](Self::solver) does.
+    pub fn scorer<S, E, F>(
+        &mut self,
+        name: &'static str,
+        description: &'static str,
+        factory: F,
+    ) -> &mut Self
+    where
+        S: IntoScorer,
+        E: fmt::Display,
+        F: Fn(&Args<'_>) -> Result<S, E> + Send + Sync + 'static,
+    {
+        self.insert_scorer(entry(Kind::Scorer, name, description, ""), move |args| {
+            factory(args)
+                .map(IntoScorer::into_scorer)
+                .map_err(|e| e.to_string())
+        });
+        self
+    }
+
+    /// Registers a metric (any [`Metric`], or an `Arc<dyn Metric>`), as
+    /// [`solver`](Self::solver) does.
+    pub fn metric<M, E, F>(
+        &mut self,
+        name: &'static str,
+        description: &'static str,
+        factory: F,
+    ) -> &mut Self
+    where
+        M: IntoMetric,
+        E: fmt::Display,
+        F: Fn(&Args<'_>) -> Result<M, E> + Send + Sync + 'static,
+    {
+        self.insert_metric(entry(Kind::Metric, name, description, ""), move |args| {
+            factory(args)
+                .map(IntoMetric::into_metric)
+                .map_err(|e| e.to_string())
+        });
+        self
+    }
+
+    /// Registers an epoch reducer under its [`ScoreReducer::name`] (reducers
+    /// take no arguments).
+    pub fn reducer(&mut self, description: &'static str, reducer: impl ScoreReducer) -> &mut Self {
+        let reducer: Arc<dyn ScoreReducer> = Arc::new(reducer);
+        let name: &'static str = String::leak(reducer.name().to_string());
+        let entry = entry(Kind::Reducer, name, description, "");
+        let matcher: ReducerMatcher = Arc::new(move |candidate: &str| {
+            (candidate == name).then(|| Reducer::Custom(CustomReducer(reducer.clone())))
+        });
+        self.reducers.insert(name, (entry, matcher));
+        self
+    }
+
+    /// Registers a tool (any [`Tool`](crate::tool::Tool), or an
+    /// `Arc<dyn DynTool>`), as [`solver`](Self::solver) does; the
+    /// `use_tools` solver names it.
+    pub fn tool<T, E, F>(
+        &mut self,
+        name: &'static str,
+        description: &'static str,
+        factory: F,
+    ) -> &mut Self
+    where
+        T: crate::tool::IntoTool,
+        E: fmt::Display,
+        F: Fn(&Args<'_>) -> Result<T, E> + Send + Sync + 'static,
+    {
+        self.tools.insert(
+            name,
+            Registered {
+                entry: entry(Kind::Tool, name, description, ""),
+                factory: Arc::new(move |args| {
+                    factory(args)
+                        .map(crate::tool::IntoTool::into_tool)
+                        .map_err(|e| e.to_string())
+                }),
+            },
+        );
+        self
+    }
+
+    /// Every entry: solvers, scorers, metrics, reducers, then tools, each in
+    /// the order registered (built-ins first).
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut all: Vec<Entry> = Vec::new();
+        all.extend(self.solvers.values().map(|r| r.entry));
+        all.extend(self.scorers.values().map(|r| r.entry));
+        all.extend(self.metrics.values().map(|r| r.entry));
+        all.extend(self.reducers.values().map(|r| r.0));
+        all.extend(self.tools.values().map(|r| r.entry));
+        all
+    }
+
+    /// An error naming an unknown entry of `kind`, listing the valid names
+    /// and the closest one.
+    pub fn unknown(&self, kind: Kind, name: &str) -> String {
+        let valid: Vec<&str> = match kind {
+            Kind::Solver => self.solvers.keys().copied().collect(),
+            Kind::Scorer => self.scorers.keys().copied().collect(),
+            Kind::Metric => self.metrics.keys().copied().collect(),
+            Kind::Reducer => self.reducers.keys().copied().collect(),
+            Kind::Tool => self.tools.keys().copied().collect(),
+        };
+        unknown(kind, name, &valid)
+    }
+
+    /// Builds a solver from its name and YAML arguments.
+    pub fn build_solver(
+        &self,
+        name: &str,
+        value: Option<&Yaml>,
+    ) -> Result<Arc<dyn DynSolver>, String> {
+        let registered = self
+            .solvers
+            .get(name)
+            .ok_or_else(|| self.unknown(Kind::Solver, name))?;
+        (registered.factory)(&Args::new(name, value, self))
+    }
+
+    /// Builds a scorer from its name and YAML arguments.
+    pub fn build_scorer(
+        &self,
+        name: &str,
+        value: Option<&Yaml>,
+    ) -> Result<Arc<dyn DynScorer>, String> {
+        let registered = self
+            .scorers
+            .get(name)
+            .ok_or_else(|| self.unknown(Kind::Scorer, name))?;
+        (registered.factory)(&Args::new(name, value, self))
+    }
+
+    /// Builds a metric from its name and YAML arguments.
+    pub fn build_metric(
+        &self,
+        name: &str,
+        value: Option<&Yaml>,
+    ) -> Result<Arc<dyn Metric>, String> {
+        let registered = self
+            .metrics
+            .get(name)
+            .ok_or_else(|| self.unknown(Kind::Metric, name))?;
+        (registered.factory)(&Args::new(name, value, self))
+    }
+
+    /// Builds a tool from its name and YAML arguments.
+    pub fn build_tool(
+        &self,
+        name: &str,
+        value: Option<&Yaml>,
+    ) -> Result<Arc<dyn crate::tool::DynTool>, String> {
+        let registered = self
+            .tools
+            .get(name)
+            .ok_or_else(|| self.unknown(Kind::Tool, name))?;
+        (registered.factory)(&Args::new(name, value, self))
+    }
+
+    /// Finds a reducer by name (`mean`, `pass_at_2`, or a registered one).
+    pub fn build_reducer(&self, name: &str) -> Result<Reducer, String> {
+        self.reducers
+            .values()
+            .rev()
+            .find_map(|(_, matcher)| matcher(name))
+            .ok_or_else(|| self.unknown(Kind::Reducer, name))
+    }
+
+    /// A solver entry: a name, or a one-key mapping `{name: args}`.
+    pub fn solver_from_yaml(&self, value: Yaml) -> Result<Arc<dyn DynSolver>, String> {
+        let (name, args) = entry_parts(Kind::Solver, value)?;
+        self.build_solver(&name, args.as_ref())
+    }
+
+    /// A scorer entry: a name, or a one-key mapping `{name: args}`.
+    pub fn scorer_from_yaml(&self, value: Yaml) -> Result<Arc<dyn DynScorer>, String> {
+        let (name, args) = entry_parts(Kind::Scorer, value)?;
+        self.build_scorer(&name, args.as_ref())
+    }
+
+    /// A metric entry: a name, or a one-key mapping `{name: args}`.
+    pub fn metric_from_yaml(&self, value: Yaml) -> Result<Arc<dyn Metric>, String> {
+        let (name, args) = entry_parts(Kind::Metric, value)?;
+        self.build_metric(&name, args.as_ref())
+    }
+
+    /// A tool entry: a name, or a one-key mapping `{name: args}`.
+    pub fn tool_from_yaml(&self, value: Yaml) -> Result<Arc<dyn crate::tool::DynTool>, String> {
+        let (name, args) = entry_parts(Kind::Tool, value)?;
+        self.build_tool(&name, args.as_ref())
+    }
+
+    /// Builds a task from its spec: `dir` is the task file's directory
+    /// (relative dataset paths are read from it).
+    pub fn build_task(
+        &self,
+        spec: &TaskSpec,
+        dir: &std::path::Path,
+    ) -> Result<Task, TaskFileError> {
+        spec.build(dir, self)
+    }
+
+    /// Reads a task file (with `-T` overrides, see
+    /// [`load_task_file_with_args`](crate::taskfile::load_task_file_with_args))
+    /// and builds its task through this registry.
+    pub fn load_task_file(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        args: &[(String, String)],
+    ) -> Result<Task, TaskFileError> {
+        crate::taskfile::load_task_file_with(path, args, self)
+    }
 }
 
 #[cfg(test)]

@@ -42,13 +42,13 @@ use serde::Serialize;
 
 use crate::generate::{Generate, ModelSet};
 use crate::metric::Metric;
-use crate::registry;
+use crate::registry::Registry;
 use crate::runner::results::{
     compute_results, metadata_subset, EvalResults, ScoreStore, ScorerSlot,
 };
 use crate::runner::EvalEvent;
 use crate::sample::{Sample, SampleInput, Target};
-use crate::scorer::Scorer;
+use crate::scorer::DynScorer;
 use crate::state::{Choices, TaskState};
 use crate::transcript::Transcript;
 
@@ -67,7 +67,7 @@ pub enum ScoreAction {
 pub struct ScoreOptions {
     /// The scorers to run; `None` runs the log's own again (rebuilt through
     /// the registry from what the log records).
-    pub scorers: Option<Vec<Arc<dyn Scorer>>>,
+    pub scorers: Option<Vec<Arc<dyn DynScorer>>>,
     /// Append to or overwrite the log's scores.
     pub action: ScoreAction,
     /// The new log's format (default: `dest`'s extension, else `.eval`).
@@ -85,6 +85,10 @@ pub struct ScoreOptions {
     /// Stops the scoring when cancelled: nothing is written
     /// ([`ScoreError::Cancelled`]).
     pub cancel: Option<examen_rt::CancelToken>,
+    /// Where the log's own scorers, metrics and reducers are rebuilt from
+    /// (`None`: the built-in registry). A custom scorer registered in it
+    /// can re-score a log it wrote.
+    pub registry: Option<Arc<Registry>>,
 }
 
 /// A scored log.
@@ -158,7 +162,7 @@ fn unfinished(src: &Path, samples: usize) -> String {
 
 /// A scorer to run, with the name its scores get and its metrics.
 struct Planned {
-    scorer: Arc<dyn Scorer>,
+    scorer: Arc<dyn DynScorer>,
     name: String,
     metrics: Vec<Arc<dyn Metric>>,
 }
@@ -236,11 +240,21 @@ pub async fn score_log(
             src.display()
         )));
     }
-    let planned = plan_scorers(src, &header, options.scorers.clone(), options.action)?;
+    let registry = options
+        .registry
+        .clone()
+        .unwrap_or_else(|| Arc::new(Registry::builtin()));
+    let planned = plan_scorers(
+        src,
+        &header,
+        options.scorers.clone(),
+        options.action,
+        &registry,
+    )?;
     let mut reducers = Vec::new();
     for name in header.eval.config.epochs_reducer.iter().flatten() {
         reducers.push(
-            registry::build_reducer(bare_name(name)).map_err(|e| {
+            registry.build_reducer(bare_name(name)).map_err(|e| {
                 ScoreError::Setup(format!("{}: epochs_reducer: {e}", src.display()))
             })?,
         );
@@ -517,8 +531,9 @@ fn unique_name(base: &str, used: &[String]) -> String {
 fn plan_scorers(
     src: &Path,
     header: &EvalLog,
-    explicit: Option<Vec<Arc<dyn Scorer>>>,
+    explicit: Option<Vec<Arc<dyn DynScorer>>>,
     action: ScoreAction,
+    registry: &Registry,
 ) -> Result<Vec<Planned>, ScoreError> {
     let chosen = match explicit {
         Some(scorers) => scorers
@@ -528,7 +543,7 @@ fn plan_scorers(
                 (scorer, metrics)
             })
             .collect(),
-        None => log_scorers(src, header)?,
+        None => log_scorers(src, header, registry)?,
     };
     if chosen.is_empty() {
         return Err(ScoreError::Setup(format!(
@@ -560,7 +575,7 @@ fn plan_scorers(
 }
 
 /// A scorer and the metrics computed over its scores.
-type WithMetrics = (Arc<dyn Scorer>, Vec<Arc<dyn Metric>>);
+type WithMetrics = (Arc<dyn DynScorer>, Vec<Arc<dyn Metric>>);
 
 /// A scorer as the log records it.
 struct Recorded {
@@ -574,7 +589,11 @@ struct Recorded {
 
 /// The log's scorers, rebuilt: from `eval.scorers`, else (an older log) from
 /// the scorers its results name.
-fn log_scorers(src: &Path, header: &EvalLog) -> Result<Vec<WithMetrics>, ScoreError> {
+fn log_scorers(
+    src: &Path,
+    header: &EvalLog,
+    registry: &Registry,
+) -> Result<Vec<WithMetrics>, ScoreError> {
     let result_scores = || header.results.iter().flat_map(|r| r.scores.iter());
     let recorded: Vec<Recorded> = match &header.eval.scorers {
         Some(scorers) if !scorers.is_empty() => scorers
@@ -620,7 +639,7 @@ fn log_scorers(src: &Path, header: &EvalLog) -> Result<Vec<WithMetrics>, ScoreEr
             let mut first_error = None;
             let mut built = None;
             for candidate in &r.candidates {
-                match registry::build_scorer(bare_name(candidate), options.clone()) {
+                match registry.build_scorer(bare_name(candidate), options.as_ref()) {
                     Ok(scorer) => {
                         built = Some(scorer);
                         break;
@@ -639,7 +658,9 @@ fn log_scorers(src: &Path, header: &EvalLog) -> Result<Vec<WithMetrics>, ScoreEr
                 ))
             })?;
             let metrics = match &r.metrics {
-                Some(definitions) => log_metrics(src, header, &r.score_name, definitions)?,
+                Some(definitions) => {
+                    log_metrics(src, header, &r.score_name, definitions, registry)?
+                }
                 None => scorer.metrics(),
             };
             Ok((scorer, metrics))
@@ -656,6 +677,7 @@ fn log_metrics(
     header: &EvalLog,
     score_name: &str,
     definitions: &JsonValue,
+    registry: &Registry,
 ) -> Result<Vec<Arc<dyn Metric>>, ScoreError> {
     let invalid = |what: String| {
         ScoreError::Setup(format!(
@@ -693,7 +715,9 @@ fn log_metrics(
                     .map(|m| m.params.clone())
                     .unwrap_or_default();
             }
-            registry::build_metric(name, yaml_args(&options)).map_err(invalid)
+            registry
+                .build_metric(name, yaml_args(&options).as_ref())
+                .map_err(invalid)
         })
         .collect()
 }
@@ -852,6 +876,8 @@ fn task_state(sample: &EvalSample, model: &str) -> TaskState {
         message_limit: None,
         token_limit: None,
         token_usage: sample.model_usage.values().cloned().sum(),
+        tools: Vec::new(),
+        tool_choice: examen_types::ToolChoice::Auto,
     };
     if !sample.attachments.is_empty() {
         let resolve = |value: &mut JsonValue| resolve_attachments(value, &sample.attachments);
@@ -1266,10 +1292,11 @@ mod tests {
 
     use super::*;
     use crate::dataset::Dataset;
-    use crate::generate::{BoxFuture, SampleError};
+    use crate::generate::SampleError;
     use crate::metric::{Accuracy, Grouped, Stderr};
     use crate::reducer::Reducer;
     use crate::runner::LogDir;
+    use crate::Scorer;
     use crate::{scorer, solver, EvalOptions, Task};
 
     /// Four samples; mockllm answers `Default output from mockllm/model`, so
@@ -1616,26 +1643,24 @@ mod tests {
             "gate"
         }
 
-        fn score<'a>(
-            &'a self,
-            _state: &'a TaskState,
-            _target: &'a Target,
-            _generate: &'a Generate,
-        ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
-            Box::pin(async move {
-                let _dropped = Dropped(self.dropped.clone());
-                let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                self.most.fetch_max(now, Ordering::SeqCst);
-                if self.arrived.fetch_add(1, Ordering::SeqCst) + 1 >= self.open_at {
-                    match &self.hold {
-                        Some(cancel) => cancel.cancel(),
-                        None => self.open.cancel(),
-                    }
+        async fn score(
+            &self,
+            _state: &TaskState,
+            _target: &Target,
+            _generate: &Generate,
+        ) -> Result<Option<Score>, SampleError> {
+            let _dropped = Dropped(self.dropped.clone());
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            if self.arrived.fetch_add(1, Ordering::SeqCst) + 1 >= self.open_at {
+                match &self.hold {
+                    Some(cancel) => cancel.cancel(),
+                    None => self.open.cancel(),
                 }
-                self.open.cancelled().await;
-                self.in_flight.fetch_sub(1, Ordering::SeqCst);
-                Ok(Some(Score::new(1)))
-            })
+            }
+            self.open.cancelled().await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            Ok(Some(Score::new(1)))
         }
     }
 
@@ -1645,7 +1670,7 @@ mod tests {
         let src = eval_log(dir.path(), match_task(), mock(), LogFormat::Eval).await;
         let gate = Gate::new(3, None);
         let options = ScoreOptions {
-            scorers: Some(vec![gate.clone() as Arc<dyn Scorer>]),
+            scorers: Some(vec![gate.clone() as Arc<dyn DynScorer>]),
             max_samples: Some(3),
             ..ScoreOptions::default()
         };
@@ -1670,7 +1695,7 @@ mod tests {
         let cancel = examen_rt::CancelToken::new();
         let gate = Gate::new(3, Some(cancel.clone()));
         let options = ScoreOptions {
-            scorers: Some(vec![gate.clone() as Arc<dyn Scorer>]),
+            scorers: Some(vec![gate.clone() as Arc<dyn DynScorer>]),
             max_samples: Some(3),
             cancel: Some(cancel),
             ..ScoreOptions::default()
@@ -1781,7 +1806,7 @@ mod tests {
 
         // A grader that cannot be built fails the scoring, naming why.
         let before = files(dir.path());
-        let graded: Arc<dyn Scorer> = Arc::new(scorer::ModelGraded::new(false));
+        let graded: Arc<dyn DynScorer> = Arc::new(scorer::ModelGraded::new(false));
         let options = ScoreOptions {
             scorers: Some(vec![graded.clone()]),
             model_options: no_keys.clone(),

@@ -1,7 +1,9 @@
 //! `TaskState`: what solvers and scorers read and change while one sample
 //! runs (Inspect's `TaskState` and `Choices`).
 
-use examen_types::{ChatMessage, JsonObject, JsonValue, ModelOutput, ModelUsage};
+use std::sync::Arc;
+
+use examen_types::{ChatMessage, JsonObject, JsonValue, ModelOutput, ModelUsage, ToolChoice};
 
 use crate::sample::{SampleId, SampleInput, Target};
 
@@ -100,6 +102,12 @@ pub struct TaskState {
     pub token_limit: Option<u64>,
     /// Tokens used so far by every model call of the sample.
     pub token_usage: ModelUsage,
+    /// The tools offered to the model by [`Generate::generate`](crate::Generate::generate)
+    /// (set by the `use_tools` solver).
+    pub tools: Vec<Arc<dyn crate::tool::DynTool>>,
+    /// The tool choice sent with the tools (Inspect's default, `auto`). With
+    /// no tools, `none` is sent and recorded, as Inspect does.
+    pub tool_choice: ToolChoice,
 }
 
 impl TaskState {

@@ -22,8 +22,8 @@ use examen_types::{GenerateConfig, JsonObject};
 use crate::dataset::Dataset;
 use crate::metric::Metric;
 use crate::reducer::Reducer;
-use crate::scorer::Scorer;
-use crate::solver::{self, Solver};
+use crate::scorer::DynScorer;
+use crate::solver::{self, DynSolver};
 
 /// How many epochs to run and how to combine their scores.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,9 +122,9 @@ pub struct Task {
     /// The samples.
     pub dataset: Dataset,
     /// The solvers, run in order (default: `generate`).
-    pub solvers: Vec<Arc<dyn Solver>>,
+    pub solvers: Vec<Arc<dyn DynSolver>>,
     /// The scorers.
-    pub scorers: Vec<Arc<dyn Scorer>>,
+    pub scorers: Vec<Arc<dyn DynScorer>>,
     /// Metrics that replace every scorer's own metrics.
     pub metrics: Option<Vec<Arc<dyn Metric>>>,
     /// Epochs and reducers.
@@ -173,14 +173,14 @@ impl Task {
 
     /// Adds a solver (solvers run in the order they are added).
     #[must_use]
-    pub fn solver(mut self, solver: Arc<dyn Solver>) -> Self {
+    pub fn solver(mut self, solver: Arc<dyn DynSolver>) -> Self {
         self.solvers.push(solver);
         self
     }
 
     /// Adds a scorer.
     #[must_use]
-    pub fn scorer(mut self, scorer: Arc<dyn Scorer>) -> Self {
+    pub fn scorer(mut self, scorer: Arc<dyn DynScorer>) -> Self {
         self.scorers.push(scorer);
         self
     }
@@ -231,7 +231,7 @@ impl Task {
     }
 
     /// The solvers that run: the configured ones, or `generate`.
-    pub fn effective_solvers(&self) -> Vec<Arc<dyn Solver>> {
+    pub fn effective_solvers(&self) -> Vec<Arc<dyn DynSolver>> {
         if self.solvers.is_empty() {
             vec![solver::generate()]
         } else {

@@ -27,28 +27,36 @@
 //! Every record needs its input and its target field (`"target": ""` for a sample without
 //! one), so that a misspelled field mapping is an error rather than empty targets.
 //!
+//! Every record needs its input and its target field (`"target": ""` for a sample without
+//! one), so that a misspelled field mapping is an error rather than empty targets.
+//!
+//! Reading a task file has two steps. [`TaskSpec::parse`] reads the YAML
+//! into a [`TaskSpec`]: plain data, with the shape of every field checked
+//! and the position of every component kept. [`TaskSpec::build`] then
+//! turns it into a [`Task`] through a [`Registry`] (which knows the
+//! solvers, scorers, metrics and reducers by name) and the task file's
+//! directory (which relative dataset paths are read from).
+//! [`load_task_file`] does both with the built-in registry;
+//! [`load_task_file_with`] takes a registry.
+//!
 //! Every error names the file, the line and the column, and says what was
 //! expected; an unknown solver, scorer, metric or reducer lists the valid
 //! names (see [`crate::registry`]).
 
-use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use examen_types::{GenerateConfig, JsonObject};
 use indexmap::IndexMap;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_norway::Value as Yaml;
 
 use crate::dataset::{
     record_to_sample, Dataset, DatasetError, DatasetFormat, DatasetOptions, FieldSpec,
 };
-use crate::metric::Metric;
-use crate::registry::{self, Kind};
-use crate::scorer::Scorer;
-use crate::solver::Solver;
+use crate::registry::{self, entry_parts, Kind, Registry};
+use crate::sample::Sample;
 use crate::task::{Epochs, FailOnError, Limits, Task};
 
 /// A task file that cannot be used.
@@ -96,35 +104,358 @@ pub enum TaskFileError {
     },
 }
 
-thread_local! {
-    /// The task file's directory while it is being parsed, so dataset paths
-    /// can be checked where they are written (and errors point there).
-    static TASK_DIR: RefCell<PathBuf> = RefCell::new(PathBuf::new());
+/// Where something is written in a task file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// The task file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
 }
 
-/// Reads a task file into a [`Task`] (loading its dataset).
-pub fn load_task_file(path: impl AsRef<Path>) -> Result<Task, TaskFileError> {
-    let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| TaskFileError::Read {
+/// Where a part of a [`TaskSpec`] comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A place in the task file.
+    File(Position),
+    /// `-T` overrides of its top-level field.
+    Arg {
+        /// The task file.
+        file: PathBuf,
+        /// The overrides, as given (`scorer=includes`), joined by ` -T `.
+        arg: String,
+    },
+}
+
+/// A part of a [`TaskSpec`] with where it was written, so that building it
+/// can fail with the file, line and column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    /// The part.
+    pub value: T,
+    /// Where it was written.
+    pub origin: Origin,
+    /// Its path in the document, as errors name it (`scorer[1]`, `epochs`).
+    pub path: String,
+}
+
+impl<T> Located<T> {
+    /// An error about this part: `file:line:column: path: message`, or
+    /// `file: -T arg: path: message` for an overridden field.
+    pub fn error(&self, message: impl fmt::Display) -> TaskFileError {
+        let message = format!("{}: {message}", self.path);
+        match &self.origin {
+            Origin::File(position) => TaskFileError::Parse {
+                path: position.file.clone(),
+                line: position.line,
+                column: position.column,
+                message,
+            },
+            Origin::Arg { file, arg } => TaskFileError::Arg {
+                path: file.clone(),
+                arg: arg.clone(),
+                message,
+            },
+        }
+    }
+}
+
+/// A solver, scorer or metric as a task file names it: `includes`, or
+/// `{match: {numeric: true}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentSpec {
+    /// The registry name.
+    pub name: String,
+    /// The arguments (`None` when only the name is given).
+    pub args: Option<Yaml>,
+}
+
+/// `epochs`: a count and the reducers' names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochsSpec {
+    /// The number of epochs (at least 1).
+    pub epochs: usize,
+    /// The reducers' names (`mean`, `pass_at_2`, or registered ones).
+    pub reducers: Vec<String>,
+}
+
+/// Where a dataset's samples come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatasetSource {
+    /// A file, relative to the task file's directory (or absolute).
+    Path(PathBuf),
+    /// Samples written in the task file.
+    Samples(Vec<Sample>),
+}
+
+/// `dataset`: the samples' source and how to read them.
+#[derive(Debug, Clone)]
+pub struct DatasetSpec {
+    /// The file or the inline samples.
+    pub source: DatasetSource,
+    /// Field mapping, format, shuffling, limit and name. A `shuffle: true`
+    /// without a seed has been given a random seed already.
+    pub options: DatasetOptions,
+    /// `sample_id`: the ids to keep.
+    pub sample_id: Option<Vec<String>>,
+}
+
+/// A task file as data: every field read and its shape checked, nothing
+/// built yet (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    /// The task file (named in errors).
+    pub file: PathBuf,
+    /// `name`.
+    pub name: String,
+    /// `version`.
+    pub version: u32,
+    /// `dataset`.
+    pub dataset: Located<DatasetSpec>,
+    /// `solver`, in order (empty: `[generate]`).
+    pub solver: Vec<Located<ComponentSpec>>,
+    /// `scorer`.
+    pub scorer: Vec<Located<ComponentSpec>>,
+    /// `metrics` (`None`: the scorers' own).
+    pub metrics: Option<Vec<Located<ComponentSpec>>>,
+    /// `epochs`.
+    pub epochs: Option<Located<EpochsSpec>>,
+    /// `config`.
+    pub config: GenerateConfig,
+    /// `fail_on_error`.
+    pub fail_on_error: Option<FailOnError>,
+    /// `continue_on_fail`.
+    pub continue_on_fail: Option<bool>,
+    /// `message_limit`, `token_limit`, `time_limit`, `working_limit`.
+    pub limits: Limits,
+    /// `model_roles`.
+    pub model_roles: IndexMap<String, String>,
+    /// `metadata`.
+    pub metadata: JsonObject,
+    /// The `-T` overrides applied, as `{key: value}` (recorded in the log).
+    pub args: JsonObject,
+}
+
+impl TaskSpec {
+    /// Reads a task file.
+    pub fn load(path: impl AsRef<Path>) -> Result<TaskSpec, TaskFileError> {
+        Self::load_with_args(path, &[])
+    }
+
+    /// Reads a task file with `-T key=value` overrides applied in order
+    /// (see [`load_task_file_with_args`]).
+    pub fn load_with_args(
+        path: impl AsRef<Path>,
+        args: &[(String, String)],
+    ) -> Result<TaskSpec, TaskFileError> {
+        let path = path.as_ref();
+        let text = read(path)?;
+        Self::parse_with_args(&text, path, args)
+    }
+
+    /// Parses task-file text; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<TaskSpec, TaskFileError> {
+        let raw = parse_raw(text).map_err(|e| parse_error(path, text, &e))?;
+        Ok(locate(raw, text, path, &[]))
+    }
+
+    /// [`parse`](Self::parse) with `-T key=value` overrides applied in order.
+    pub fn parse_with_args(
+        text: &str,
+        path: &Path,
+        args: &[(String, String)],
+    ) -> Result<TaskSpec, TaskFileError> {
+        if args.is_empty() {
+            return Self::parse(text, path);
+        }
+        let arg_error = |arg: String, message: String| TaskFileError::Arg {
+            path: path.to_path_buf(),
+            arg,
+            message,
+        };
+        let mut doc: Yaml = if text.trim().is_empty() {
+            Yaml::Mapping(serde_norway::Mapping::new())
+        } else {
+            serde_norway::from_str(text).map_err(|e| parse_error(path, text, &e))?
+        };
+        let mut recorded = JsonObject::new();
+        for (key, value) in args {
+            let parsed: Yaml = serde_norway::from_str(value).map_err(|e| {
+                arg_error(
+                    format!("{key}={value}"),
+                    format!("the value is not valid YAML: {}", strip_location(&e)),
+                )
+            })?;
+            let json = serde_json::to_value(&parsed)
+                .map_err(|e| arg_error(format!("{key}={value}"), e.to_string()))?;
+            set_field(&mut doc, key, parsed)
+                .map_err(|why| arg_error(format!("{key}={value}"), why))?;
+            recorded.insert(key.clone(), json);
+        }
+        let edited = serde_norway::to_string(&doc).map_err(|e| {
+            let all: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            arg_error(all.join(" -T "), e.to_string())
+        })?;
+        let raw = match parse_raw(&edited) {
+            Ok(raw) => raw,
+            Err(e) => return Err(override_error(text, &edited, path, args, &e)),
+        };
+        let mut spec = locate(raw, text, path, args);
+        spec.args = recorded;
+        Ok(spec)
+    }
+
+    /// Builds the task through `registry`; `dir` is the task file's
+    /// directory, which relative dataset paths are read from. Reads the
+    /// dataset.
+    pub fn build(&self, dir: &Path, registry: &Registry) -> Result<Task, TaskFileError> {
+        let path = &self.file;
+        let dataset_error = |source| TaskFileError::Dataset {
+            path: path.clone(),
+            source,
+        };
+        let spec = &self.dataset.value;
+        let mut dataset = match &spec.source {
+            DatasetSource::Path(relative) => {
+                let full = dir.join(relative);
+                if !full.is_file() {
+                    return Err(self.dataset.error(format!(
+                        "dataset file `{}` not found (looked for {})",
+                        relative.display(),
+                        full.display()
+                    )));
+                }
+                Dataset::read(full, &spec.options).map_err(dataset_error)?
+            }
+            DatasetSource::Samples(samples) => {
+                if samples.is_empty() {
+                    return Err(dataset_error(DatasetError::Empty {
+                        location: "<inline>".into(),
+                    }));
+                }
+                let mut dataset = Dataset::from_samples(samples.clone()).map_err(dataset_error)?;
+                dataset.name = spec.options.name.clone();
+                if let Some(seed) = spec.options.shuffle {
+                    dataset.shuffle(seed);
+                }
+                if let Some(seed) = spec.options.shuffle_choices {
+                    dataset.shuffle_choices(seed).map_err(|message| {
+                        dataset_error(DatasetError::Record {
+                            path: path.clone(),
+                            line: 0,
+                            message,
+                        })
+                    })?;
+                }
+                if let Some(limit) = spec.options.limit {
+                    dataset.limit(limit);
+                }
+                dataset
+            }
+        };
+        if let Some(ids) = &spec.sample_id {
+            let all = dataset.describe_ids();
+            let unmatched = dataset.select_ids(ids);
+            if !unmatched.is_empty() {
+                let named: Vec<String> = unmatched.iter().map(|id| format!("`{id}`")).collect();
+                return Err(dataset_error(DatasetError::Selection {
+                    location: dataset
+                        .location
+                        .clone()
+                        .unwrap_or_else(|| "<inline>".into()),
+                    message: format!(
+                        "`sample_id` names no sample with id {}; the dataset's ids are {all}",
+                        named.join(", ")
+                    ),
+                }));
+            }
+        }
+        let mut task = Task::new(self.name.clone(), dataset);
+        task.version = self.version;
+        for entry in &self.solver {
+            let c = &entry.value;
+            let solver = registry
+                .build_solver(&c.name, c.args.as_ref())
+                .map_err(|m| entry.error(m))?;
+            task.solvers.push(solver);
+        }
+        for entry in &self.scorer {
+            let c = &entry.value;
+            let scorer = registry
+                .build_scorer(&c.name, c.args.as_ref())
+                .map_err(|m| entry.error(m))?;
+            task.scorers.push(scorer);
+        }
+        if let Some(metrics) = &self.metrics {
+            let mut built = Vec::new();
+            for entry in metrics {
+                let c = &entry.value;
+                built.push(
+                    registry
+                        .build_metric(&c.name, c.args.as_ref())
+                        .map_err(|m| entry.error(m))?,
+                );
+            }
+            task.metrics = Some(built);
+        }
+        if let Some(epochs) = &self.epochs {
+            let mut reducers = Vec::new();
+            for name in &epochs.value.reducers {
+                reducers.push(registry.build_reducer(name).map_err(|m| epochs.error(m))?);
+            }
+            for reducer in &reducers {
+                if let Some(k) = reducer.k().filter(|k| *k > epochs.value.epochs) {
+                    return Err(epochs.error(format!(
+                        "reducer `{}` requires {k} epochs however the task has only {}",
+                        reducer.name(),
+                        epochs.value.epochs
+                    )));
+                }
+            }
+            task.epochs = Epochs {
+                epochs: epochs.value.epochs,
+                reducers,
+            };
+        }
+        task.config = self.config.clone();
+        task.fail_on_error = self.fail_on_error;
+        task.continue_on_fail = self.continue_on_fail;
+        task.limits = self.limits;
+        task.model_roles = self
+            .model_roles
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        task.metadata = self.metadata.clone();
+        task.source_file = Some(path.clone());
+        task.args = self.args.clone();
+        Ok(task)
+    }
+}
+
+fn read(path: &Path) -> Result<String, TaskFileError> {
+    std::fs::read_to_string(path).map_err(|source| TaskFileError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse_task(&text, path)
+    })
 }
 
-/// Parses task-file text; `path` names the file in errors and anchors
-/// relative dataset paths.
+fn dir_of(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Reads a task file into a [`Task`] (loading its dataset), with the
+/// built-in registry.
+pub fn load_task_file(path: impl AsRef<Path>) -> Result<Task, TaskFileError> {
+    load_task_file_with(path, &[], Registry::builtin_ref())
+}
+
+/// Parses task-file text with the built-in registry; `path` names the file
+/// in errors and anchors relative dataset paths.
 pub fn parse_task(text: &str, path: &Path) -> Result<Task, TaskFileError> {
-    let raw = parse_raw(text, path).map_err(|e| parse_error(path, text, &e))?;
-    build_task(raw, path)
-}
-
-fn parse_raw(text: &str, path: &Path) -> Result<RawTask, serde_norway::Error> {
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let previous = TASK_DIR.with(|d| std::mem::replace(&mut *d.borrow_mut(), dir));
-    let parsed = serde_norway::from_str::<RawTask>(text);
-    TASK_DIR.with(|d| *d.borrow_mut() = previous);
-    parsed
+    parse_task_with(text, path, &[], Registry::builtin_ref())
 }
 
 /// Reads a task file with overrides applied in order (`-T key=value`): each
@@ -139,12 +470,7 @@ pub fn load_task_file_with_args(
     path: impl AsRef<Path>,
     args: &[(String, String)],
 ) -> Result<Task, TaskFileError> {
-    let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| TaskFileError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_task_with_args(&text, path, args)
+    load_task_file_with(path, args, Registry::builtin_ref())
 }
 
 /// [`load_task_file_with_args`] on task-file text.
@@ -153,43 +479,346 @@ pub fn parse_task_with_args(
     path: &Path,
     args: &[(String, String)],
 ) -> Result<Task, TaskFileError> {
-    if args.is_empty() {
-        return parse_task(text, path);
+    parse_task_with(text, path, args, Registry::builtin_ref())
+}
+
+/// [`load_task_file_with_args`] through `registry` (which may hold custom
+/// solvers, scorers, metrics, reducers and tools).
+pub fn load_task_file_with(
+    path: impl AsRef<Path>,
+    args: &[(String, String)],
+    registry: &Registry,
+) -> Result<Task, TaskFileError> {
+    let path = path.as_ref();
+    let text = read(path)?;
+    parse_task_with(&text, path, args, registry)
+}
+
+/// [`load_task_file_with`] on task-file text.
+pub fn parse_task_with(
+    text: &str,
+    path: &Path,
+    args: &[(String, String)],
+    registry: &Registry,
+) -> Result<Task, TaskFileError> {
+    TaskSpec::parse_with_args(text, path, args)?.build(&dir_of(path), registry)
+}
+
+fn parse_raw(text: &str) -> Result<RawTask, serde_norway::Error> {
+    serde_norway::from_str::<RawTask>(text)
+}
+
+/// The spec of a parsed document, each component placed: in `text` (the
+/// file as written), or on the `-T` overrides of its top-level field.
+fn locate(raw: RawTask, text: &str, file: &Path, args: &[(String, String)]) -> TaskSpec {
+    let origin = |field: &str, index: Option<usize>| -> Origin {
+        let blamed: Vec<String> = args
+            .iter()
+            .filter(|(key, _)| key.split('.').next() == Some(field))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !blamed.is_empty() {
+            return Origin::Arg {
+                file: file.to_path_buf(),
+                arg: blamed.join(" -T "),
+            };
+        }
+        match probe(text, field, index) {
+            Some((line, column)) => Origin::File(Position {
+                file: file.to_path_buf(),
+                line,
+                column,
+            }),
+            None if !args.is_empty() => Origin::Arg {
+                file: file.to_path_buf(),
+                arg: args
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" -T "),
+            },
+            None => Origin::File(Position {
+                file: file.to_path_buf(),
+                line: 1,
+                column: 1,
+            }),
+        }
+    };
+    let place = |field: &str, index: Option<usize>| -> (Origin, String) {
+        let path = match index {
+            Some(i) => format!("{field}[{i}]"),
+            None => field.to_string(),
+        };
+        (origin(field, index), path)
+    };
+    let components = |field: &str, list: Components| -> Vec<Located<ComponentSpec>> {
+        let single = list.single;
+        list.items
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                let (origin, path) = place(field, (!single).then_some(i));
+                Located {
+                    value,
+                    origin,
+                    path,
+                }
+            })
+            .collect()
+    };
+    let (dataset_origin, dataset_path) = place("dataset", None);
+    TaskSpec {
+        file: file.to_path_buf(),
+        name: raw.name.0,
+        version: raw.version,
+        dataset: Located {
+            value: raw.dataset,
+            origin: dataset_origin,
+            path: dataset_path,
+        },
+        solver: raw
+            .solver
+            .map(|s| components("solver", s.0))
+            .unwrap_or_default(),
+        scorer: raw
+            .scorer
+            .map(|s| components("scorer", s.0))
+            .unwrap_or_default(),
+        metrics: raw.metrics.map(|m| components("metrics", m.0)),
+        epochs: raw.epochs.map(|value| {
+            let (origin, path) = place("epochs", None);
+            Located {
+                value,
+                origin,
+                path,
+            }
+        }),
+        config: raw.config.map(|c| c.0).unwrap_or_default(),
+        fail_on_error: raw.fail_on_error,
+        continue_on_fail: raw.continue_on_fail,
+        limits: Limits {
+            message_limit: raw.message_limit,
+            token_limit: raw.token_limit,
+            time_limit: raw.time_limit,
+            working_limit: raw.working_limit,
+        },
+        model_roles: raw.model_roles.unwrap_or_default(),
+        metadata: raw.metadata.unwrap_or_default(),
+        args: JsonObject::new(),
     }
-    let arg_error = |arg: String, message: String| TaskFileError::Arg {
-        path: path.to_path_buf(),
-        arg,
-        message,
-    };
-    let mut doc: Yaml = if text.trim().is_empty() {
-        Yaml::Mapping(serde_norway::Mapping::new())
-    } else {
-        serde_norway::from_str(text).map_err(|e| parse_error(path, text, &e))?
-    };
-    let mut recorded = JsonObject::new();
-    for (key, value) in args {
-        let parsed: Yaml = serde_norway::from_str(value).map_err(|e| {
-            arg_error(
-                format!("{key}={value}"),
-                format!("the value is not valid YAML: {}", strip_location(&e)),
-            )
-        })?;
-        let json = serde_json::to_value(&parsed)
-            .map_err(|e| arg_error(format!("{key}={value}"), e.to_string()))?;
-        set_field(&mut doc, key, parsed).map_err(|why| arg_error(format!("{key}={value}"), why))?;
-        recorded.insert(key.clone(), json);
+}
+
+const PROBE: &str = "\u{1}examen-probe\u{1}";
+
+/// The line and column serde reports for the node `field` (or its element
+/// `index`) of the top-level mapping of `text`: where an error raised while
+/// reading that node points, so that a build error points where a parse
+/// error would.
+fn probe(text: &str, field: &str, index: Option<usize>) -> Option<(usize, usize)> {
+    struct Root<'a> {
+        field: &'a str,
+        index: Option<usize>,
     }
-    let edited = serde_norway::to_string(&doc).map_err(|e| {
-        let all: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        arg_error(all.join(" -T "), e.to_string())
-    })?;
-    let raw = match parse_raw(&edited, path) {
-        Ok(raw) => raw,
-        Err(e) => return Err(override_error(text, &edited, path, args, &e)),
-    };
-    let mut task = build_task(raw, path)?;
-    task.args = recorded;
-    Ok(task)
+    impl<'de> Visitor<'de> for Root<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Yaml>()? {
+                if key.as_str() == Some(self.field) {
+                    return map.next_value_seed(Node { index: self.index });
+                }
+                map.next_value::<de::IgnoredAny>()?;
+            }
+            Err(de::Error::custom("the field is not in the file"))
+        }
+    }
+    struct Node {
+        index: Option<usize>,
+    }
+    impl<'de> DeserializeSeed<'de> for Node {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Node {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("anything")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            if let Some(index) = self.index {
+                for _ in 0..index {
+                    seq.next_element::<de::IgnoredAny>()?;
+                }
+                seq.next_element_seed(Node { index: None })?;
+            }
+            Err(de::Error::custom(PROBE))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+            Yaml::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            Err(de::Error::custom(PROBE))
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Err(E::custom(PROBE))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Err(E::custom(PROBE))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Err(E::custom(PROBE))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Err(E::custom(PROBE))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Err(E::custom(PROBE))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Err(E::custom(PROBE))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            Err(E::custom(PROBE))
+        }
+    }
+    let result = serde_norway::Deserializer::from_str(text).deserialize_map(Root { field, index });
+    match result {
+        Err(e) if e.to_string().contains(PROBE) => e.location().map(|l| (l.line(), l.column())),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    name: TaskName,
+    #[serde(default)]
+    version: u32,
+    dataset: DatasetSpec,
+    #[serde(default)]
+    solver: Option<ComponentsOf<0>>,
+    #[serde(default)]
+    scorer: Option<ComponentsOf<1>>,
+    #[serde(default)]
+    metrics: Option<ComponentsOf<2>>,
+    #[serde(default)]
+    epochs: Option<EpochsSpec>,
+    #[serde(default)]
+    config: Option<ConfigSpec>,
+    #[serde(default)]
+    fail_on_error: Option<FailOnError>,
+    #[serde(default)]
+    continue_on_fail: Option<bool>,
+    #[serde(default)]
+    message_limit: Option<usize>,
+    #[serde(default)]
+    token_limit: Option<u64>,
+    #[serde(default)]
+    time_limit: Option<f64>,
+    #[serde(default)]
+    working_limit: Option<f64>,
+    #[serde(default)]
+    model_roles: Option<IndexMap<String, String>>,
+    #[serde(default)]
+    metadata: Option<JsonObject>,
+}
+
+/// One component entry: a name, or `{name: arguments}`.
+struct Entry<const K: u8>(ComponentSpec);
+
+/// `solver`, `scorer` or `metrics`: one entry or a list of them.
+struct Components {
+    items: Vec<ComponentSpec>,
+    /// Written as one entry, not a list (errors name `scorer`, not `scorer[0]`).
+    single: bool,
+}
+
+const fn kind_of(k: u8) -> Kind {
+    match k {
+        0 => Kind::Solver,
+        1 => Kind::Scorer,
+        _ => Kind::Metric,
+    }
+}
+
+fn component(kind: Kind, value: Yaml) -> Result<ComponentSpec, String> {
+    let (name, args) = entry_parts(kind, value)?;
+    Ok(ComponentSpec { name, args })
+}
+
+impl<'de, const K: u8> Deserialize<'de> for Entry<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const K: u8>;
+        impl<'de, const K: u8> Visitor<'de> for V<K> {
+            type Value = Entry<K>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "a {} name or a `{{name: arguments}}` mapping",
+                    kind_of(K).as_str()
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                component(kind_of(K), Yaml::String(v.to_string()))
+                    .map(Entry)
+                    .map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let value = Yaml::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                component(kind_of(K), value)
+                    .map(Entry)
+                    .map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_any(V::<K>)
+    }
+}
+
+/// `Components` of kind `K` (0 solver, 1 scorer, 2 metric).
+struct ComponentsOf<const K: u8>(Components);
+
+impl<'de, const K: u8> Deserialize<'de> for ComponentsOf<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const K: u8>;
+        impl<'de, const K: u8> Visitor<'de> for V<K> {
+            type Value = ComponentsOf<K>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let kind = kind_of(K).as_str();
+                write!(
+                    f,
+                    "a {kind} name, a `{{name: arguments}}` mapping, or a list of them"
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let one = component(kind_of(K), Yaml::String(v.to_string())).map_err(E::custom)?;
+                Ok(ComponentsOf(Components {
+                    items: vec![one],
+                    single: true,
+                }))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let value = Yaml::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let one = component(kind_of(K), value).map_err(de::Error::custom)?;
+                Ok(ComponentsOf(Components {
+                    items: vec![one],
+                    single: true,
+                }))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Entry(item)) = seq.next_element::<Entry<K>>()? {
+                    items.push(item);
+                }
+                Ok(ComponentsOf(Components {
+                    items,
+                    single: false,
+                }))
+            }
+        }
+        d.deserialize_any(V::<K>)
+    }
 }
 
 /// Blames an error in the edited task file on the overrides of the
@@ -217,7 +846,7 @@ fn override_error(
         };
     }
     // Not in an overridden field: the file's own error, at its own line.
-    match parse_raw(text, path) {
+    match parse_raw(text) {
         Err(original) => parse_error(path, text, &original),
         Ok(_) => {
             let all: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -293,116 +922,6 @@ fn parse_error(path: &Path, text: &str, error: &serde_norway::Error) -> TaskFile
     }
 }
 
-fn build_task(raw: RawTask, path: &Path) -> Result<Task, TaskFileError> {
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dataset_error = |source| TaskFileError::Dataset {
-        path: path.to_path_buf(),
-        source,
-    };
-    let spec = raw.dataset;
-    let mut dataset = match spec.source {
-        DatasetSource::Path(relative) => {
-            Dataset::read(dir.join(relative), &spec.options).map_err(dataset_error)?
-        }
-        DatasetSource::Inline(samples) => {
-            if samples.is_empty() {
-                return Err(dataset_error(DatasetError::Empty {
-                    location: "<inline>".into(),
-                }));
-            }
-            let mut dataset = Dataset::from_samples(samples).map_err(dataset_error)?;
-            dataset.name = spec.options.name.clone();
-            if let Some(seed) = spec.options.shuffle {
-                dataset.shuffle(seed);
-            }
-            if let Some(seed) = spec.options.shuffle_choices {
-                dataset.shuffle_choices(seed).map_err(|message| {
-                    dataset_error(DatasetError::Record {
-                        path: path.to_path_buf(),
-                        line: 0,
-                        message,
-                    })
-                })?;
-            }
-            if let Some(limit) = spec.options.limit {
-                dataset.limit(limit);
-            }
-            dataset
-        }
-    };
-    if let Some(ids) = &spec.sample_id {
-        let all = dataset.describe_ids();
-        let unmatched = dataset.select_ids(ids);
-        if !unmatched.is_empty() {
-            let named: Vec<String> = unmatched.iter().map(|id| format!("`{id}`")).collect();
-            return Err(dataset_error(DatasetError::Selection {
-                location: dataset
-                    .location
-                    .clone()
-                    .unwrap_or_else(|| "<inline>".into()),
-                message: format!(
-                    "`sample_id` names no sample with id {}; the dataset's ids are {all}",
-                    named.join(", ")
-                ),
-            }));
-        }
-    }
-    let mut task = Task::new(raw.name.0, dataset);
-    task.version = raw.version;
-    task.solvers = raw.solver.map(|s| s.0).unwrap_or_default();
-    task.scorers = raw.scorer.map(|s| s.0).unwrap_or_default();
-    task.metrics = raw.metrics.map(|m| m.0);
-    task.epochs = raw.epochs.unwrap_or_default();
-    task.config = raw.config.map(|c| c.0).unwrap_or_default();
-    task.fail_on_error = raw.fail_on_error;
-    task.continue_on_fail = raw.continue_on_fail;
-    task.limits = Limits {
-        message_limit: raw.message_limit,
-        token_limit: raw.token_limit,
-        time_limit: raw.time_limit,
-        working_limit: raw.working_limit,
-    };
-    task.model_roles = raw.model_roles.unwrap_or_default().into_iter().collect();
-    task.metadata = raw.metadata.unwrap_or_default();
-    task.source_file = Some(path.to_path_buf());
-    Ok(task)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTask {
-    name: TaskName,
-    #[serde(default)]
-    version: u32,
-    dataset: DatasetSpec,
-    #[serde(default)]
-    solver: Option<OneOrMany<SolverEntry>>,
-    #[serde(default)]
-    scorer: Option<OneOrMany<ScorerEntry>>,
-    #[serde(default)]
-    metrics: Option<OneOrMany<MetricEntry>>,
-    #[serde(default)]
-    epochs: Option<Epochs>,
-    #[serde(default)]
-    config: Option<ConfigSpec>,
-    #[serde(default)]
-    fail_on_error: Option<FailOnError>,
-    #[serde(default)]
-    continue_on_fail: Option<bool>,
-    #[serde(default)]
-    message_limit: Option<usize>,
-    #[serde(default)]
-    token_limit: Option<u64>,
-    #[serde(default)]
-    time_limit: Option<f64>,
-    #[serde(default)]
-    working_limit: Option<f64>,
-    #[serde(default)]
-    model_roles: Option<IndexMap<String, String>>,
-    #[serde(default)]
-    metadata: Option<JsonObject>,
-}
-
 /// A task's name: a string with something in it (an empty `name:` is YAML's null, which
 /// would otherwise become a task called `null`).
 struct TaskName(String);
@@ -451,131 +970,6 @@ impl<'de> Deserialize<'de> for TaskName {
 
 const EMPTY_NAME: &str = "`name` is empty; expected the task's name (a non-empty string)";
 
-/// Builds a component from a YAML entry (name or `{name: args}`).
-trait Component: Sized {
-    const KIND: Kind;
-    fn build(value: Yaml) -> Result<Self, String>;
-}
-
-struct SolverEntry(Arc<dyn Solver>);
-struct ScorerEntry(Arc<dyn Scorer>);
-struct MetricEntry(Arc<dyn Metric>);
-
-impl Component for SolverEntry {
-    const KIND: Kind = Kind::Solver;
-    fn build(value: Yaml) -> Result<Self, String> {
-        registry::solver_from_yaml(value).map(SolverEntry)
-    }
-}
-
-impl Component for ScorerEntry {
-    const KIND: Kind = Kind::Scorer;
-    fn build(value: Yaml) -> Result<Self, String> {
-        registry::scorer_from_yaml(value).map(ScorerEntry)
-    }
-}
-
-impl Component for MetricEntry {
-    const KIND: Kind = Kind::Metric;
-    fn build(value: Yaml) -> Result<Self, String> {
-        registry::metric_from_yaml(value).map(MetricEntry)
-    }
-}
-
-struct Entry<C>(C);
-
-// Components are built inside the visitor, while the YAML node is current,
-// so that the error carries the node's path and position.
-impl<'de, C: Component> Deserialize<'de> for Entry<C> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<C>(std::marker::PhantomData<C>);
-        impl<'de, C: Component> Visitor<'de> for V<C> {
-            type Value = Entry<C>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(
-                    f,
-                    "a {} name or a `{{name: arguments}}` mapping",
-                    C::KIND.as_str()
-                )
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                C::build(Yaml::String(v.to_string()))
-                    .map(Entry)
-                    .map_err(E::custom)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let value = Yaml::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                C::build(value).map(Entry).map_err(de::Error::custom)
-            }
-        }
-        d.deserialize_any(V::<C>(std::marker::PhantomData))
-    }
-}
-
-/// One entry or a list of them.
-struct OneOrMany<C>(Vec<Arc<C::Inner>>)
-where
-    C: Unwrap;
-
-trait Unwrap {
-    type Inner: ?Sized;
-    fn unwrap(self) -> Arc<Self::Inner>;
-}
-
-impl Unwrap for SolverEntry {
-    type Inner = dyn Solver;
-    fn unwrap(self) -> Arc<dyn Solver> {
-        self.0
-    }
-}
-
-impl Unwrap for ScorerEntry {
-    type Inner = dyn Scorer;
-    fn unwrap(self) -> Arc<dyn Scorer> {
-        self.0
-    }
-}
-
-impl Unwrap for MetricEntry {
-    type Inner = dyn Metric;
-    fn unwrap(self) -> Arc<dyn Metric> {
-        self.0
-    }
-}
-
-impl<'de, C: Component + Unwrap> Deserialize<'de> for OneOrMany<C> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<C>(std::marker::PhantomData<C>);
-        impl<'de, C: Component + Unwrap> Visitor<'de> for V<C> {
-            type Value = OneOrMany<C>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let kind = C::KIND.as_str();
-                write!(
-                    f,
-                    "a {kind} name, a `{{name: arguments}}` mapping, or a list of them"
-                )
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                let one = C::build(Yaml::String(v.to_string())).map_err(E::custom)?;
-                Ok(OneOrMany(vec![one.unwrap()]))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let value = Yaml::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let one = C::build(value).map_err(de::Error::custom)?;
-                Ok(OneOrMany(vec![one.unwrap()]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(Entry(item)) = seq.next_element::<Entry<C>>()? {
-                    out.push(item.unwrap());
-                }
-                Ok(OneOrMany(out))
-            }
-        }
-        d.deserialize_any(V::<C>(std::marker::PhantomData))
-    }
-}
-
 struct ConfigSpec(GenerateConfig);
 
 impl<'de> Deserialize<'de> for ConfigSpec {
@@ -597,30 +991,30 @@ impl<'de> Deserialize<'de> for ConfigSpec {
     }
 }
 
-impl<'de> Deserialize<'de> for Epochs {
+impl<'de> Deserialize<'de> for EpochsSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Epochs;
+            type Value = EpochsSpec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a number of epochs, or `{epochs: N, reducer: name or [names]}`")
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Epochs, E> {
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<EpochsSpec, E> {
                 let epochs = usize::try_from(v).map_err(E::custom)?;
                 if epochs == 0 {
                     return Err(E::custom("epochs must be at least 1"));
                 }
-                Ok(Epochs {
+                Ok(EpochsSpec {
                     epochs,
                     reducers: Vec::new(),
                 })
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Epochs, E> {
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<EpochsSpec, E> {
                 u64::try_from(v)
                     .map_err(|_| E::custom("epochs must be at least 1"))
                     .and_then(|v| self.visit_u64(v))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Epochs, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EpochsSpec, A::Error> {
                 #[derive(Deserialize)]
                 #[serde(deny_unknown_fields)]
                 struct Raw {
@@ -645,22 +1039,12 @@ impl<'de> Deserialize<'de> for Epochs {
                             de::Error::custom("a reducer is a name such as `mean` or `pass_at_2`")
                         })?
                         .to_string();
-                    reducers.push(registry::build_reducer(&name).map_err(de::Error::custom)?);
+                    reducers.push(name);
                 }
-                let epochs = Epochs {
+                Ok(EpochsSpec {
                     epochs: raw.epochs,
                     reducers,
-                };
-                for reducer in &epochs.reducers {
-                    if let Some(k) = reducer.k().filter(|k| *k > epochs.epochs) {
-                        return Err(de::Error::custom(format!(
-                            "reducer `{}` requires {k} epochs however the task has only {}",
-                            reducer.name(),
-                            epochs.epochs
-                        )));
-                    }
-                }
-                Ok(epochs)
+                })
             }
         }
         d.deserialize_any(V)
@@ -706,17 +1090,6 @@ impl<'de> Deserialize<'de> for FailOnError {
         }
         d.deserialize_any(V)
     }
-}
-
-enum DatasetSource {
-    Path(PathBuf),
-    Inline(Vec<crate::sample::Sample>),
-}
-
-struct DatasetSpec {
-    source: DatasetSource,
-    options: DatasetOptions,
-    sample_id: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -836,13 +1209,6 @@ impl TryFrom<RawDataset> for DatasetSpec {
                 if options.format.is_none() && DatasetFormat::from_path(&relative).is_none() {
                     return Err(format!("dataset path `{path}`: unsupported format; expected a .jsonl, .json or .csv file (or set `format`)"));
                 }
-                let full = TASK_DIR.with(|d| d.borrow().join(&relative));
-                if !full.is_file() {
-                    return Err(format!(
-                        "dataset file `{path}` not found (looked for {})",
-                        full.display()
-                    ));
-                }
                 DatasetSource::Path(relative)
             }
             (None, Some(records)) => {
@@ -853,7 +1219,7 @@ impl TryFrom<RawDataset> for DatasetSpec {
                             .map_err(|e| format!("samples[{idx}]: {e}"))?,
                     );
                 }
-                DatasetSource::Inline(samples)
+                DatasetSource::Samples(samples)
             }
         };
         Ok(DatasetSpec {

@@ -23,7 +23,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use examen::{ScoreError, ScoreOptions, ScoreOutcome, Scorer};
+use examen::{DynScorer, ScoreError, ScoreOptions, ScoreOutcome};
 use examen_rt::CancelToken;
 
 use crate::args::{ScoreAction, ScoreArgs};
@@ -36,7 +36,7 @@ use crate::error::{CliError, Exit};
 pub(crate) struct ScoreRequest {
     pub(crate) src: PathBuf,
     pub(crate) dest: PathBuf,
-    pub(crate) scorers: Option<Vec<Arc<dyn Scorer>>>,
+    pub(crate) scorers: Option<Vec<Arc<dyn DynScorer>>>,
     pub(crate) action: ScoreAction,
 }
 

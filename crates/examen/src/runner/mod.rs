@@ -327,7 +327,7 @@ pub async fn eval(
 pub(crate) struct RunShared {
     pub(crate) run: usize,
     pub(crate) task: Arc<Task>,
-    pub(crate) solvers: Vec<Arc<dyn crate::solver::Solver>>,
+    pub(crate) solvers: Vec<Arc<dyn crate::solver::DynSolver>>,
     pub(crate) samples: Vec<Sample>,
     pub(crate) models: Arc<ModelSet>,
     pub(crate) config: GenerateConfig,

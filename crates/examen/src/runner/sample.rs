@@ -89,6 +89,8 @@ fn initial_state(shared: &RunShared, sample: &Sample, epoch: usize) -> TaskState
         message_limit: shared.limits.message_limit,
         token_limit: shared.limits.token_limit,
         token_usage: ModelUsage::default(),
+        tools: Vec::new(),
+        tool_choice: examen_types::ToolChoice::Auto,
     }
 }
 

@@ -17,11 +17,70 @@ use crate::metric::{Accuracy, Mean, Metric, Stderr};
 use crate::sample::Target;
 use crate::state::TaskState;
 use rules::{MatchLocation, PatternOutcome};
+use std::future::Future;
 
 pub use model_graded::{
     default_instructions, ModelGraded, DEFAULT_MODEL_GRADED_FACT_TEMPLATE,
     DEFAULT_MODEL_GRADED_QA_TEMPLATE,
 };
+
+/// The object-safe form of [`Scorer`], which the engine holds
+/// (`Arc<dyn DynScorer>`). Implemented for every [`Scorer`]; implement
+/// [`Scorer`] rather than this.
+pub trait DynScorer: Send + Sync + fmt::Debug {
+    /// [`Scorer::name`].
+    fn name(&self) -> &str;
+    /// [`Scorer::params`].
+    fn params(&self) -> JsonObject;
+    /// [`Scorer::metrics`].
+    fn metrics(&self) -> Vec<Arc<dyn Metric>>;
+    /// [`Scorer::score`], boxed.
+    fn score<'a>(
+        &'a self,
+        state: &'a TaskState,
+        target: &'a Target,
+        generate: &'a Generate,
+    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>>;
+}
+
+impl<T: Scorer> DynScorer for T {
+    fn name(&self) -> &str {
+        Scorer::name(self)
+    }
+    fn params(&self) -> JsonObject {
+        Scorer::params(self)
+    }
+    fn metrics(&self) -> Vec<Arc<dyn Metric>> {
+        Scorer::metrics(self)
+    }
+    fn score<'a>(
+        &'a self,
+        state: &'a TaskState,
+        target: &'a Target,
+        generate: &'a Generate,
+    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
+        Box::pin(Scorer::score(self, state, target, generate))
+    }
+}
+
+/// Turns a scorer into the engine's `Arc<dyn DynScorer>`: any [`Scorer`],
+/// or an `Arc<dyn DynScorer>` as it is.
+pub trait IntoScorer {
+    /// The scorer, shared.
+    fn into_scorer(self) -> Arc<dyn DynScorer>;
+}
+
+impl<T: Scorer> IntoScorer for T {
+    fn into_scorer(self) -> Arc<dyn DynScorer> {
+        Arc::new(self)
+    }
+}
+
+impl IntoScorer for Arc<dyn DynScorer> {
+    fn into_scorer(self) -> Arc<dyn DynScorer> {
+        self
+    }
+}
 
 /// Inspect's `CORRECT`.
 pub const CORRECT: &str = "C";
@@ -33,7 +92,27 @@ pub const PARTIAL: &str = "P";
 pub const NOANSWER: &str = "N";
 
 /// Scores a sample.
-pub trait Scorer: Send + Sync + fmt::Debug {
+///
+/// Written with a plain `async fn`; the engine holds scorers as
+/// `Arc<dyn DynScorer>` (every `Scorer` is one, through a blanket impl).
+/// An error of any type converts into [`SampleError`] with `?`.
+///
+/// ```
+/// use examen::{Generate, SampleError, Score, Scorer, Target, TaskState};
+///
+/// #[derive(Debug)]
+/// struct Length;
+///
+/// impl Scorer for Length {
+///     fn name(&self) -> &str {
+///         "length"
+///     }
+///     async fn score(&self, state: &TaskState, _: &Target, _: &Generate) -> Result<Option<Score>, SampleError> {
+///         Ok(Some(Score::new(state.output.completion.len() as i64)))
+///     }
+/// }
+/// ```
+pub trait Scorer: Send + Sync + fmt::Debug + 'static {
     /// The registry name (`match`, `includes`, ...), used as the score's name.
     fn name(&self) -> &str;
 
@@ -48,12 +127,12 @@ pub trait Scorer: Send + Sync + fmt::Debug {
     }
 
     /// Scores the state. `None` means the scorer declines to score.
-    fn score<'a>(
-        &'a self,
-        state: &'a TaskState,
-        target: &'a Target,
-        generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>>;
+    fn score(
+        &self,
+        state: &TaskState,
+        target: &Target,
+        generate: &Generate,
+    ) -> impl Future<Output = Result<Option<Score>, SampleError>> + Send;
 }
 
 fn reason_if_empty(completion: &str) -> Option<String> {
@@ -108,7 +187,7 @@ impl Default for Match {
 }
 
 /// `match` with Inspect's defaults (`location: end`).
-pub fn match_() -> Arc<dyn Scorer> {
+pub fn match_() -> Arc<dyn DynScorer> {
     Arc::new(Match::default())
 }
 
@@ -125,17 +204,15 @@ impl Scorer for Match {
         p
     }
 
-    fn score<'a>(
-        &'a self,
-        state: &'a TaskState,
-        target: &'a Target,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
-        Box::pin(async move {
-            Ok(Some(str_match_score(state, target, |v, t| {
-                rules::match_str(v, t, self.location, self.ignore_case, true, self.numeric)
-            })))
-        })
+    async fn score(
+        &self,
+        state: &TaskState,
+        target: &Target,
+        _generate: &Generate,
+    ) -> Result<Option<Score>, SampleError> {
+        Ok(Some(str_match_score(state, target, |v, t| {
+            rules::match_str(v, t, self.location, self.ignore_case, true, self.numeric)
+        })))
     }
 }
 
@@ -147,7 +224,7 @@ pub struct Includes {
 }
 
 /// `includes`, case-insensitive.
-pub fn includes() -> Arc<dyn Scorer> {
+pub fn includes() -> Arc<dyn DynScorer> {
     Arc::new(Includes { ignore_case: true })
 }
 
@@ -162,17 +239,15 @@ impl Scorer for Includes {
         p
     }
 
-    fn score<'a>(
-        &'a self,
-        state: &'a TaskState,
-        target: &'a Target,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
-        Box::pin(async move {
-            Ok(Some(str_match_score(state, target, |v, t| {
-                rules::includes(v, t, self.ignore_case)
-            })))
-        })
+    async fn score(
+        &self,
+        state: &TaskState,
+        target: &Target,
+        _generate: &Generate,
+    ) -> Result<Option<Score>, SampleError> {
+        Ok(Some(str_match_score(state, target, |v, t| {
+            rules::includes(v, t, self.ignore_case)
+        })))
     }
 }
 
@@ -181,7 +256,7 @@ impl Scorer for Includes {
 pub struct Exact;
 
 /// `exact`.
-pub fn exact() -> Arc<dyn Scorer> {
+pub fn exact() -> Arc<dyn DynScorer> {
     Arc::new(Exact)
 }
 
@@ -194,23 +269,21 @@ impl Scorer for Exact {
         vec![Arc::new(Mean::default()), Arc::new(Stderr::default())]
     }
 
-    fn score<'a>(
-        &'a self,
-        state: &'a TaskState,
-        target: &'a Target,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
-        Box::pin(async move {
-            let completion = &state.output.completion;
-            let value = if rules::max_exact_score(completion, &target.as_list()) == 1.0 {
-                CORRECT
-            } else {
-                INCORRECT
-            };
-            let mut score = Score::new(value).with_answer(completion.clone());
-            score.reason = reason_if_empty(completion);
-            Ok(Some(score))
-        })
+    async fn score(
+        &self,
+        state: &TaskState,
+        target: &Target,
+        _generate: &Generate,
+    ) -> Result<Option<Score>, SampleError> {
+        let completion = &state.output.completion;
+        let value = if rules::max_exact_score(completion, &target.as_list()) == 1.0 {
+            CORRECT
+        } else {
+            INCORRECT
+        };
+        let mut score = Score::new(value).with_answer(completion.clone());
+        score.reason = reason_if_empty(completion);
+        Ok(Some(score))
     }
 }
 
@@ -222,7 +295,7 @@ pub struct F1 {
 }
 
 /// `f1`.
-pub fn f1() -> Arc<dyn Scorer> {
+pub fn f1() -> Arc<dyn DynScorer> {
     Arc::new(F1::default())
 }
 
@@ -243,20 +316,17 @@ impl Scorer for F1 {
         vec![Arc::new(Mean::default()), Arc::new(Stderr::default())]
     }
 
-    fn score<'a>(
-        &'a self,
-        state: &'a TaskState,
-        target: &'a Target,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
-        Box::pin(async move {
-            let completion = &state.output.completion;
-            let value =
-                rules::max_f1_score(completion, &target.as_list(), self.stop_words.as_deref());
-            let mut score = Score::new(value).with_answer(completion.clone());
-            score.reason = reason_if_empty(completion);
-            Ok(Some(score))
-        })
+    async fn score(
+        &self,
+        state: &TaskState,
+        target: &Target,
+        _generate: &Generate,
+    ) -> Result<Option<Score>, SampleError> {
+        let completion = &state.output.completion;
+        let value = rules::max_f1_score(completion, &target.as_list(), self.stop_words.as_deref());
+        let mut score = Score::new(value).with_answer(completion.clone());
+        score.reason = reason_if_empty(completion);
+        Ok(Some(score))
     }
 }
 
@@ -333,46 +403,44 @@ impl Scorer for Pattern {
         self.log_params.clone()
     }
 
-    fn score<'a>(
-        &'a self,
-        state: &'a TaskState,
-        target: &'a Target,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
-        Box::pin(async move {
-            let completion = &state.output.completion;
-            let empty = rules::no_response(completion);
-            let score = match rules::pattern_match(
-                &self.regex,
-                completion,
-                &target.as_list(),
-                self.ignore_case,
-                self.match_all,
-            ) {
-                PatternOutcome::Matched { answer, correct } => {
-                    let mut score = Score::new(if correct { CORRECT } else { INCORRECT })
-                        .with_explanation(completion.clone());
-                    score.answer = answer;
-                    score.reason = empty.then(|| "no_response".to_string());
-                    score
-                }
-                PatternOutcome::NotMatched => {
-                    let mut score = Score::new(INCORRECT).with_explanation(format!(
-                        "Scoring pattern not matched in output: {completion}"
-                    ));
-                    score.reason = Some(
-                        if empty {
-                            "no_response"
-                        } else {
-                            "invalid_response_format"
-                        }
-                        .to_string(),
-                    );
-                    score
-                }
-            };
-            Ok(Some(score))
-        })
+    async fn score(
+        &self,
+        state: &TaskState,
+        target: &Target,
+        _generate: &Generate,
+    ) -> Result<Option<Score>, SampleError> {
+        let completion = &state.output.completion;
+        let empty = rules::no_response(completion);
+        let score = match rules::pattern_match(
+            &self.regex,
+            completion,
+            &target.as_list(),
+            self.ignore_case,
+            self.match_all,
+        ) {
+            PatternOutcome::Matched { answer, correct } => {
+                let mut score = Score::new(if correct { CORRECT } else { INCORRECT })
+                    .with_explanation(completion.clone());
+                score.answer = answer;
+                score.reason = empty.then(|| "no_response".to_string());
+                score
+            }
+            PatternOutcome::NotMatched => {
+                let mut score = Score::new(INCORRECT).with_explanation(format!(
+                    "Scoring pattern not matched in output: {completion}"
+                ));
+                score.reason = Some(
+                    if empty {
+                        "no_response"
+                    } else {
+                        "invalid_response_format"
+                    }
+                    .to_string(),
+                );
+                score
+            }
+        };
+        Ok(Some(score))
     }
 }
 
@@ -382,7 +450,7 @@ impl Scorer for Pattern {
 pub struct ChoiceScorer;
 
 /// `choice`.
-pub fn choice() -> Arc<dyn Scorer> {
+pub fn choice() -> Arc<dyn DynScorer> {
     Arc::new(ChoiceScorer)
 }
 
@@ -391,76 +459,74 @@ impl Scorer for ChoiceScorer {
         "choice"
     }
 
-    fn score<'a>(
-        &'a self,
-        state: &'a TaskState,
-        target: &'a Target,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
-        Box::pin(async move {
-            if state.choices.is_empty() {
-                return Err(SampleError::failed(
-                    "the choice scorer requires samples with choices",
-                ));
-            }
-            let completion = &state.output.completion;
-            let (choices, explanation) = if state.choices.are_shuffled() {
-                let picked: Vec<String> = state
-                    .choices
-                    .0
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| c.correct == Some(true))
-                    .map(|(i, _)| rules::answer_character(i))
-                    .collect();
-                let explanation = format!(
-                    "Choices were shuffled before generating a response, the following was sent to the model:\n\n{}\nShuffled answer:\nANSWER: {}",
-                    crate::solver::answer_options_for(&state.choices),
-                    picked.join(", ")
-                );
-                (state.choices.unshuffled(), explanation)
-            } else {
-                (state.choices.clone(), completion.clone())
-            };
-            let mut positions = rules::choice_target_positions(&target.as_list(), choices.len())
-                .map_err(SampleError::failed)?;
-            positions.sort_unstable();
-            let selected: Vec<usize> = choices
+    async fn score(
+        &self,
+        state: &TaskState,
+        target: &Target,
+        _generate: &Generate,
+    ) -> Result<Option<Score>, SampleError> {
+        if state.choices.is_empty() {
+            return Err(SampleError::failed(
+                "the choice scorer requires samples with choices",
+            ));
+        }
+        let completion = &state.output.completion;
+        let (choices, explanation) = if state.choices.are_shuffled() {
+            let picked: Vec<String> = state
+                .choices
                 .0
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| c.correct == Some(true))
-                .map(|(i, _)| i)
+                .map(|(i, _)| rules::answer_character(i))
                 .collect();
-            let answers: Vec<String> = selected
-                .iter()
-                .map(|&i| rules::answer_character(i))
-                .collect();
-            let score = if selected == positions {
-                Score::new(CORRECT)
-                    .with_answer(answers.join(", "))
-                    .with_explanation(explanation)
-            } else if selected.is_empty() {
-                let mut score = if rules::no_response(completion) {
-                    Score::new(NOANSWER)
-                } else {
-                    Score::new(INCORRECT)
-                };
-                score.reason = Some(
-                    if rules::no_response(completion) {
-                        "no_response"
-                    } else {
-                        "invalid_response_format"
-                    }
-                    .to_string(),
-                );
-                score.with_answer("").with_explanation(explanation)
+            let explanation = format!(
+                "Choices were shuffled before generating a response, the following was sent to the model:\n\n{}\nShuffled answer:\nANSWER: {}",
+                crate::solver::answer_options_for(&state.choices),
+                picked.join(", ")
+            );
+            (state.choices.unshuffled(), explanation)
+        } else {
+            (state.choices.clone(), completion.clone())
+        };
+        let mut positions = rules::choice_target_positions(&target.as_list(), choices.len())
+            .map_err(SampleError::failed)?;
+        positions.sort_unstable();
+        let selected: Vec<usize> = choices
+            .0
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.correct == Some(true))
+            .map(|(i, _)| i)
+            .collect();
+        let answers: Vec<String> = selected
+            .iter()
+            .map(|&i| rules::answer_character(i))
+            .collect();
+        let score = if selected == positions {
+            Score::new(CORRECT)
+                .with_answer(answers.join(", "))
+                .with_explanation(explanation)
+        } else if selected.is_empty() {
+            let mut score = if rules::no_response(completion) {
+                Score::new(NOANSWER)
             } else {
                 Score::new(INCORRECT)
-                    .with_answer(answers.join(", "))
-                    .with_explanation(explanation)
             };
-            Ok(Some(score))
-        })
+            score.reason = Some(
+                if rules::no_response(completion) {
+                    "no_response"
+                } else {
+                    "invalid_response_format"
+                }
+                .to_string(),
+            );
+            score.with_answer("").with_explanation(explanation)
+        } else {
+            Score::new(INCORRECT)
+                .with_answer(answers.join(", "))
+                .with_explanation(explanation)
+        };
+        Ok(Some(score))
     }
 }

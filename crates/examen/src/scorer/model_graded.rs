@@ -5,7 +5,7 @@ use examen_types::{ChatMessage, GenerateConfig, JsonObject, JsonValue, Score};
 
 use super::rules::{neutralize_structural_delimiters, GradeRule};
 use super::Scorer;
-use crate::generate::{BoxFuture, Generate, ModelRef, SampleError};
+use crate::generate::{Generate, ModelRef, SampleError};
 use crate::sample::Target;
 use crate::state::TaskState;
 use crate::template::format_template;
@@ -192,88 +192,86 @@ impl Scorer for ModelGraded {
         p
     }
 
-    fn score<'a>(
-        &'a self,
-        state: &'a TaskState,
-        target: &'a Target,
-        generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
-        Box::pin(async move {
-            let question = if self.include_history {
-                chat_history(state)
-            } else {
-                state.input_text()
-            };
-            let instructions = self
-                .instructions
-                .clone()
-                .unwrap_or_else(|| default_instructions(self.partial_credit));
-            let mut values = JsonObject::new();
-            for (k, v) in &state.metadata {
-                if !matches!(
-                    k.as_str(),
-                    "question" | "answer" | "criterion" | "instructions"
-                ) {
-                    values.insert(k.clone(), sanitize(v));
-                }
+    async fn score(
+        &self,
+        state: &TaskState,
+        target: &Target,
+        generate: &Generate,
+    ) -> Result<Option<Score>, SampleError> {
+        let question = if self.include_history {
+            chat_history(state)
+        } else {
+            state.input_text()
+        };
+        let instructions = self
+            .instructions
+            .clone()
+            .unwrap_or_else(|| default_instructions(self.partial_credit));
+        let mut values = JsonObject::new();
+        for (k, v) in &state.metadata {
+            if !matches!(
+                k.as_str(),
+                "question" | "answer" | "criterion" | "instructions"
+            ) {
+                values.insert(k.clone(), sanitize(v));
             }
-            values.insert(
-                "question".into(),
-                JsonValue::from(neutralize_structural_delimiters(&question)),
-            );
-            values.insert(
-                "answer".into(),
-                JsonValue::from(neutralize_structural_delimiters(&state.output.completion)),
-            );
-            values.insert(
-                "criterion".into(),
-                JsonValue::from(neutralize_structural_delimiters(&target.text())),
-            );
-            values.insert("instructions".into(), JsonValue::from(instructions));
-            let prompt = format_template(&self.template, &values)
-                .map_err(|e| SampleError::failed(format!("{}: {e}", self.name)))?;
-            let prompt_message = ChatMessage::user(prompt);
-            let result = generate
-                .call_model(
-                    &self.model,
-                    std::slice::from_ref(&prompt_message),
-                    &GenerateConfig::default(),
-                    None,
-                )
-                .await?;
-            let mut metadata = JsonObject::new();
-            let grader_message = result
-                .message()
-                .cloned()
-                .map(ChatMessage::from)
-                .unwrap_or_else(|| ChatMessage::assistant(result.completion.as_str()));
-            metadata.insert(
-                "grading".into(),
-                JsonValue::Array(vec![
-                    serde_json::to_value(&prompt_message).unwrap_or(JsonValue::Null),
-                    serde_json::to_value(&grader_message).unwrap_or(JsonValue::Null),
-                ]),
-            );
-            let score = match self.rule.extract(&result.completion) {
-                Some(grade) => {
-                    let mut score = Score::new(grade.as_str())
-                        .with_answer(state.output.completion.clone())
-                        .with_explanation(result.completion.clone());
-                    score.metadata = Some(metadata);
-                    score
-                }
-                None => {
-                    let mut score = Score::unscored(Some("grader_failed".into()))
-                        .with_answer(state.output.completion.clone())
-                        .with_explanation(format!(
-                            "Grade not found in model output: {}",
-                            result.completion
-                        ));
-                    score.metadata = Some(metadata);
-                    score
-                }
-            };
-            Ok(Some(score))
-        })
+        }
+        values.insert(
+            "question".into(),
+            JsonValue::from(neutralize_structural_delimiters(&question)),
+        );
+        values.insert(
+            "answer".into(),
+            JsonValue::from(neutralize_structural_delimiters(&state.output.completion)),
+        );
+        values.insert(
+            "criterion".into(),
+            JsonValue::from(neutralize_structural_delimiters(&target.text())),
+        );
+        values.insert("instructions".into(), JsonValue::from(instructions));
+        let prompt = format_template(&self.template, &values)
+            .map_err(|e| SampleError::failed(format!("{}: {e}", self.name)))?;
+        let prompt_message = ChatMessage::user(prompt);
+        let result = generate
+            .call_model(
+                &self.model,
+                std::slice::from_ref(&prompt_message),
+                &GenerateConfig::default(),
+                None,
+            )
+            .await?;
+        let mut metadata = JsonObject::new();
+        let grader_message = result
+            .message()
+            .cloned()
+            .map(ChatMessage::from)
+            .unwrap_or_else(|| ChatMessage::assistant(result.completion.as_str()));
+        metadata.insert(
+            "grading".into(),
+            JsonValue::Array(vec![
+                serde_json::to_value(&prompt_message).unwrap_or(JsonValue::Null),
+                serde_json::to_value(&grader_message).unwrap_or(JsonValue::Null),
+            ]),
+        );
+        let score = match self.rule.extract(&result.completion) {
+            Some(grade) => {
+                let mut score = Score::new(grade.as_str())
+                    .with_answer(state.output.completion.clone())
+                    .with_explanation(result.completion.clone());
+                score.metadata = Some(metadata);
+                score
+            }
+            None => {
+                let mut score = Score::unscored(Some("grader_failed".into()))
+                    .with_answer(state.output.completion.clone())
+                    .with_explanation(format!(
+                        "Grade not found in model output: {}",
+                        result.completion
+                    ));
+                score.metadata = Some(metadata);
+                score
+            }
+        };
+        Ok(Some(score))
     }
 }

@@ -16,15 +16,90 @@ use examen_types::{ChatMessage, GenerateConfig, JsonObject, JsonValue, MessageCo
 use crate::generate::{BoxFuture, Generate, ModelRef, SampleError};
 use crate::state::TaskState;
 use crate::template::format_template;
+use std::future::Future;
 
 pub(crate) use multiple_choice::answer_options as answer_options_for;
+
+/// The object-safe form of [`Solver`], which the engine holds
+/// (`Arc<dyn DynSolver>`). Implemented for every [`Solver`]; implement
+/// [`Solver`] rather than this.
+pub trait DynSolver: Send + Sync + fmt::Debug {
+    /// [`Solver::name`].
+    fn name(&self) -> &str;
+    /// [`Solver::params`].
+    fn params(&self) -> JsonObject;
+    /// [`Solver::solve`], boxed.
+    fn solve<'a>(
+        &'a self,
+        state: &'a mut TaskState,
+        generate: &'a Generate,
+    ) -> BoxFuture<'a, Result<(), SampleError>>;
+}
+
+impl<T: Solver> DynSolver for T {
+    fn name(&self) -> &str {
+        Solver::name(self)
+    }
+    fn params(&self) -> JsonObject {
+        Solver::params(self)
+    }
+    fn solve<'a>(
+        &'a self,
+        state: &'a mut TaskState,
+        generate: &'a Generate,
+    ) -> BoxFuture<'a, Result<(), SampleError>> {
+        Box::pin(Solver::solve(self, state, generate))
+    }
+}
+
+/// Turns a solver into the engine's `Arc<dyn DynSolver>`: any [`Solver`],
+/// or an `Arc<dyn DynSolver>` as it is.
+pub trait IntoSolver {
+    /// The solver, shared.
+    fn into_solver(self) -> Arc<dyn DynSolver>;
+}
+
+impl<T: Solver> IntoSolver for T {
+    fn into_solver(self) -> Arc<dyn DynSolver> {
+        Arc::new(self)
+    }
+}
+
+impl IntoSolver for Arc<dyn DynSolver> {
+    fn into_solver(self) -> Arc<dyn DynSolver> {
+        self
+    }
+}
 pub use multiple_choice::{
     MultipleChoice, MULTIPLE_ANSWER_TEMPLATE, MULTIPLE_ANSWER_TEMPLATE_COT, SINGLE_ANSWER_TEMPLATE,
     SINGLE_ANSWER_TEMPLATE_COT,
 };
 
 /// A step applied to a sample's [`TaskState`].
-pub trait Solver: Send + Sync + fmt::Debug {
+///
+/// Written with a plain `async fn`; the engine holds solvers as
+/// `Arc<dyn DynSolver>` (every `Solver` is one, through a blanket impl), so
+/// a task mixes built-in and custom solvers freely. An error of any type
+/// converts into [`SampleError`] with `?`.
+///
+/// ```
+/// use examen::{Generate, SampleError, Solver, TaskState};
+///
+/// #[derive(Debug)]
+/// struct Shout;
+///
+/// impl Solver for Shout {
+///     fn name(&self) -> &str {
+///         "shout"
+///     }
+///     async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+///         let prompt = state.user_prompt_text().unwrap_or_default().to_uppercase();
+///         state.messages.push(examen::ChatMessage::user(prompt));
+///         generate.generate(state, &Default::default()).await
+///     }
+/// }
+/// ```
+pub trait Solver: Send + Sync + fmt::Debug + 'static {
     /// The registry name (`generate`, `prompt_template`, ...).
     fn name(&self) -> &str;
 
@@ -34,11 +109,11 @@ pub trait Solver: Send + Sync + fmt::Debug {
     }
 
     /// Runs the step. Returning an error ends the sample's solvers.
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>>;
+    fn solve(
+        &self,
+        state: &mut TaskState,
+        generate: &Generate,
+    ) -> impl Future<Output = Result<(), SampleError>> + Send;
 }
 
 fn template_error(solver: &str, e: crate::template::TemplateError) -> SampleError {
@@ -53,7 +128,7 @@ pub struct GenerateSolver {
 }
 
 /// Calls the model and appends its answer.
-pub fn generate() -> Arc<dyn Solver> {
+pub fn generate() -> Arc<dyn DynSolver> {
     Arc::new(GenerateSolver::default())
 }
 
@@ -69,12 +144,8 @@ impl Solver for GenerateSolver {
         }
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move { generate.generate(state, &self.config).await })
+    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+        generate.generate(state, &self.config).await
     }
 }
 
@@ -102,7 +173,7 @@ pub struct MessageTemplate {
 }
 
 /// Inserts a system message after any existing ones.
-pub fn system_message(template: impl Into<String>) -> Arc<dyn Solver> {
+pub fn system_message(template: impl Into<String>) -> Arc<dyn DynSolver> {
     Arc::new(MessageTemplate {
         role: MessageRole::System,
         template: template.into(),
@@ -111,7 +182,7 @@ pub fn system_message(template: impl Into<String>) -> Arc<dyn Solver> {
 }
 
 /// Appends a user message.
-pub fn user_message(template: impl Into<String>) -> Arc<dyn Solver> {
+pub fn user_message(template: impl Into<String>) -> Arc<dyn DynSolver> {
     Arc::new(MessageTemplate {
         role: MessageRole::User,
         template: template.into(),
@@ -120,7 +191,7 @@ pub fn user_message(template: impl Into<String>) -> Arc<dyn Solver> {
 }
 
 /// Appends an assistant message.
-pub fn assistant_message(template: impl Into<String>) -> Arc<dyn Solver> {
+pub fn assistant_message(template: impl Into<String>) -> Arc<dyn DynSolver> {
     Arc::new(MessageTemplate {
         role: MessageRole::Assistant,
         template: template.into(),
@@ -143,32 +214,26 @@ impl Solver for MessageTemplate {
         params
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            let text = format_template(&self.template, &state.template_params(&self.params))
-                .map_err(|e| template_error(self.name(), e))?;
-            match self.role {
-                MessageRole::System => {
-                    let position = state
-                        .messages
-                        .iter()
-                        .rposition(|m| matches!(m, ChatMessage::System(_)))
-                        .map_or(0, |i| i + 1);
-                    state.messages.insert(position, ChatMessage::system(text));
-                }
-                MessageRole::User => state.messages.push(ChatMessage::user(text)),
-                MessageRole::Assistant => {
-                    let mut message = examen_types::ChatMessageAssistant::new(text);
-                    message.model = Some(generate.model_name().to_string());
-                    state.messages.push(message.into());
-                }
+    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+        let text = format_template(&self.template, &state.template_params(&self.params))
+            .map_err(|e| template_error(Solver::name(self), e))?;
+        match self.role {
+            MessageRole::System => {
+                let position = state
+                    .messages
+                    .iter()
+                    .rposition(|m| matches!(m, ChatMessage::System(_)))
+                    .map_or(0, |i| i + 1);
+                state.messages.insert(position, ChatMessage::system(text));
             }
-            crate::generate::check_message_limit(state, false)
-        })
+            MessageRole::User => state.messages.push(ChatMessage::user(text)),
+            MessageRole::Assistant => {
+                let mut message = examen_types::ChatMessageAssistant::new(text);
+                message.model = Some(generate.model_name().to_string());
+                state.messages.push(message.into());
+            }
+        }
+        crate::generate::check_message_limit(state, false)
     }
 }
 
@@ -182,7 +247,7 @@ pub struct PromptTemplate {
 }
 
 /// Rewrites the prompt: `{prompt}` is the current prompt text.
-pub fn prompt_template(template: impl Into<String>) -> Arc<dyn Solver> {
+pub fn prompt_template(template: impl Into<String>) -> Arc<dyn DynSolver> {
     Arc::new(PromptTemplate {
         template: template.into(),
         params: JsonObject::new(),
@@ -213,25 +278,19 @@ impl Solver for PromptTemplate {
         params
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            let prompt = state.user_prompt_text().ok_or_else(|| {
-                SampleError::failed("prompt_template: no user prompt in the conversation")
-            })?;
-            let mut values = state.template_params(&JsonObject::new());
-            values.shift_remove("prompt");
-            values.insert("prompt".into(), JsonValue::from(prompt));
-            for (k, v) in &self.params {
-                values.insert(k.clone(), v.clone());
-            }
-            let text = format_template(&self.template, &values)
-                .map_err(|e| template_error("prompt_template", e))?;
-            set_user_prompt(state, text)
-        })
+    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+        let prompt = state.user_prompt_text().ok_or_else(|| {
+            SampleError::failed("prompt_template: no user prompt in the conversation")
+        })?;
+        let mut values = state.template_params(&JsonObject::new());
+        values.shift_remove("prompt");
+        values.insert("prompt".into(), JsonValue::from(prompt));
+        for (k, v) in &self.params {
+            values.insert(k.clone(), v.clone());
+        }
+        let text = format_template(&self.template, &values)
+            .map_err(|e| template_error("prompt_template", e))?;
+        set_user_prompt(state, text)
     }
 }
 
@@ -246,7 +305,7 @@ pub struct ChainOfThought {
 }
 
 /// Chain of thought with Inspect's default template.
-pub fn chain_of_thought() -> Arc<dyn Solver> {
+pub fn chain_of_thought() -> Arc<dyn DynSolver> {
     Arc::new(ChainOfThought {
         template: DEFAULT_COT_TEMPLATE.to_string(),
     })
@@ -263,21 +322,15 @@ impl Solver for ChainOfThought {
         params
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            let prompt = state.user_prompt_text().ok_or_else(|| {
-                SampleError::failed("chain_of_thought: no user prompt in the conversation")
-            })?;
-            let mut values = JsonObject::new();
-            values.insert("prompt".into(), JsonValue::from(prompt));
-            let text = format_template(&self.template, &values)
-                .map_err(|e| template_error("chain_of_thought", e))?;
-            set_user_prompt(state, text)
-        })
+    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+        let prompt = state.user_prompt_text().ok_or_else(|| {
+            SampleError::failed("chain_of_thought: no user prompt in the conversation")
+        })?;
+        let mut values = JsonObject::new();
+        values.insert("prompt".into(), JsonValue::from(prompt));
+        let text = format_template(&self.template, &values)
+            .map_err(|e| template_error("chain_of_thought", e))?;
+        set_user_prompt(state, text)
     }
 }
 
@@ -300,7 +353,7 @@ pub struct SelfCritique {
 }
 
 /// Self critique with Inspect's default templates, by the evaluated model.
-pub fn self_critique() -> Arc<dyn Solver> {
+pub fn self_critique() -> Arc<dyn DynSolver> {
     Arc::new(SelfCritique {
         critique_template: DEFAULT_CRITIQUE_TEMPLATE.to_string(),
         completion_template: DEFAULT_CRITIQUE_COMPLETION_TEMPLATE.to_string(),
@@ -321,40 +374,34 @@ impl Solver for SelfCritique {
         params
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            let mut values = state.metadata.clone();
-            for key in ["question", "completion", "critique"] {
-                values.shift_remove(key);
-            }
-            values.insert("question".into(), JsonValue::from(state.input_text()));
-            values.insert(
-                "completion".into(),
-                JsonValue::from(state.output.completion.as_str()),
-            );
-            let critique_prompt = format_template(&self.critique_template, &values)
-                .map_err(|e| template_error("self_critique", e))?;
-            let critique = generate
-                .call_model(
-                    &self.model,
-                    &[ChatMessage::user(critique_prompt)],
-                    &GenerateConfig::default(),
-                    Some(&mut *state),
-                )
-                .await?;
-            values.insert(
-                "critique".into(),
-                JsonValue::from(critique.completion.as_str()),
-            );
-            let follow_up = format_template(&self.completion_template, &values)
-                .map_err(|e| template_error("self_critique", e))?;
-            state.messages.push(ChatMessage::user(follow_up));
-            generate.generate(state, &GenerateConfig::default()).await
-        })
+    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+        let mut values = state.metadata.clone();
+        for key in ["question", "completion", "critique"] {
+            values.shift_remove(key);
+        }
+        values.insert("question".into(), JsonValue::from(state.input_text()));
+        values.insert(
+            "completion".into(),
+            JsonValue::from(state.output.completion.as_str()),
+        );
+        let critique_prompt = format_template(&self.critique_template, &values)
+            .map_err(|e| template_error("self_critique", e))?;
+        let critique = generate
+            .call_model(
+                &self.model,
+                &[ChatMessage::user(critique_prompt)],
+                &GenerateConfig::default(),
+                Some(&mut *state),
+            )
+            .await?;
+        values.insert(
+            "critique".into(),
+            JsonValue::from(critique.completion.as_str()),
+        );
+        let follow_up = format_template(&self.completion_template, &values)
+            .map_err(|e| template_error("self_critique", e))?;
+        state.messages.push(ChatMessage::user(follow_up));
+        generate.generate(state, &GenerateConfig::default()).await
     }
 }
 
@@ -363,11 +410,11 @@ impl Solver for SelfCritique {
 #[derive(Debug, Clone)]
 pub struct Chain {
     /// The solvers.
-    pub solvers: Vec<Arc<dyn Solver>>,
+    pub solvers: Vec<Arc<dyn DynSolver>>,
 }
 
 /// A chain of solvers.
-pub fn chain(solvers: Vec<Arc<dyn Solver>>) -> Arc<dyn Solver> {
+pub fn chain(solvers: Vec<Arc<dyn DynSolver>>) -> Arc<dyn DynSolver> {
     Arc::new(Chain { solvers })
 }
 
@@ -387,19 +434,72 @@ impl Solver for Chain {
         params
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            for solver in &self.solvers {
-                solver.solve(state, generate).await?;
-                if state.completed {
-                    break;
-                }
+    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+        for solver in &self.solvers {
+            solver.solve(state, generate).await?;
+            if state.completed {
+                break;
             }
-            Ok(())
-        })
+        }
+        Ok(())
+    }
+}
+
+/// Sets the tools offered to the model and the tool choice (Inspect's
+/// `use_tools`).
+#[derive(Debug, Clone)]
+pub struct UseTools {
+    /// The tools.
+    pub tools: Vec<Arc<dyn crate::tool::DynTool>>,
+    /// The tool choice (`None`: leave the state's, `auto` by default).
+    pub tool_choice: Option<examen_types::ToolChoice>,
+    /// Add to the state's tools rather than replace them.
+    pub append: bool,
+}
+
+/// Offers `tools` to the model from now on (tool choice `auto`).
+pub fn use_tools(tools: Vec<Arc<dyn crate::tool::DynTool>>) -> Arc<dyn DynSolver> {
+    Arc::new(UseTools {
+        tools,
+        tool_choice: None,
+        append: false,
+    })
+}
+
+impl Solver for UseTools {
+    fn name(&self) -> &str {
+        "use_tools"
+    }
+
+    fn params(&self) -> JsonObject {
+        let mut params = JsonObject::new();
+        let names: Vec<JsonValue> = self
+            .tools
+            .iter()
+            .map(|t| JsonValue::from(t.name()))
+            .collect();
+        params.insert("tools".into(), JsonValue::Array(names));
+        if let Some(choice) = &self.tool_choice {
+            params.insert(
+                "tool_choice".into(),
+                serde_json::to_value(choice).unwrap_or_default(),
+            );
+        }
+        params.insert("append".into(), JsonValue::from(self.append));
+        params
+    }
+
+    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+        if !self.append {
+            state.tools.clear();
+        }
+        for tool in &self.tools {
+            state.tools.retain(|t| t.name() != tool.name());
+            state.tools.push(tool.clone());
+        }
+        if let Some(choice) = &self.tool_choice {
+            state.tool_choice = choice.clone();
+        }
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use examen_types::{GenerateConfig, JsonObject, JsonValue};
 
 use super::{set_user_prompt, Solver};
-use crate::generate::{BoxFuture, Generate, SampleError};
+use crate::generate::{Generate, SampleError};
 use crate::scorer::rules::{answer_character, answer_index, parse_mc_answers};
 use crate::state::{Choices, TaskState};
 use crate::template::{format_strict, TemplateParams};
@@ -97,41 +97,35 @@ impl Solver for MultipleChoice {
         params
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            if state.choices.is_empty() {
-                return Err(SampleError::failed(
-                    "the multiple_choice solver requires samples with choices",
-                ));
+    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+        if state.choices.is_empty() {
+            return Err(SampleError::failed(
+                "the multiple_choice solver requires samples with choices",
+            ));
+        }
+        let question = state.user_prompt_text().ok_or_else(|| {
+            SampleError::failed("multiple_choice: no user prompt in the conversation")
+        })?;
+        set_user_prompt(state, prompt(&question, &state.choices, self.template())?)?;
+        let config = GenerateConfig {
+            max_tokens: self.max_tokens,
+            ..GenerateConfig::default()
+        };
+        generate.generate(state, &config).await?;
+        let answers = parse_mc_answers(
+            &state.output.completion,
+            state.choices.len(),
+            self.multiple_correct,
+        );
+        if !answers.is_empty() {
+            let picked: Vec<usize> = answers
+                .iter()
+                .filter_map(|a| answer_index(a).ok())
+                .collect();
+            for i in 0..state.choices.len() {
+                state.choices.mark(i, picked.contains(&i));
             }
-            let question = state.user_prompt_text().ok_or_else(|| {
-                SampleError::failed("multiple_choice: no user prompt in the conversation")
-            })?;
-            set_user_prompt(state, prompt(&question, &state.choices, self.template())?)?;
-            let config = GenerateConfig {
-                max_tokens: self.max_tokens,
-                ..GenerateConfig::default()
-            };
-            generate.generate(state, &config).await?;
-            let answers = parse_mc_answers(
-                &state.output.completion,
-                state.choices.len(),
-                self.multiple_correct,
-            );
-            if !answers.is_empty() {
-                let picked: Vec<usize> = answers
-                    .iter()
-                    .filter_map(|a| answer_index(a).ok())
-                    .collect();
-                for i in 0..state.choices.len() {
-                    state.choices.mark(i, picked.contains(&i));
-                }
-            }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }

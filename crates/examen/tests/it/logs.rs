@@ -131,17 +131,15 @@ impl examen::Solver for HoldLater {
         "hold_later"
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut examen::state::TaskState,
-        _generate: &'a examen::Generate,
-    ) -> examen::BoxFuture<'a, Result<(), examen::SampleError>> {
-        Box::pin(async move {
-            if matches!(state.sample_id, examen::sample::SampleId::Int(i) if i > 2) {
-                self.release.cancelled().await;
-            }
-            Ok(())
-        })
+    async fn solve(
+        &self,
+        state: &mut examen::state::TaskState,
+        _generate: &examen::Generate,
+    ) -> Result<(), examen::SampleError> {
+        if matches!(state.sample_id, examen::sample::SampleId::Int(i) if i > 2) {
+            self.release.cancelled().await;
+        }
+        Ok(())
     }
 }
 

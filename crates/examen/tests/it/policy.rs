@@ -8,7 +8,7 @@ use examen::sample::SampleId;
 use examen::state::TaskState;
 use examen::task::{FailOnError, Limits};
 use examen::transcript::Event;
-use examen::{scorer, solver, BoxFuture, EvalOptions, Generate, SampleError, Solver, Task};
+use examen::{scorer, solver, DynSolver, EvalOptions, Generate, SampleError, Solver, Task};
 use examen_types::Value;
 
 use crate::support::{dataset, mock, run};
@@ -22,7 +22,7 @@ struct Flaky {
 }
 
 impl Flaky {
-    fn solver(failing: &[i64], times: usize) -> Arc<dyn Solver> {
+    fn solver(failing: &[i64], times: usize) -> Arc<dyn DynSolver> {
         Arc::new(Flaky {
             failing: failing.iter().map(|i| SampleId::Int(*i)).collect(),
             times,
@@ -36,29 +36,23 @@ impl Solver for Flaky {
         "flaky"
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            if !self.failing.contains(&state.sample_id) {
-                return Ok(());
-            }
-            let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-            let n = attempts
-                .entry((state.sample_id.clone(), state.epoch))
-                .or_insert(0);
-            *n += 1;
-            if *n <= self.times {
-                Err(SampleError::failed(format!(
-                    "attempt {n} of sample {} failed",
-                    state.sample_id
-                )))
-            } else {
-                Ok(())
-            }
-        })
+    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+        if !self.failing.contains(&state.sample_id) {
+            return Ok(());
+        }
+        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = attempts
+            .entry((state.sample_id.clone(), state.epoch))
+            .or_insert(0);
+        *n += 1;
+        if *n <= self.times {
+            Err(SampleError::failed(format!(
+                "attempt {n} of sample {} failed",
+                state.sample_id
+            )))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -82,17 +76,11 @@ impl Solver for Stall {
         "stall"
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            let _guard = SetOnDrop(self.dropped.clone());
-            state.store_set("stalled", true);
-            examen_rt::sleep(Duration::from_secs(3600)).await;
-            Ok(())
-        })
+    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+        let _guard = SetOnDrop(self.dropped.clone());
+        state.store_set("stalled", true);
+        examen_rt::sleep(Duration::from_secs(3600)).await;
+        Ok(())
     }
 }
 

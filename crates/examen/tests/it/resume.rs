@@ -10,8 +10,8 @@ use examen::runner::{eval_retry, LogDir, PreviousEval};
 use examen::sample::{Sample, SampleId};
 use examen::state::TaskState;
 use examen::task::FailOnError;
-use examen::{scorer, solver, BoxFuture, EvalOptions, Generate, SampleError};
-use examen::{Solver, Task};
+use examen::Task;
+use examen::{scorer, solver, DynSolver, EvalOptions, Generate, SampleError, Solver};
 use examen_log::{read_log, EvalLog, LogFormat, ReadOptions, WriterOptions};
 use examen_model::{MockLlm, Model};
 use examen_rt::{Backend, CancelToken};
@@ -46,25 +46,19 @@ impl Solver for Gate {
         "gate"
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            let held = matches!(state.sample_id, SampleId::Int(i) if i > self.above);
-            if held && self.holding.load(Ordering::SeqCst) {
-                let _guard = CountOnDrop(self.dropped.clone());
-                let held = self.held.fetch_add(1, Ordering::SeqCst) + 1;
-                if let Some((at, token)) = &self.cancel {
-                    if held == *at {
-                        token.cancel();
-                    }
+    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+        let held = matches!(state.sample_id, SampleId::Int(i) if i > self.above);
+        if held && self.holding.load(Ordering::SeqCst) {
+            let _guard = CountOnDrop(self.dropped.clone());
+            let held = self.held.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Some((at, token)) = &self.cancel {
+                if held == *at {
+                    token.cancel();
                 }
-                std::future::pending::<()>().await;
             }
-            Ok(())
-        })
+            std::future::pending::<()>().await;
+        }
+        Ok(())
     }
 }
 
@@ -80,26 +74,20 @@ impl Solver for FailOnce {
         "fail_once"
     }
 
-    fn solve<'a>(
-        &'a self,
-        state: &'a mut TaskState,
-        _generate: &'a Generate,
-    ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(async move {
-            let failing = matches!(state.sample_id, SampleId::Int(i) if self.failing.contains(&i));
-            let first = self
-                .seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert((state.sample_id.clone(), state.epoch));
-            if failing && first {
-                return Err(SampleError::failed(format!(
-                    "sample {} failed",
-                    state.sample_id
-                )));
-            }
-            Ok(())
-        })
+    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+        let failing = matches!(state.sample_id, SampleId::Int(i) if self.failing.contains(&i));
+        let first = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((state.sample_id.clone(), state.epoch));
+        if failing && first {
+            return Err(SampleError::failed(format!(
+                "sample {} failed",
+                state.sample_id
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -149,7 +137,7 @@ fn numbers(n: i64) -> Dataset {
     Dataset::from_samples(samples).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn task(n: i64, first: Arc<dyn Solver>) -> Task {
+fn task(n: i64, first: Arc<dyn DynSolver>) -> Task {
     Task::new("numbers", numbers(n))
         .solver(first)
         .solver(solver::generate())
