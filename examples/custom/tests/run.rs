@@ -13,7 +13,7 @@ fn read_json(path: &str) -> serde_json::Value {
 
 #[examen_rt::test]
 async fn custom_components_run_from_a_task_file_and_rescore() {
-    let registry = examen_example_custom::registry();
+    let registry = Arc::new(examen_example_custom::registry());
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/task.yaml");
     let task = registry
         .load_task_file(file, &[])
@@ -63,7 +63,7 @@ async fn custom_components_run_from_a_task_file_and_rescore() {
         location.as_ref(),
         &dest,
         ScoreOptions {
-            registry: Some(Arc::new(registry)),
+            registry: Some(registry.clone()),
             action: ScoreAction::Overwrite,
             ..ScoreOptions::default()
         },
@@ -91,6 +91,33 @@ async fn custom_components_run_from_a_task_file_and_rescore() {
     .map(|e| e.to_string())
     .unwrap_or_default();
     assert!(err.contains("unknown scorer `exact_case`"), "{err}");
+
+    // `eval-retry` rebuilds the task with the program's registry; every sample finished, so
+    // every one is carried over and none runs again.
+    let path = std::path::PathBuf::from(&location);
+    let previous = examen_rt::to_thread(move || examen::runner::PreviousEval::open(path))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let builtin = previous.load_task().err().map(|e| e.to_string());
+    assert!(
+        builtin
+            .as_deref()
+            .is_some_and(|e| e.contains("unknown tool `add`")),
+        "{builtin:?}"
+    );
+    let task = previous
+        .load_task_with(&registry)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
+    options.logger = Some(Arc::new(LogDir::new(dir.path(), LogFormat::Json)));
+    let model =
+        examen::get_model("echo/model", Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    let retried = examen::eval_retry(previous, task, model, options, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(retried.errored_samples, 0, "{:?}", retried.error);
+    let results = retried.results.as_ref().expect("results");
+    assert_eq!(results.metric("exact_case", "correct_count"), Some(2.0));
 }
 
 #[test]

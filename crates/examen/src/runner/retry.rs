@@ -145,10 +145,17 @@ impl PreviousEval {
             .collect()
     }
 
-    /// Loads the task again: its task file with its recorded overrides.
+    /// Loads the task again: its task file with its recorded overrides, built with the
+    /// built-in components.
     pub fn load_task(&self) -> Result<Task, RetryError> {
+        self.load_task_with(crate::Registry::builtin_ref())
+    }
+
+    /// [`load_task`](Self::load_task) with `registry`'s components, so that a task using
+    /// custom solvers, scorers or metrics can be retried by the program that registered them.
+    pub fn load_task_with(&self, registry: &crate::Registry) -> Result<Task, RetryError> {
         let file = self.task_file()?;
-        crate::taskfile::load_task_file_with_args(&file, &self.task_args()).map_err(|e| {
+        crate::taskfile::load_task_file_with(&file, &self.task_args(), registry).map_err(|e| {
             RetryError {
                 message: format!("{}: cannot load the task again: {e}", self.path.display()),
             }
