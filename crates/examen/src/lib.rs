@@ -5,14 +5,14 @@
 //! # Brief overview
 //!
 //! - [`Task`] (in [`task`]): a [`Dataset`](dataset::Dataset), [`Solver`]s,
-//!   [`Scorer`]s, epochs with [`Reducer`](reducer::Reducer)s, limits and an
+//!   [`Scorer`]s, epochs with [`Reducer`]s, limits and an
 //!   error policy. Build one in Rust with [`Task::new`] or read a YAML task
 //!   file with [`taskfile::load_task_file`].
 //! - [`dataset`]: `.jsonl`, `.json` and `.csv` files with field mapping,
 //!   auto ids, shuffling, `limit` and `sample_id` selection.
 //! - [`solver`]: `generate`, `system_message`, `user_message`,
 //!   `prompt_template`, `chain_of_thought`, `multiple_choice`,
-//!   `self_critique`, `chain`; they change a [`TaskState`](state::TaskState)
+//!   `self_critique`, `chain`; they change a [`TaskState`]
 //!   and call models through [`Generate`].
 //! - [`scorer`]: `match`, `includes`, `exact`, `f1`, `pattern`, `answer`,
 //!   `choice`, `model_graded_qa`, `model_graded_fact`, with Inspect's text

@@ -8,7 +8,7 @@
 //! The semantics are Inspect's:
 //!
 //! - the scorers are the ones given, else the log's own, rebuilt through the
-//!   [`registry`] with the arguments and metrics the log records;
+//!   [`registry`](crate::registry) with the arguments and metrics the log records;
 //! - [`ScoreAction::Append`] keeps the log's scores, results and reductions
 //!   and adds the new ones, a new score whose name is taken getting the next
 //!   free one (`includes`, `includes1`, ...); [`ScoreAction::Overwrite`]

@@ -1,4 +1,4 @@
-//! The transcript of a running sample: [`Transcript`] collects its events (Inspect's
+//! The transcript of a running sample: `Transcript` collects its events (Inspect's
 //! `sample_init`, `model`, `score`, `error`, `sample_limit`, `span_begin`, `span_end`,
 //! defined once in [`examen_types::event`]) and keeps track of the open span and of the
 //! sample's working time.
