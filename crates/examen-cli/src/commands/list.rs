@@ -86,4 +86,17 @@ mod tests {
             assert!(rows.iter().all(|(n, d)| !n.is_empty() && !d.is_empty()));
         }
     }
+
+    /// `examen list providers` describes exactly the model APIs the model layer registers.
+    #[test]
+    fn providers_are_the_registered_model_apis() {
+        let mut listed: Vec<&str> = PROVIDERS
+            .iter()
+            .map(|(name, _)| name.split('/').next().unwrap_or_default())
+            .collect();
+        listed.sort_unstable();
+        let mut registered = examen::model::model_apis();
+        registered.sort_unstable();
+        assert_eq!(listed, registered);
+    }
 }
