@@ -13,7 +13,7 @@
 //! - [`solver`]: `generate`, `system_message`, `user_message`,
 //!   `prompt_template`, `chain_of_thought`, `multiple_choice`,
 //!   `self_critique`, `chain`; they change a [`TaskState`]
-//!   and call models through [`Generate`].
+//!   and call models through [`SampleContext`].
 //! - [`scorer`]: `match`, `includes`, `exact`, `f1`, `pattern`, `answer`,
 //!   `choice`, `model_graded_qa`, `model_graded_fact`, with Inspect's text
 //!   rules ([`scorer::rules`]).
@@ -72,8 +72,8 @@
 // Libraries never print: progress and warnings reach the user through the caller.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod context;
 pub mod dataset;
-pub mod generate;
 pub mod metric;
 pub mod reducer;
 pub mod registry;
@@ -91,7 +91,7 @@ mod text;
 pub mod tool;
 pub mod transcript;
 
-pub use generate::{BoxFuture, Generate, LimitExceeded, ModelRef, SampleError};
+pub use context::{BoxFuture, LimitExceeded, ModelRef, SampleContext, SampleError};
 pub use metric::{Metric, MetricError, SampleScore};
 pub use reducer::{Reducer, ScoreReducer};
 pub use registry::{Args, Registry};

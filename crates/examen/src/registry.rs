@@ -8,7 +8,7 @@
 //! factory, as a Rust program registers its own:
 //!
 //! ```
-//! use examen::{Args, ChatMessage, Generate, Registry, SampleError, Solver, TaskState};
+//! use examen::{Args, ChatMessage, SampleContext, Registry, SampleError, Solver, TaskState};
 //!
 //! #[derive(Debug)]
 //! struct Repeat {
@@ -19,7 +19,7 @@
 //!     fn name(&self) -> &str {
 //!         "repeat"
 //!     }
-//!     async fn solve(&self, state: &mut TaskState, _: &Generate) -> Result<(), SampleError> {
+//!     async fn solve(&self, state: &mut TaskState, _: &SampleContext) -> Result<(), SampleError> {
 //!         let prompt = state.user_prompt_text().unwrap_or_default();
 //!         state.messages.push(ChatMessage::user(prompt.repeat(self.times)));
 //!         Ok(())
@@ -52,7 +52,7 @@ use examen_types::{GenerateConfig, JsonObject, JsonValue};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::generate::ModelRef;
+use crate::context::ModelRef;
 use crate::metric::{
     Accuracy, BootstrapStderr, Grouped, GroupedAll, Mean, Metric, Std, Stderr, Var,
 };

@@ -40,7 +40,7 @@ use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::generate::{Generate, ModelSet};
+use crate::context::{ModelSet, SampleContext};
 use crate::metric::Metric;
 use crate::registry::Registry;
 use crate::runner::results::{
@@ -928,11 +928,11 @@ async fn score_sample(
 ) -> Result<Scored, ScoreError> {
     let state = task_state(&sample, &scoring.model_name);
     let transcript = Arc::new(Mutex::new(Transcript::new()));
-    let generate = Generate {
+    let generate = SampleContext {
         models: scoring.models.clone(),
         config: scoring.config.clone(),
         transcript: transcript.clone(),
-        limits_active: false,
+        limits: None,
     };
     let working_start = sample.working_time.unwrap_or(0.0);
     let mut events: Vec<Event> = Vec::new();
@@ -1291,8 +1291,8 @@ mod tests {
     use examen_types::{ChatMessage, ModelOutput, Value};
 
     use super::*;
+    use crate::context::SampleError;
     use crate::dataset::Dataset;
-    use crate::generate::SampleError;
     use crate::metric::{Accuracy, Grouped, Stderr};
     use crate::reducer::Reducer;
     use crate::runner::LogDir;
@@ -1647,7 +1647,7 @@ mod tests {
             &self,
             _state: &TaskState,
             _target: &Target,
-            _generate: &Generate,
+            _generate: &SampleContext,
         ) -> Result<Option<Score>, SampleError> {
             let _dropped = Dropped(self.dropped.clone());
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

@@ -102,7 +102,7 @@ pub struct TaskState {
     pub token_limit: Option<u64>,
     /// Tokens used so far by every model call of the sample.
     pub token_usage: ModelUsage,
-    /// The tools offered to the model by [`Generate::generate`](crate::Generate::generate)
+    /// The tools offered to the model by [`SampleContext::generate`](crate::SampleContext::generate)
     /// (set by the `use_tools` solver).
     pub tools: Vec<Arc<dyn crate::tool::DynTool>>,
     /// The tool choice sent with the tools (Inspect's default, `auto`). With

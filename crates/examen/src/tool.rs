@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use examen_types::{JsonObject, JsonValue, MessageContent, ToolInfo, ToolParams};
 
-use crate::generate::BoxFuture;
+use crate::context::BoxFuture;
 
 /// Why a tool call failed: the message goes back to the model (Inspect's
 /// `ToolError`). Any error type converts into it with `?`.

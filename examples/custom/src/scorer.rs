@@ -1,7 +1,7 @@
 //! A custom scorer: the answer equals the target exactly, case included.
 
 use examen::scorer::{CORRECT, INCORRECT};
-use examen::{Args, Generate, SampleError, Score, Scorer, Target, TaskState};
+use examen::{Args, SampleContext, SampleError, Score, Scorer, Target, TaskState};
 
 /// `C` when the completion is one of the targets, character for character.
 #[derive(Debug)]
@@ -16,7 +16,7 @@ impl Scorer for ExactCase {
         &self,
         state: &TaskState,
         target: &Target,
-        _generate: &Generate,
+        _ctx: &SampleContext,
     ) -> Result<Option<Score>, SampleError> {
         let answer = state.output.completion.clone();
         let correct = target.as_list().contains(&answer);

@@ -1,6 +1,6 @@
 //! A custom solver: shouts the prompt (upper case, plus a suffix).
 
-use examen::{Args, ChatMessage, Generate, SampleError, Solver, TaskState};
+use examen::{Args, ChatMessage, SampleContext, SampleError, Solver, TaskState};
 
 /// Rewrites the last user message in upper case, followed by `suffix`.
 #[derive(Debug)]
@@ -14,7 +14,7 @@ impl Solver for Shout {
         "shout"
     }
 
-    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, _ctx: &SampleContext) -> Result<(), SampleError> {
         let prompt = state
             .user_prompt_text()
             .ok_or_else(|| SampleError::failed("shout: no prompt"))?;

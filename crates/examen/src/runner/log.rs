@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use examen_types::{EvalSample, LogStart};
 
-use crate::generate::BoxFuture;
+use crate::context::BoxFuture;
 use crate::runner::results::{EvalResults, EvalSampleReductions};
 use crate::transcript::EvalError;
 

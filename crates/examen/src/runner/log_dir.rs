@@ -15,7 +15,7 @@ use std::time::Duration;
 use examen_log::{LogFinish, LogFormat, LogStart, LogWriter, PreparedSample, WriterOptions};
 
 use super::log::{EvalLogger, LogSink, LogSinkError, TaskFinish};
-use crate::generate::BoxFuture;
+use crate::context::BoxFuture;
 use examen_types::EvalSample;
 
 /// Writes one log file per run into a directory.

@@ -39,7 +39,7 @@ use examen_model::{Model, ModelOptions};
 use examen_types::{GenerateConfig, JsonObject, JsonValue, ModelUsage, Value};
 use indexmap::IndexMap;
 
-use crate::generate::ModelSet;
+use crate::context::ModelSet;
 use crate::sample::{Sample, SampleId};
 use crate::task::{Epochs, FailOnError, Limits, Task};
 use crate::transcript::{utc_timestamp, EvalError};
@@ -531,7 +531,7 @@ async fn run_task(
         eval.task_file = task.source_file.as_ref().map(|p| p.display().to_string());
         eval.task_args = task.args.clone();
         eval.task_args_passed = task.args.clone();
-        eval.model_base_url = model.base_url().map(crate::generate::redact_url);
+        eval.model_base_url = model.base_url().map(crate::context::redact_url);
         eval.model_args = options.model_args.clone();
         eval.model_generate_config = {
             // The eval's own options (`-G`, `--max-connections`, ...), without the task's.

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 use super::log::LogSinkError;
 use super::{EvalEvent, RunAbort, RunShared};
-use crate::generate::{check_message_limit, Generate, LimitExceeded, SampleError};
+use crate::context::{check_message_limit, LimitExceeded, SampleContext, SampleError};
 use crate::sample::Sample;
 use crate::state::{Choices, TaskState};
 use crate::transcript::{
@@ -121,11 +121,11 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
             }),
         })));
     }
-    let generate = Generate {
+    let generate = SampleContext {
         models: shared.models.clone(),
         config: shared.config.clone(),
         transcript: transcript.clone(),
-        limits_active: true,
+        limits: Some(shared.limits),
     };
 
     lock().begin_span("solvers", "solvers");
@@ -172,8 +172,8 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
 
     let mut scores = None;
     if error.is_none() && shared.score && !shared.task.scorers.is_empty() {
-        let scoring = Generate {
-            limits_active: false,
+        let scoring = SampleContext {
+            limits: None,
             ..generate.clone()
         };
         let mut map = IndexMap::new();

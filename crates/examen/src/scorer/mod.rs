@@ -12,7 +12,7 @@ use std::sync::Arc;
 use examen_types::{JsonObject, JsonValue, Score};
 use fancy_regex::Regex;
 
-use crate::generate::{BoxFuture, Generate, SampleError};
+use crate::context::{BoxFuture, SampleContext, SampleError};
 use crate::metric::{Accuracy, Mean, Metric, Stderr};
 use crate::sample::Target;
 use crate::state::TaskState;
@@ -39,7 +39,7 @@ pub trait DynScorer: Send + Sync + fmt::Debug {
         &'a self,
         state: &'a TaskState,
         target: &'a Target,
-        generate: &'a Generate,
+        ctx: &'a SampleContext,
     ) -> BoxFuture<'a, Result<Option<Score>, SampleError>>;
 }
 
@@ -57,9 +57,9 @@ impl<T: Scorer> DynScorer for T {
         &'a self,
         state: &'a TaskState,
         target: &'a Target,
-        generate: &'a Generate,
+        ctx: &'a SampleContext,
     ) -> BoxFuture<'a, Result<Option<Score>, SampleError>> {
-        Box::pin(Scorer::score(self, state, target, generate))
+        Box::pin(Scorer::score(self, state, target, ctx))
     }
 }
 
@@ -98,7 +98,7 @@ pub const NOANSWER: &str = "N";
 /// An error of any type converts into [`SampleError`] with `?`.
 ///
 /// ```
-/// use examen::{Generate, SampleError, Score, Scorer, Target, TaskState};
+/// use examen::{SampleContext, SampleError, Score, Scorer, Target, TaskState};
 ///
 /// #[derive(Debug)]
 /// struct Length;
@@ -107,7 +107,7 @@ pub const NOANSWER: &str = "N";
 ///     fn name(&self) -> &str {
 ///         "length"
 ///     }
-///     async fn score(&self, state: &TaskState, _: &Target, _: &Generate) -> Result<Option<Score>, SampleError> {
+///     async fn score(&self, state: &TaskState, _: &Target, _: &SampleContext) -> Result<Option<Score>, SampleError> {
 ///         Ok(Some(Score::new(state.output.completion.len() as i64)))
 ///     }
 /// }
@@ -131,7 +131,7 @@ pub trait Scorer: Send + Sync + fmt::Debug + 'static {
         &self,
         state: &TaskState,
         target: &Target,
-        generate: &Generate,
+        ctx: &SampleContext,
     ) -> impl Future<Output = Result<Option<Score>, SampleError>> + Send;
 }
 
@@ -208,7 +208,7 @@ impl Scorer for Match {
         &self,
         state: &TaskState,
         target: &Target,
-        _generate: &Generate,
+        _ctx: &SampleContext,
     ) -> Result<Option<Score>, SampleError> {
         Ok(Some(str_match_score(state, target, |v, t| {
             rules::match_str(v, t, self.location, self.ignore_case, true, self.numeric)
@@ -243,7 +243,7 @@ impl Scorer for Includes {
         &self,
         state: &TaskState,
         target: &Target,
-        _generate: &Generate,
+        _ctx: &SampleContext,
     ) -> Result<Option<Score>, SampleError> {
         Ok(Some(str_match_score(state, target, |v, t| {
             rules::includes(v, t, self.ignore_case)
@@ -273,7 +273,7 @@ impl Scorer for Exact {
         &self,
         state: &TaskState,
         target: &Target,
-        _generate: &Generate,
+        _ctx: &SampleContext,
     ) -> Result<Option<Score>, SampleError> {
         let completion = &state.output.completion;
         let value = if rules::max_exact_score(completion, &target.as_list()) == 1.0 {
@@ -320,7 +320,7 @@ impl Scorer for F1 {
         &self,
         state: &TaskState,
         target: &Target,
-        _generate: &Generate,
+        _ctx: &SampleContext,
     ) -> Result<Option<Score>, SampleError> {
         let completion = &state.output.completion;
         let value = rules::max_f1_score(completion, &target.as_list(), self.stop_words.as_deref());
@@ -407,7 +407,7 @@ impl Scorer for Pattern {
         &self,
         state: &TaskState,
         target: &Target,
-        _generate: &Generate,
+        _ctx: &SampleContext,
     ) -> Result<Option<Score>, SampleError> {
         let completion = &state.output.completion;
         let empty = rules::no_response(completion);
@@ -463,7 +463,7 @@ impl Scorer for ChoiceScorer {
         &self,
         state: &TaskState,
         target: &Target,
-        _generate: &Generate,
+        _ctx: &SampleContext,
     ) -> Result<Option<Score>, SampleError> {
         if state.choices.is_empty() {
             return Err(SampleError::failed(

@@ -5,7 +5,7 @@ use examen_types::{ChatMessage, GenerateConfig, JsonObject, JsonValue, Score};
 
 use super::rules::{neutralize_structural_delimiters, GradeRule};
 use super::Scorer;
-use crate::generate::{Generate, ModelRef, SampleError};
+use crate::context::{ModelRef, SampleContext, SampleError};
 use crate::sample::Target;
 use crate::state::TaskState;
 use crate::template::format_template;
@@ -196,7 +196,7 @@ impl Scorer for ModelGraded {
         &self,
         state: &TaskState,
         target: &Target,
-        generate: &Generate,
+        ctx: &SampleContext,
     ) -> Result<Option<Score>, SampleError> {
         let question = if self.include_history {
             chat_history(state)
@@ -232,7 +232,7 @@ impl Scorer for ModelGraded {
         let prompt = format_template(&self.template, &values)
             .map_err(|e| SampleError::failed(format!("{}: {e}", self.name)))?;
         let prompt_message = ChatMessage::user(prompt);
-        let result = generate
+        let result = ctx
             .call_model(
                 &self.model,
                 std::slice::from_ref(&prompt_message),

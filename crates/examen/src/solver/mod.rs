@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use examen_types::{ChatMessage, GenerateConfig, JsonObject, JsonValue, MessageContent};
 
-use crate::generate::{BoxFuture, Generate, ModelRef, SampleError};
+use crate::context::{BoxFuture, ModelRef, SampleContext, SampleError};
 use crate::state::TaskState;
 use crate::template::format_template;
 use std::future::Future;
@@ -32,7 +32,7 @@ pub trait DynSolver: Send + Sync + fmt::Debug {
     fn solve<'a>(
         &'a self,
         state: &'a mut TaskState,
-        generate: &'a Generate,
+        ctx: &'a SampleContext,
     ) -> BoxFuture<'a, Result<(), SampleError>>;
 }
 
@@ -46,9 +46,9 @@ impl<T: Solver> DynSolver for T {
     fn solve<'a>(
         &'a self,
         state: &'a mut TaskState,
-        generate: &'a Generate,
+        ctx: &'a SampleContext,
     ) -> BoxFuture<'a, Result<(), SampleError>> {
-        Box::pin(Solver::solve(self, state, generate))
+        Box::pin(Solver::solve(self, state, ctx))
     }
 }
 
@@ -83,7 +83,7 @@ pub use multiple_choice::{
 /// converts into [`SampleError`] with `?`.
 ///
 /// ```
-/// use examen::{Generate, SampleError, Solver, TaskState};
+/// use examen::{SampleContext, SampleError, Solver, TaskState};
 ///
 /// #[derive(Debug)]
 /// struct Shout;
@@ -92,10 +92,10 @@ pub use multiple_choice::{
 ///     fn name(&self) -> &str {
 ///         "shout"
 ///     }
-///     async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+///     async fn solve(&self, state: &mut TaskState, ctx: &SampleContext) -> Result<(), SampleError> {
 ///         let prompt = state.user_prompt_text().unwrap_or_default().to_uppercase();
 ///         state.messages.push(examen::ChatMessage::user(prompt));
-///         generate.generate(state, &Default::default()).await
+///         ctx.generate(state, &Default::default()).await
 ///     }
 /// }
 /// ```
@@ -112,7 +112,7 @@ pub trait Solver: Send + Sync + fmt::Debug + 'static {
     fn solve(
         &self,
         state: &mut TaskState,
-        generate: &Generate,
+        ctx: &SampleContext,
     ) -> impl Future<Output = Result<(), SampleError>> + Send;
 }
 
@@ -144,8 +144,8 @@ impl Solver for GenerateSolver {
         }
     }
 
-    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
-        generate.generate(state, &self.config).await
+    async fn solve(&self, state: &mut TaskState, ctx: &SampleContext) -> Result<(), SampleError> {
+        ctx.generate(state, &self.config).await
     }
 }
 
@@ -214,7 +214,7 @@ impl Solver for MessageTemplate {
         params
     }
 
-    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, ctx: &SampleContext) -> Result<(), SampleError> {
         let text = format_template(&self.template, &state.template_params(&self.params))
             .map_err(|e| template_error(Solver::name(self), e))?;
         match self.role {
@@ -229,11 +229,11 @@ impl Solver for MessageTemplate {
             MessageRole::User => state.messages.push(ChatMessage::user(text)),
             MessageRole::Assistant => {
                 let mut message = examen_types::ChatMessageAssistant::new(text);
-                message.model = Some(generate.model_name().to_string());
+                message.model = Some(ctx.model_name().to_string());
                 state.messages.push(message.into());
             }
         }
-        crate::generate::check_message_limit(state, false)
+        crate::context::check_message_limit(state, false)
     }
 }
 
@@ -278,7 +278,7 @@ impl Solver for PromptTemplate {
         params
     }
 
-    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, _ctx: &SampleContext) -> Result<(), SampleError> {
         let prompt = state.user_prompt_text().ok_or_else(|| {
             SampleError::failed("prompt_template: no user prompt in the conversation")
         })?;
@@ -322,7 +322,7 @@ impl Solver for ChainOfThought {
         params
     }
 
-    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, _ctx: &SampleContext) -> Result<(), SampleError> {
         let prompt = state.user_prompt_text().ok_or_else(|| {
             SampleError::failed("chain_of_thought: no user prompt in the conversation")
         })?;
@@ -374,7 +374,7 @@ impl Solver for SelfCritique {
         params
     }
 
-    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, ctx: &SampleContext) -> Result<(), SampleError> {
         let mut values = state.metadata.clone();
         for key in ["question", "completion", "critique"] {
             values.shift_remove(key);
@@ -386,7 +386,7 @@ impl Solver for SelfCritique {
         );
         let critique_prompt = format_template(&self.critique_template, &values)
             .map_err(|e| template_error("self_critique", e))?;
-        let critique = generate
+        let critique = ctx
             .call_model(
                 &self.model,
                 &[ChatMessage::user(critique_prompt)],
@@ -401,7 +401,7 @@ impl Solver for SelfCritique {
         let follow_up = format_template(&self.completion_template, &values)
             .map_err(|e| template_error("self_critique", e))?;
         state.messages.push(ChatMessage::user(follow_up));
-        generate.generate(state, &GenerateConfig::default()).await
+        ctx.generate(state, &GenerateConfig::default()).await
     }
 }
 
@@ -434,9 +434,9 @@ impl Solver for Chain {
         params
     }
 
-    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, ctx: &SampleContext) -> Result<(), SampleError> {
         for solver in &self.solvers {
-            solver.solve(state, generate).await?;
+            solver.solve(state, ctx).await?;
             if state.completed {
                 break;
             }
@@ -489,7 +489,7 @@ impl Solver for UseTools {
         params
     }
 
-    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, _ctx: &SampleContext) -> Result<(), SampleError> {
         if !self.append {
             state.tools.clear();
         }

@@ -4,7 +4,7 @@
 use examen_types::{GenerateConfig, JsonObject, JsonValue};
 
 use super::{set_user_prompt, Solver};
-use crate::generate::{Generate, SampleError};
+use crate::context::{SampleContext, SampleError};
 use crate::scorer::rules::{answer_character, answer_index, parse_mc_answers};
 use crate::state::{Choices, TaskState};
 use crate::template::{format_strict, TemplateParams};
@@ -97,7 +97,7 @@ impl Solver for MultipleChoice {
         params
     }
 
-    async fn solve(&self, state: &mut TaskState, generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, ctx: &SampleContext) -> Result<(), SampleError> {
         if state.choices.is_empty() {
             return Err(SampleError::failed(
                 "the multiple_choice solver requires samples with choices",
@@ -111,7 +111,7 @@ impl Solver for MultipleChoice {
             max_tokens: self.max_tokens,
             ..GenerateConfig::default()
         };
-        generate.generate(state, &config).await?;
+        ctx.generate(state, &config).await?;
         let answers = parse_mc_answers(
             &state.output.completion,
             state.choices.len(),

@@ -591,3 +591,81 @@ async fn templates_read_sample_metadata() {
     );
     assert_eq!(sample.messages[1].text(), "[hard] 2+2? {unknown}");
 }
+
+/// What a solver and a scorer see in their [`examen::SampleContext`]: the model under
+/// evaluation and those bound to roles, the transcript so far, and the limits in force while
+/// solving (none while scoring).
+#[examen_rt::test]
+async fn solvers_and_scorers_see_the_sample_context() {
+    #[derive(Debug, Default)]
+    struct Seen {
+        solver: Vec<String>,
+        scorer: Vec<String>,
+    }
+    #[derive(Debug)]
+    struct Look(Arc<Mutex<Seen>>);
+    impl examen::Solver for Look {
+        fn name(&self) -> &str {
+            "look"
+        }
+        async fn solve(
+            &self,
+            _state: &mut examen::TaskState,
+            ctx: &examen::SampleContext,
+        ) -> Result<(), examen::SampleError> {
+            let kinds: Vec<String> = ctx.events().iter().map(|e| e.kind().to_owned()).collect();
+            let limit = ctx.limits().and_then(|l| l.message_limit);
+            let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            seen.solver = vec![
+                ctx.model().name().to_owned(),
+                ctx.role_model("grader")?.name().to_owned(),
+                ctx.role_model("critic")?.name().to_owned(),
+                ctx.roles().join(","),
+                format!("{limit:?}"),
+                kinds.join(","),
+            ];
+            Ok(())
+        }
+    }
+    impl examen::Scorer for Look {
+        fn name(&self) -> &str {
+            "look"
+        }
+        async fn score(
+            &self,
+            _state: &examen::TaskState,
+            _target: &examen::Target,
+            ctx: &examen::SampleContext,
+        ) -> Result<Option<examen_types::Score>, examen::SampleError> {
+            let last = ctx.events().last().map(|e| e.kind().to_owned());
+            let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            seen.scorer = vec![format!("{:?}", ctx.limits()), format!("{last:?}")];
+            Ok(Some(examen_types::Score::new(1.0)))
+        }
+    }
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let task = Task::new("ctx", dataset(&[("q", "a")]))
+        .solver(examen::IntoSolver::into_solver(Look(seen.clone())))
+        .scorer(examen::IntoScorer::into_scorer(Look(seen.clone())));
+    let grader = examen_model::get_model("mockllm/grader", Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut options = EvalOptions::default();
+    options.model_roles.insert("grader".into(), grader);
+    options.limits.message_limit = Some(7);
+    let (outcome, _) = run(task, mock(|_| "x".into()), options).await;
+    assert_eq!(outcome.errored_samples, 0, "{:?}", outcome.error);
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+    assert_eq!(
+        seen.solver,
+        vec![
+            "mockllm/model",
+            "mockllm/grader",
+            // An unbound role falls back to the model under evaluation.
+            "mockllm/model",
+            "grader",
+            "Some(7)",
+            "sample_init,span_begin,span_begin",
+        ]
+    );
+    assert_eq!(seen.scorer, vec!["None", "Some(\"span_begin\")"]);
+}

@@ -134,7 +134,7 @@ impl examen::Solver for HoldLater {
     async fn solve(
         &self,
         state: &mut examen::state::TaskState,
-        _generate: &examen::Generate,
+        _generate: &examen::SampleContext,
     ) -> Result<(), examen::SampleError> {
         if matches!(state.sample_id, examen::sample::SampleId::Int(i) if i > 2) {
             self.release.cancelled().await;

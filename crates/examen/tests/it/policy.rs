@@ -8,7 +8,7 @@ use examen::sample::SampleId;
 use examen::state::TaskState;
 use examen::task::{FailOnError, Limits};
 use examen::transcript::Event;
-use examen::{scorer, solver, DynSolver, EvalOptions, Generate, SampleError, Solver, Task};
+use examen::{scorer, solver, DynSolver, EvalOptions, SampleContext, SampleError, Solver, Task};
 use examen_types::Value;
 
 use crate::support::{dataset, mock, run};
@@ -36,7 +36,7 @@ impl Solver for Flaky {
         "flaky"
     }
 
-    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, _ctx: &SampleContext) -> Result<(), SampleError> {
         if !self.failing.contains(&state.sample_id) {
             return Ok(());
         }
@@ -76,7 +76,7 @@ impl Solver for Stall {
         "stall"
     }
 
-    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, _ctx: &SampleContext) -> Result<(), SampleError> {
         let _guard = SetOnDrop(self.dropped.clone());
         state.store_set("stalled", true);
         examen_rt::sleep(Duration::from_secs(3600)).await;

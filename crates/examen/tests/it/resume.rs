@@ -11,7 +11,7 @@ use examen::sample::{Sample, SampleId};
 use examen::state::TaskState;
 use examen::task::FailOnError;
 use examen::Task;
-use examen::{scorer, solver, DynSolver, EvalOptions, Generate, SampleError, Solver};
+use examen::{scorer, solver, DynSolver, EvalOptions, SampleContext, SampleError, Solver};
 use examen_log::{read_log, EvalLog, LogFormat, ReadOptions, WriterOptions};
 use examen_model::{MockLlm, Model};
 use examen_rt::{Backend, CancelToken};
@@ -46,7 +46,7 @@ impl Solver for Gate {
         "gate"
     }
 
-    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, _ctx: &SampleContext) -> Result<(), SampleError> {
         let held = matches!(state.sample_id, SampleId::Int(i) if i > self.above);
         if held && self.holding.load(Ordering::SeqCst) {
             let _guard = CountOnDrop(self.dropped.clone());
@@ -74,7 +74,7 @@ impl Solver for FailOnce {
         "fail_once"
     }
 
-    async fn solve(&self, state: &mut TaskState, _generate: &Generate) -> Result<(), SampleError> {
+    async fn solve(&self, state: &mut TaskState, _ctx: &SampleContext) -> Result<(), SampleError> {
         let failing = matches!(state.sample_id, SampleId::Int(i) if self.failing.contains(&i));
         let first = self
             .seen

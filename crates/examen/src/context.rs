@@ -1,6 +1,10 @@
-//! The handle solvers and scorers use to call models during a sample:
-//! [`Generate`]. It applies the sample's message and token limits, records
-//! every call as a `model` event and counts token usage and waiting time.
+//! [`SampleContext`]: what a solver or scorer sees of the sample it works on, beside the
+//! sample's [`TaskState`] (its conversation, tools, store and metadata): the models (the one
+//! under evaluation and those bound to roles), the transcript recorded so far, and the limits
+//! in force. Model calls go through it: it applies the sample's message and token limits,
+//! records every call as a `model` event, and counts token usage and waiting time.
+//!
+//! (The sample's sandboxes join it with the sandbox issue.)
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,6 +16,7 @@ use examen_model::{Model, ModelOptions};
 use examen_types::{ChatMessage, GenerateConfig, ModelOutput, ModelUsage, ToolChoice, ToolInfo};
 
 use crate::state::TaskState;
+use crate::task::Limits;
 use crate::transcript::{utc_timestamp, Event, ModelEvent, Transcript};
 
 /// A boxed, sendable future (what [`Solver`](crate::Solver) and
@@ -180,29 +185,68 @@ impl ModelSet {
     }
 }
 
-/// The model-calling handle given to solvers and scorers for one sample.
+/// What a solver or scorer is given for one sample, besides its [`TaskState`]: models by
+/// role, the transcript so far, the limits in force, and the model calls that record
+/// themselves.
 #[derive(Clone)]
-pub struct Generate {
+pub struct SampleContext {
     pub(crate) models: Arc<ModelSet>,
     pub(crate) config: GenerateConfig,
     pub(crate) transcript: Arc<Mutex<Transcript>>,
-    /// Whether limits apply (they do while solving, not while scoring).
-    pub(crate) limits_active: bool,
+    /// The limits in force: the run's while solving, none while scoring.
+    pub(crate) limits: Option<Limits>,
 }
 
-impl fmt::Debug for Generate {
+impl fmt::Debug for SampleContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Generate")
+        f.debug_struct("SampleContext")
             .field("model", &self.models.model.name())
             .field("config", &self.config)
             .finish()
     }
 }
 
-impl Generate {
+impl SampleContext {
     /// The name of the model under evaluation.
     pub fn model_name(&self) -> &str {
         self.models.model.name()
+    }
+
+    /// The model under evaluation.
+    pub fn model(&self) -> &Model {
+        &self.models.model
+    }
+
+    /// The model bound to `role` (`grader`, ...) for this eval, or the model under evaluation
+    /// when the role is not bound (as Inspect's `get_model(role=...)` falls back).
+    pub fn role_model(&self, role: &str) -> Result<Model, SampleError> {
+        self.models
+            .resolve(&ModelRef::Role(role.to_owned()))
+            .map(|(model, _)| model)
+    }
+
+    /// The roles bound to a model for this eval, sorted.
+    pub fn roles(&self) -> Vec<String> {
+        let mut roles: Vec<String> = self.models.roles.keys().cloned().collect();
+        roles.sort_unstable();
+        roles
+    }
+
+    /// The limits in force: the run's message, token, time and working limits while the
+    /// solvers run; `None` while scoring (scorers are not limited).
+    pub fn limits(&self) -> Option<&Limits> {
+        self.limits.as_ref()
+    }
+
+    /// The sample's transcript so far (a copy of its events, in order).
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().events.clone()
+    }
+
+    /// The sample's working time so far: time since it started, less the time spent waiting
+    /// for a model connection.
+    pub fn working_time(&self) -> std::time::Duration {
+        self.lock().working_time()
     }
 
     /// Calls the evaluated model with the conversation, appends its answer
@@ -213,7 +257,7 @@ impl Generate {
         state: &mut TaskState,
         config: &GenerateConfig,
     ) -> Result<(), SampleError> {
-        if self.limits_active {
+        if self.limits.is_some() {
             check_message_limit(state, true)?;
             check_token_limit(state, true)?;
         }
@@ -236,7 +280,7 @@ impl Generate {
             .unwrap_or_else(|| ChatMessage::assistant(output.completion.as_str()));
         state.messages.push(message);
         state.output = output;
-        if self.limits_active {
+        if self.limits.is_some() {
             check_token_limit(state, false)?;
             check_message_limit(state, false)?;
         }
@@ -257,7 +301,7 @@ impl Generate {
             .await?;
         if let Some(state) = state {
             state.token_usage += usage;
-            if self.limits_active {
+            if self.limits.is_some() {
                 check_token_limit(state, false)?;
             }
         }
