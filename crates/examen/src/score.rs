@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use examen_log::events::{EventBase, ScoreEvent, SpanBeginEvent, SpanEndEvent};
+use examen_log::events::{EventBase, SpanBeginEvent, SpanEndEvent};
 use examen_log::{
     EvalLog, EvalSample, EvalSampleReductions, EvalScorer, EvalStatus, Event, LogFinish, LogFormat,
     LogReader, LogStart, LogWriter, WriterOptions,
@@ -43,8 +43,9 @@ use serde::Serialize;
 use crate::context::{ModelSet, SampleContext};
 use crate::metric::Metric;
 use crate::registry::Registry;
-use crate::runner::results::{
-    compute_results, metadata_subset, EvalResults, ScoreStore, ScorerSlot,
+use crate::runner::results::{compute_results, metadata_subset, EvalResults, ScorerSlot};
+use crate::runner::score_step::{
+    max_samples, run_scorers, unique_scorer_name, usage_by_model, ScoreTally, ScorerFailure,
 };
 use crate::runner::EvalEvent;
 use crate::sample::{Sample, SampleInput, Target};
@@ -260,12 +261,7 @@ pub async fn score_log(
         );
     }
     let (models, config) = model_set(&header, &options);
-    let max_samples = options
-        .max_samples
-        .or_else(|| config.max_connections.map(|c| c as usize))
-        .or_else(|| models.model.config().max_connections.map(|c| c as usize))
-        .unwrap_or(examen_model::DEFAULT_MAX_CONNECTIONS)
-        .max(1);
+    let max_samples = max_samples(options.max_samples, &config, &models.model);
     let format = options
         .format
         .or_else(|| LogFormat::from_path(dest))
@@ -351,15 +347,12 @@ pub async fn score_log(
         writer,
         scored_rx,
         Written {
-            store: ScoreStore::with_capacity(count),
+            tally: ScoreTally::new(count, first_score),
             samples: Vec::new(),
-            written: 0,
-            running: (0.0, 0),
         },
         WriterContext {
             metadata_keys: metadata_keys.clone(),
             events: events.clone(),
-            first_score,
             temp: temp.path.clone(),
             dest: dest.to_path_buf(),
         },
@@ -431,7 +424,7 @@ pub async fn score_log(
         .map(|s| s.unwrap_or_else(|| Sample::new("", "")))
         .collect();
     let (results, reductions) = compute_results(
-        written.store,
+        written.tally.store,
         &slots,
         &reducers,
         count,
@@ -517,17 +510,6 @@ fn bare_name(name: &str) -> &str {
     name.strip_prefix("inspect_ai/").unwrap_or(name)
 }
 
-/// Inspect's `unique_scorer_name`: `name`, else `name1`, `name2`, ...
-fn unique_name(base: &str, used: &[String]) -> String {
-    let mut name = base.to_string();
-    let mut n = 1;
-    while used.contains(&name) {
-        name = format!("{base}{n}");
-        n += 1;
-    }
-    name
-}
-
 fn plan_scorers(
     src: &Path,
     header: &EvalLog,
@@ -563,7 +545,7 @@ fn plan_scorers(
     Ok(chosen
         .into_iter()
         .map(|(scorer, metrics)| {
-            let name = unique_name(scorer.name(), &used);
+            let name = unique_scorer_name(scorer.name(), &used);
             used.push(name.clone());
             Planned {
                 scorer,
@@ -927,71 +909,35 @@ async fn score_sample(
     mut sample: EvalSample,
 ) -> Result<Scored, ScoreError> {
     let state = task_state(&sample, &scoring.model_name);
-    let transcript = Arc::new(Mutex::new(Transcript::new()));
+    let working_start = sample.working_time.unwrap_or(0.0);
+    let transcript = Arc::new(Mutex::new(Transcript::resumed(
+        std::time::Duration::try_from_secs_f64(working_start).unwrap_or_default(),
+    )));
     let generate = SampleContext {
         models: scoring.models.clone(),
         config: scoring.config.clone(),
         transcript: transcript.clone(),
         limits: None,
     };
-    let working_start = sample.working_time.unwrap_or(0.0);
-    let mut events: Vec<Event> = Vec::new();
-    let mut new_scores = IndexMap::new();
-    let mut usage = ModelUsage::default();
-    for planned in &scoring.planned {
-        let span = examen_types::short_uuid();
-        events.push(Event::SpanBegin(SpanBeginEvent {
-            base: EventBase::new(None, working_start),
-            id: span.clone(),
-            parent_id: None,
-            kind: Some("scorer".into()),
-            name: planned.name.clone(),
-        }));
-        let result = planned.scorer.score(&state, &state.target, &generate).await;
-        let calls =
-            std::mem::take(&mut transcript.lock().unwrap_or_else(|e| e.into_inner()).events);
-        for mut event in calls {
-            if let Event::Model(model) = &event {
-                if let Some(u) = &model.output.usage {
-                    usage += u;
-                }
-            }
-            if let Some(base) = base_mut(&mut event) {
-                base.span_id.get_or_insert_with(|| span.clone());
-            }
-            events.push(event);
-        }
-        match result {
-            Ok(Some(score)) => {
-                events.push(Event::Score(Box::new(ScoreEvent {
-                    base: EventBase::new(Some(span.clone()), working_start),
-                    score: score.clone(),
-                    target: Some(sample.target.clone()),
-                    intermediate: false,
-                    scorer: Some(planned.name.clone()),
-                    scorer_args: Some(planned.scorer.params()),
-                    model_usage: (!sample.model_usage.is_empty())
-                        .then(|| sample.model_usage.clone()),
-                    role_usage: None,
-                })));
-                new_scores.insert(planned.name.clone(), score);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                return Err(ScoreError::Scorer(format!(
-                    "{}: sample {} (epoch {}): scorer `{}` failed: {e}",
-                    scoring.src.display(),
-                    sample.id,
-                    sample.epoch,
-                    planned.name
-                )))
-            }
-        }
-        events.push(Event::SpanEnd(SpanEndEvent {
-            base: EventBase::new(Some(span.clone()), working_start),
-            id: span,
-        }));
-    }
+    let named: Vec<(&Arc<dyn DynScorer>, &str)> = scoring
+        .planned
+        .iter()
+        .map(|p| (&p.scorer, p.name.as_str()))
+        .collect();
+    let recorded_usage = &sample.model_usage;
+    let new_scores = run_scorers(named, &state, &generate, Some(recorded_usage))
+        .await
+        .map_err(|ScorerFailure { name, error }| {
+            ScoreError::Scorer(format!(
+                "{}: sample {} (epoch {}): scorer `{name}` failed: {error}",
+                scoring.src.display(),
+                sample.id,
+                sample.epoch,
+            ))
+        })?;
+    drop(generate);
+    let events = std::mem::take(&mut transcript.lock().unwrap_or_else(|e| e.into_inner()).events);
+    let usage: ModelUsage = usage_by_model(&events).into_values().sum();
     sample.scores = Some(match scoring.action {
         ScoreAction::Overwrite => new_scores.clone(),
         ScoreAction::Append => {
@@ -1108,17 +1054,14 @@ fn scorers_span(
 
 /// What the writer collects for the results.
 struct Written {
-    store: ScoreStore,
+    tally: ScoreTally,
     /// Per position: the sample's id and the metadata metrics read.
     samples: Vec<Option<Sample>>,
-    written: usize,
-    running: (f64, usize),
 }
 
 struct WriterContext {
     metadata_keys: Vec<String>,
     events: Option<examen_rt::Sender<EvalEvent>>,
-    first_score: Option<String>,
     temp: PathBuf,
     dest: PathBuf,
 }
@@ -1147,12 +1090,12 @@ async fn write_scored(
         let mut samples = Vec::with_capacity(batch.len());
         for item in batch {
             let epoch = item.sample.epoch as usize;
-            for (name, score) in &item.new_scores {
-                state.store.add(name, item.position, epoch, score);
-            }
-            if item.sample.error.is_none() {
-                state.store.completed += 1;
-            }
+            let progress = state.tally.record(
+                item.position,
+                epoch,
+                Some(&item.new_scores),
+                item.sample.error.is_none(),
+            );
             if state.samples.len() <= item.position {
                 state.samples.resize(item.position + 1, None);
             }
@@ -1163,16 +1106,6 @@ async fn write_scored(
                     metadata_subset(Some(&item.sample.metadata), &context.metadata_keys);
                 state.samples[item.position] = Some(sample);
             }
-            if let Some(first) = context
-                .first_score
-                .as_ref()
-                .and_then(|name| item.new_scores.get(name))
-            {
-                if !first.value.is_nan() {
-                    state.running.0 += first.value.to_float();
-                    state.running.1 += 1;
-                }
-            }
             finished.push((
                 item.sample.id.clone(),
                 epoch,
@@ -1181,6 +1114,7 @@ async fn write_scored(
                     .map(|(k, v)| (k.clone(), v.value.clone()))
                     .collect::<IndexMap<_, _>>(),
                 item.usage,
+                progress,
             ));
             samples.push(item.sample);
         }
@@ -1200,12 +1134,7 @@ async fn write_scored(
             );
             return Err(ScoreError::Write(message));
         }
-        for (sample_id, epoch, scores, usage) in finished {
-            state.written += 1;
-            let running = context.first_score.as_ref().and_then(|name| {
-                (state.running.1 > 0)
-                    .then(|| (name.clone(), state.running.0 / state.running.1 as f64))
-            });
+        for (sample_id, epoch, scores, usage, (completed, running)) in finished {
             emit(
                 context.events.as_ref(),
                 EvalEvent::SampleFinished {
@@ -1216,7 +1145,7 @@ async fn write_scored(
                     usage,
                     error: None,
                     limit: None,
-                    completed: state.written,
+                    completed,
                     running,
                 },
             )
@@ -1286,6 +1215,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
+    use examen_log::events::ScoreEvent;
     use examen_log::{read_log, ReadOptions};
     use examen_model::{Env, ModelOptions};
     use examen_types::{ChatMessage, ModelOutput, Value};

@@ -15,6 +15,8 @@ pub use examen_types::{EvalError, EvalSampleLimit as SampleLimit};
 #[derive(Debug)]
 pub(crate) struct Transcript {
     started: Instant,
+    /// Working time before this transcript started (a sample re-scored).
+    offset: Duration,
     waiting: Duration,
     spans: Vec<String>,
     pub(crate) events: Vec<Event>,
@@ -22,8 +24,15 @@ pub(crate) struct Transcript {
 
 impl Transcript {
     pub(crate) fn new() -> Self {
+        Self::resumed(Duration::ZERO)
+    }
+
+    /// A transcript continuing a sample that already worked for `offset`
+    /// (a logged sample being re-scored): its events' working times follow on.
+    pub(crate) fn resumed(offset: Duration) -> Self {
         Self {
             started: Instant::now(),
+            offset,
             waiting: Duration::ZERO,
             spans: Vec::new(),
             events: Vec::new(),
@@ -36,7 +45,7 @@ impl Transcript {
     }
 
     pub(crate) fn working_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.waiting)
+        (self.offset + self.started.elapsed()).saturating_sub(self.waiting)
     }
 
     pub(crate) fn base(&self) -> EventBase {

@@ -28,6 +28,7 @@ mod log_dir;
 pub mod results;
 mod retry;
 mod sample;
+pub(crate) mod score_step;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,7 +48,7 @@ use examen_types::log::{
     EvalConfig, EvalDataset, EvalPlan, EvalPlanStep, EvalScorer, EvalSpec, LogStart,
 };
 use log::{EvalLogger, EvalStats, EvalStatus, LogSink, TaskFinish};
-use results::{compute_results, EvalResults, EvalSampleReductions, ScoreStore, ScorerSlot};
+use results::{compute_results, EvalResults, EvalSampleReductions, ScorerSlot};
 
 pub use log::MemoryLog;
 pub use log_dir::{log_finish, LogDir};
@@ -358,10 +359,7 @@ pub const FAIL_ON_ERROR_GRACE: std::time::Duration = std::time::Duration::from_s
 
 #[derive(Default)]
 pub(crate) struct Progress {
-    pub(crate) scores: ScoreStore,
-    pub(crate) finished: usize,
-    pub(crate) running_sum: f64,
-    pub(crate) running_count: usize,
+    pub(crate) tally: score_step::ScoreTally,
     pub(crate) usage: IndexMap<String, ModelUsage>,
     pub(crate) first_error: Option<EvalError>,
 }
@@ -388,20 +386,6 @@ struct RunIds<'a> {
     run: usize,
     run_id: &'a str,
     task_id: &'a str,
-}
-
-fn unique_scorer_names(names: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for name in names {
-        let mut candidate = name.clone();
-        let mut n = 1;
-        while out.contains(&candidate) {
-            candidate = format!("{name}{n}");
-            n += 1;
-        }
-        out.push(candidate);
-    }
-    out
 }
 
 #[allow(clippy::too_many_lines)]
@@ -489,7 +473,7 @@ async fn run_task(
     role_names.sort_keys();
 
     let solvers = task.effective_solvers();
-    let scorer_names = unique_scorer_names(task.scorers.iter().map(|s| s.name().to_string()));
+    let scorer_names = score_step::unique_scorer_names(task.scorers.iter().map(|s| s.name()));
     let slots: Vec<ScorerSlot> = task
         .scorers
         .iter()
@@ -604,13 +588,9 @@ async fn run_task(
         None => None,
     };
 
-    let max_samples = options
-        .max_samples
-        .or_else(|| config.max_connections.map(|c| c as usize))
-        .or_else(|| model.config().max_connections.map(|c| c as usize))
-        .unwrap_or(examen_model::DEFAULT_MAX_CONNECTIONS)
-        .max(1);
+    let max_samples = score_step::max_samples(options.max_samples, &config, &model);
 
+    let first_scorer = scorer_names.first().cloned();
     let shared = Arc::new(RunShared {
         run,
         task: task.clone(),
@@ -634,7 +614,7 @@ async fn run_task(
         events,
         errors: AtomicU64::new(0),
         progress: Mutex::new(Progress {
-            scores: ScoreStore::with_capacity(total),
+            tally: score_step::ScoreTally::new(total, first_scorer),
             ..Progress::default()
         }),
         stopping: examen_rt::CancelToken::new(),
@@ -710,7 +690,7 @@ async fn run_task(
     let (store, usage, first_error) = {
         let mut progress = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
         (
-            std::mem::take(&mut progress.scores),
+            std::mem::take(&mut progress.tally.store),
             progress.usage.clone(),
             progress.first_error.clone(),
         )

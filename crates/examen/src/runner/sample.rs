@@ -9,13 +9,14 @@ use examen_types::{ModelUsage, Score};
 use indexmap::IndexMap;
 
 use super::log::LogSinkError;
+use super::score_step::{run_scorers, usage_by_model, ScorerFailure};
 use super::{EvalEvent, RunAbort, RunShared};
 use crate::context::{check_message_limit, LimitExceeded, SampleContext, SampleError};
 use crate::sample::Sample;
 use crate::state::{Choices, TaskState};
 use crate::transcript::{
     utc_timestamp, ErrorEvent, EvalError, Event, SampleInitEvent, SampleLimit, SampleLimitEvent,
-    ScoreEvent, Transcript,
+    Transcript,
 };
 use examen_types::log::{EvalRetryError, EvalSample};
 
@@ -176,46 +177,26 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
             limits: None,
             ..generate.clone()
         };
-        let mut map = IndexMap::new();
         lock().begin_span("scorers", "scorers");
-        for (scorer, name) in shared.task.scorers.iter().zip(&shared.scorer_names) {
-            lock().begin_span(name, "scorer");
-            let result = scorer.score(&state, &state.target, &scoring).await;
-            match result {
-                Ok(Some(score)) => {
-                    let mut t = lock();
-                    let base = t.base();
-                    t.push(Event::Score(Box::new(ScoreEvent {
-                        base,
-                        score: score.clone(),
-                        target: Some(state.target.clone()),
-                        intermediate: false,
-                        scorer: Some(name.clone()),
-                        scorer_args: None,
-                        model_usage: None,
-                        role_usage: None,
-                    })));
-                    t.end_span();
-                    map.insert(name.clone(), score);
-                }
-                Ok(None) => lock().end_span(),
-                Err(e) => {
-                    lock().end_span();
-                    let (message, traceback) = match e {
-                        SampleError::Failed { message, traceback } => (message, traceback),
-                        SampleError::Limit(l) => (l.message.clone(), l.message),
-                    };
-                    error = Some(EvalError::new(
-                        format!("scorer `{name}`: {message}"),
-                        traceback,
-                    ));
-                    break;
-                }
-            }
-        }
+        let named = shared
+            .task
+            .scorers
+            .iter()
+            .zip(shared.scorer_names.iter().map(String::as_str));
+        let scored = run_scorers(named, &state, &scoring, None).await;
         lock().close_spans();
-        if error.is_none() {
-            scores = Some(map);
+        match scored {
+            Ok(map) => scores = Some(map),
+            Err(ScorerFailure { name, error: e }) => {
+                let (message, traceback) = match e {
+                    SampleError::Failed { message, traceback } => (message, traceback),
+                    SampleError::Limit(l) => (l.message.clone(), l.message),
+                };
+                error = Some(EvalError::new(
+                    format!("scorer `{name}`: {message}"),
+                    traceback,
+                ));
+            }
         }
     }
     if let Some(e) = &error {
@@ -299,18 +280,6 @@ async fn with_limits(
             }))
         }
     }
-}
-
-fn usage_by_model(events: &[Event]) -> IndexMap<String, ModelUsage> {
-    let mut usage: IndexMap<String, ModelUsage> = IndexMap::new();
-    for event in events {
-        if let Event::Model(call) = event {
-            if let Some(u) = &call.output.usage {
-                *usage.entry(call.model.clone()).or_default() += u;
-            }
-        }
-    }
-    usage
 }
 
 async fn finish(
@@ -444,37 +413,15 @@ pub(super) fn record_progress(
     error: Option<&EvalError>,
 ) -> (usize, Option<(String, f64)>) {
     let mut progress = shared.progress.lock().unwrap_or_else(|e| e.into_inner());
-    progress.finished += 1;
     for (model, u) in model_usage {
         *progress.usage.entry(model.clone()).or_default() += u;
-    }
-    if let Some(scores) = scores {
-        progress.scores.completed += 1;
-        for (name, score) in scores {
-            progress.scores.add(name, position, epoch, score);
-        }
-        if let Some(first) = shared.scorer_names.first().and_then(|n| scores.get(n)) {
-            if !first.value.is_nan() {
-                progress.running_sum += first.value.to_float();
-                progress.running_count += 1;
-            }
-        }
-    } else if error.is_none() {
-        // Solved without scorers (or with --no-score): still completed.
-        progress.scores.completed += 1;
     }
     if error.is_some() && progress.first_error.is_none() {
         progress.first_error = error.cloned();
     }
-    let running = shared.scorer_names.first().and_then(|name| {
-        (progress.running_count > 0).then(|| {
-            (
-                name.clone(),
-                progress.running_sum / progress.running_count as f64,
-            )
-        })
-    });
-    (progress.finished, running)
+    // Solved without scorers (or with --no-score): still completed.
+    let completed = scores.is_some() || error.is_none();
+    progress.tally.record(position, epoch, scores, completed)
 }
 
 fn round3(x: f64) -> f64 {

@@ -669,3 +669,47 @@ async fn solvers_and_scorers_see_the_sample_context() {
     );
     assert_eq!(seen.scorer, vec!["None", "Some(\"span_begin\")"]);
 }
+
+/// The runner's scorer step is the one `examen score` runs: duplicate scorers are
+/// numbered as Inspect's `unique_scorer_name` does (`match`, `match1`), and each
+/// `score` event records, as Inspect's runner does, the scorer's arguments and the
+/// sample's model usage so far.
+#[examen_rt::test]
+async fn score_events_record_the_scorer_args_and_the_samples_usage() {
+    let task = Task::new("args", dataset(&[("one", "1"), ("two", "2")]))
+        .solver(solver::generate())
+        .scorer(scorer::match_())
+        .scorer(scorer::includes())
+        .scorer(scorer::match_());
+    let (outcome, run) = run(task, mock(|_| "1".into()), EvalOptions::default()).await;
+    assert_eq!(outcome.status, EvalStatus::Success);
+    let names: Vec<String> = outcome
+        .results
+        .iter()
+        .flat_map(|r| r.scores.iter().map(|s| s.name.clone()))
+        .collect();
+    assert_eq!(names, ["match", "includes", "match1"]);
+    for sample in run.sorted_samples() {
+        let keys: Vec<&String> = sample.scores.iter().flatten().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["match", "includes", "match1"]);
+        assert!(!sample.model_usage.is_empty());
+        let events: Vec<_> = sample
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Score(score) => Some(score),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(events.len(), 3);
+        for (event, (name, scorer)) in events.iter().zip([
+            ("match", scorer::match_()),
+            ("includes", scorer::includes()),
+            ("match1", scorer::match_()),
+        ]) {
+            assert_eq!(event.scorer.as_deref(), Some(name));
+            assert_eq!(event.scorer_args.as_ref(), Some(&scorer.params()));
+            assert_eq!(event.model_usage.as_ref(), Some(&sample.model_usage));
+        }
+    }
+}
