@@ -330,60 +330,53 @@ impl SampleContext {
         let mut transcript = self.lock();
         let mut base = transcript.base();
         base.working_start = working_start;
+        // A failed call is recorded as a successful one is: retries, request, working time.
+        let event = |output: ModelOutput, error: Option<String>, retries: usize, call, time| {
+            let retries = u64::try_from(retries).unwrap_or(u64::MAX);
+            Event::Model(Box::new(ModelEvent {
+                base,
+                model: model.name().to_string(),
+                role,
+                requested_model: None,
+                input: input.to_vec(),
+                input_refs: None,
+                tools: tools.to_vec(),
+                tool_choice: tool_choice.clone(),
+                config: config.clone(),
+                output,
+                retries: (retries > 0).then_some(retries),
+                request_ids: None,
+                error,
+                traceback: None,
+                traceback_ansi: None,
+                cache: None,
+                call,
+                completed: Some(utc_timestamp(std::time::SystemTime::now())),
+                working_time: Some(std::time::Duration::as_secs_f64(&time)),
+            }))
+        };
         match result {
             Ok(generation) => {
                 transcript.add_waiting(generation.limiter_wait);
                 let usage = generation.output.usage.clone().unwrap_or_default();
-                let retries = u64::try_from(generation.retries.len()).unwrap_or(u64::MAX);
-                let call = generation.call.as_ref().map(call_json);
-                transcript.push(Event::Model(Box::new(ModelEvent {
-                    base,
-                    model: model.name().to_string(),
-                    role,
-                    requested_model: None,
-                    input: input.to_vec(),
-                    input_refs: None,
-                    tools: tools.to_vec(),
-                    tool_choice: tool_choice.clone(),
-                    config: config.clone(),
-                    output: generation.output.clone(),
-                    retries: (retries > 0).then_some(retries),
-                    request_ids: None,
-                    error: None,
-                    traceback: None,
-                    traceback_ansi: None,
-                    cache: None,
-                    call,
-                    completed: Some(utc_timestamp(std::time::SystemTime::now())),
-                    working_time: Some(generation.working_time.as_secs_f64()),
-                })));
+                transcript.push(event(
+                    generation.output.clone(),
+                    None,
+                    generation.retries.len(),
+                    generation.call.as_ref().map(call_json),
+                    generation.working_time,
+                ));
                 Ok((generation.output, usage))
             }
             Err(error) => {
-                // Recorded as a successful call is: retries, request, working time.
                 transcript.add_waiting(error.limiter_wait());
-                let retries = u64::try_from(error.retries().len()).unwrap_or(u64::MAX);
-                transcript.push(Event::Model(Box::new(ModelEvent {
-                    base,
-                    model: model.name().to_string(),
-                    role,
-                    requested_model: None,
-                    input: input.to_vec(),
-                    input_refs: None,
-                    tools: tools.to_vec(),
-                    tool_choice: tool_choice.clone(),
-                    config: config.clone(),
-                    output: ModelOutput::default(),
-                    retries: (retries > 0).then_some(retries),
-                    request_ids: None,
-                    error: Some(error.to_string()),
-                    traceback: None,
-                    traceback_ansi: None,
-                    cache: None,
-                    call: error.call().map(call_json),
-                    completed: Some(utc_timestamp(std::time::SystemTime::now())),
-                    working_time: Some(error.working_time().as_secs_f64()),
-                })));
+                transcript.push(event(
+                    ModelOutput::default(),
+                    Some(error.to_string()),
+                    error.retries().len(),
+                    error.call().map(call_json),
+                    error.working_time(),
+                ));
                 // The URL says which server did not answer (a base URL from the wrong
                 // environment is a common cause); credentials in it are left out.
                 let what = match model.base_url() {
