@@ -28,6 +28,20 @@ Run with the venv made by scripts/inspect-venv.sh (pinned inspect-ai).
       results, each metric's params, the scorers' metric options, model_generate_config,
       plan.config, whether eval.config has `score`, and the mockllm model event's call
       record. examen's test writes the same tasks and compares.
+
+  multiturn OUT_DIR
+      Runs a three-turn conversation (system message, three generates with a user
+      message between each) with Inspect on mockllm/model, writing one .eval and one
+      .json log (condensed by Inspect's recorder: inputs pooled in `events_data`,
+      model events holding `input_refs` and `call.call_refs`), and prints
+      {"logs": [...]}. examen's test reads them and re-condenses what it read.
+
+  inputs LOG...
+      Reads each LOG with Inspect's reader (`read_eval_log`, then
+      `resolve_sample_events_data`) and prints (stdout, JSON) every model event's
+      resolved input and raw request messages:
+        {LOG: {"<id>:<epoch>": [{"input": [message...], "call_messages": [...]}]}}
+      (messages dumped with exclude_none; "call_messages" null without a call).
 """
 
 from __future__ import annotations
@@ -294,6 +308,74 @@ def cmd_shapes(out_dir: str) -> int:
     return 0
 
 
+def cmd_multiturn(out_dir: str) -> int:
+    _offline_tokens()
+    from inspect_ai import Task, eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.scorer import includes
+    from inspect_ai.solver import generate, system_message, user_message
+
+    task = Task(
+        name="multiturn",
+        dataset=[Sample(id=1, input="Turn one", target="mockllm")],
+        solver=[
+            system_message("Be brief."),
+            generate(),
+            user_message("Turn two"),
+            generate(),
+            user_message("Turn three"),
+            generate(),
+        ],
+        scorer=[includes()],
+    )
+    result: dict[str, Any] = {"logs": []}
+    for fmt in ("eval", "json"):
+        log = eval(
+            task, model="mockllm/model", log_dir=out_dir, log_format=fmt, display="none"
+        )[0]
+        if log.status != "success":
+            raise SystemExit(f"Inspect run failed: {log.error}")
+        result["logs"].append(log.location)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_inputs(logs: list[str]) -> int:
+    from inspect_ai.log import read_eval_log, resolve_sample_events_data
+
+    out: dict[str, Any] = {}
+    for path in logs:
+        per: dict[str, Any] = {}
+        for sample in read_eval_log(path).samples or []:
+            sample = resolve_sample_events_data(sample)
+            events = []
+            for event in sample.events:
+                if event.event != "model":
+                    continue
+                call_messages = None
+                if event.call is not None:
+                    request = event.call.request
+                    key = next(
+                        (k for k in ("messages", "contents", "input", "inputs") if k in request),
+                        None,
+                    )
+                    call_messages = request.get(key) if key else None
+                events.append(
+                    {
+                        "input": [
+                            json.loads(m.model_dump_json(exclude_none=True))
+                            for m in event.input
+                        ],
+                        "input_refs": event.input_refs,
+                        "call_messages": call_messages,
+                    }
+                )
+            per[f"{sample.id}:{sample.epoch}"] = events
+        out[path] = per
+    print(json.dumps(out))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 3 and argv[0] == "check":
         return cmd_check(argv[1], argv[2:])
@@ -301,6 +383,10 @@ def main(argv: list[str]) -> int:
         return cmd_generate(argv[1])
     if len(argv) == 2 and argv[0] == "shapes":
         return cmd_shapes(argv[1])
+    if len(argv) == 2 and argv[0] == "multiturn":
+        return cmd_multiturn(argv[1])
+    if len(argv) >= 2 and argv[0] == "inputs":
+        return cmd_inputs(argv[1:])
     print(__doc__, file=sys.stderr)
     return 2
 

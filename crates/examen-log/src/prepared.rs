@@ -22,9 +22,13 @@ pub struct PreparedSample {
 }
 
 impl PreparedSample {
-    /// Prepares a sample of the log's own schema.
+    /// Prepares a sample of the log's own schema, condensed as Inspect's
+    /// recorders write it ([`EvalSample::condensed`]): each distinct model-event
+    /// input message and raw request message once in `events_data`, the events
+    /// pointing into it. Every writer (eval, `examen score`, `log convert`,
+    /// `eval-retry`) comes through here; the readers resolve it back.
     pub fn from_sample(sample: &EvalSample) -> Result<Self> {
-        let json = serialize(&sample.member_name(), sample)?;
+        let json = serialize(&sample.member_name(), &sample.condensed())?;
         let summary = serialize("sample summary", &sample.summary())?;
         Ok(Self {
             id: sample.id.clone(),

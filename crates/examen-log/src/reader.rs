@@ -222,12 +222,12 @@ impl LogReader {
                 let e = &entries[samples[index]];
                 let data = zip::read_entry(file, e, *len)
                     .map_err(|err| LogError::from_zip(&self.path, err))?;
-                pyjson::from_slice(&data).map_err(|err| LogError::json(&self.path, &e.name, &err))
+                parse_sample(&data).map_err(|err| LogError::json(&self.path, &e.name, &err))
             }
             Source::Json { file, samples } => {
                 let (start, end) = samples[index];
                 let data = read_span(&self.path, file, start, end)?;
-                pyjson::from_slice(&data)
+                parse_sample(&data)
                     .map_err(|err| LogError::json(&self.path, &format!("samples[{index}]"), &err))
             }
         }
@@ -248,7 +248,7 @@ impl LogReader {
                 };
                 let data = zip::read_entry(file, &entries[i], *len)
                     .map_err(|err| LogError::from_zip(&self.path, err))?;
-                pyjson::from_slice(&data)
+                parse_sample(&data)
                     .map(Some)
                     .map_err(|err| LogError::json(&self.path, &name, &err))
             }
@@ -321,6 +321,15 @@ impl LogReader {
             Source::Json { .. } => self.samples().map(|s| s.map(|s| s.summary())).collect(),
         }
     }
+}
+
+/// Parses a sample member and resolves its condensed events
+/// ([`EvalSample::resolve_events_data`]), as Inspect's readers do on every read:
+/// what examen reads has every model event's full input, whoever wrote the log.
+fn parse_sample(data: &[u8]) -> std::result::Result<EvalSample, serde_json::Error> {
+    let mut sample: EvalSample = pyjson::from_slice(data)?;
+    sample.resolve_events_data();
+    Ok(sample)
 }
 
 fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -572,8 +581,7 @@ impl Recovered {
                 zip::read_entry(file, e, *len)
                     .map_err(|err| LogError::from_zip(&self.path, err))
                     .and_then(|data| {
-                        pyjson::from_slice(&data)
-                            .map_err(|err| LogError::json(&self.path, &e.name, &err))
+                        parse_sample(&data).map_err(|err| LogError::json(&self.path, &e.name, &err))
                     })
             }
             RecoveredSource::Reader(r) => r.sample_at(i),

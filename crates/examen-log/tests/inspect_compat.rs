@@ -276,3 +276,188 @@ fn examen_reads_inspect_logs() {
         );
     }
 }
+
+/// Every model event's input and raw request messages as Inspect's reader
+/// resolves them (`read_eval_log` + `resolve_sample_events_data`), by log and
+/// sample (`inputs` of scripts/inspect_compat.py).
+fn inspect_inputs(python: &Path, logs: &[PathBuf]) -> Json {
+    let out = Command::new(python)
+        .arg(repo_root().join("scripts/inspect_compat.py"))
+        .arg("inputs")
+        .args(logs)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "Inspect cannot read the logs' inputs:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("inputs prints JSON")
+}
+
+/// A message as Inspect dumps it (examen writes no null fields either).
+fn message_json(m: &examen_types::ChatMessage) -> Json {
+    serde_json::to_value(m).unwrap()
+}
+
+#[test]
+fn inspect_resolves_examen_condensed_logs() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::agent_sample("agent".into(), 4);
+    let ids = [sample.id.clone()];
+    let mut logs = Vec::new();
+    for format in [LogFormat::Eval, LogFormat::Json] {
+        let start = common::start("condensed", &ids, 1);
+        let mut w = LogWriter::create(dir.path(), format, start, WriterOptions::default()).unwrap();
+        w.write_sample(&sample).unwrap();
+        logs.push(w.finish(common::finish(&ids, 1)).unwrap());
+    }
+    let inputs = inspect_inputs(&python, &logs);
+    let original = common::model_events(&sample);
+    for log in &logs {
+        // The log is condensed: the inputs are only in its pool.
+        let stored = stored_sample(log);
+        assert_eq!(
+            stored["events_data"]["messages"].as_array().map(Vec::len),
+            Some(2 + 2 * 3 + 1),
+            "{}",
+            log.display()
+        );
+        let stored_inputs = stored["events"].as_array().unwrap().iter();
+        assert!(stored_inputs
+            .filter(|e| e["event"] == "model")
+            .all(|e| e["input"] == json!([]) && e["input_refs"].is_array()));
+        let events = inputs[log.to_string_lossy().as_ref()]["agent:1"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no sample in {inputs}"));
+        assert_eq!(events.len(), original.len(), "{}", log.display());
+        for (i, (got, want)) in events.iter().zip(&original).enumerate() {
+            let want_input: Vec<Json> = want.input.iter().map(message_json).collect();
+            assert_eq!(
+                got["input"],
+                Json::Array(want_input),
+                "{}: event {i}",
+                log.display()
+            );
+            assert_eq!(got["input_refs"], Json::Null);
+            let want_call = &want.call.as_ref().unwrap()["request"]["messages"];
+            assert_eq!(
+                &got["call_messages"],
+                want_call,
+                "{}: event {i}",
+                log.display()
+            );
+        }
+    }
+}
+
+/// examen reads the logs Inspect writes condensed (each model event's input from
+/// `events_data`), and condenses what it read exactly as Inspect's recorder did:
+/// the same pools, refs and call records.
+#[test]
+fn examen_reads_and_condenses_as_inspect_writes() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(&python)
+        .arg(repo_root().join("scripts/inspect_compat.py"))
+        .arg("multiturn")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "Inspect failed to write logs:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Json = serde_json::from_slice(&out.stdout).expect("multiturn prints JSON");
+    let logs: Vec<PathBuf> = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| PathBuf::from(l.as_str().unwrap()))
+        .collect();
+    assert_eq!(logs.len(), 2);
+    let inputs = inspect_inputs(&python, &logs);
+    for log in &logs {
+        let stored = stored_sample(log);
+        // Inspect did condense: the inputs are only in its pool.
+        let stored_events: Vec<&Json> = stored["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "model")
+            .collect();
+        assert_eq!(stored_events.len(), 3);
+        assert!(stored_events.iter().all(|e| e["input"] == json!([])));
+
+        let read = read_log(log, ReadOptions::default()).unwrap();
+        let sample = &read.samples.as_ref().unwrap()[0];
+        assert!(sample.events_data.is_none());
+        let events = common::model_events(sample);
+        let want = inputs[log.to_string_lossy().as_ref()]["1:1"]
+            .as_array()
+            .unwrap();
+        assert_eq!(events.len(), want.len());
+        let lengths: Vec<usize> = events.iter().map(|e| e.input.len()).collect();
+        assert_eq!(lengths, [2, 4, 6], "{}", log.display());
+        for (i, (got, want)) in events.iter().zip(want).enumerate() {
+            let input: Vec<Json> = got.input.iter().map(message_json).collect();
+            assert_eq!(
+                Json::Array(input),
+                want["input"],
+                "{}: event {i}",
+                log.display()
+            );
+            assert!(got.input_refs.is_none());
+            let call = got.call.as_ref().unwrap();
+            assert_eq!(call["request"]["messages"], want["call_messages"]);
+        }
+
+        // What examen writes for this transcript is what Inspect wrote.
+        let condensed = serde_json::to_value(sample.condensed()).unwrap();
+        assert_eq!(
+            condensed["events_data"],
+            stored["events_data"],
+            "{}",
+            log.display()
+        );
+        let ours: Vec<&Json> = condensed["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "model")
+            .collect();
+        for (i, (ours, theirs)) in ours.iter().zip(&stored_events).enumerate() {
+            assert_eq!(ours["input"], theirs["input"], "event {i}");
+            assert_eq!(ours["input_refs"], theirs["input_refs"], "event {i}");
+            // The call record byte for byte (key order included).
+            assert_eq!(
+                serde_json::to_string(&ours["call"]).unwrap(),
+                serde_json::to_string(&theirs["call"]).unwrap(),
+                "{}: event {i}",
+                log.display()
+            );
+        }
+    }
+}
+
+/// The sample's JSON as stored in an `.eval` or `.json` log.
+fn stored_sample(path: &Path) -> Json {
+    if path.extension().is_some_and(|e| e == "eval") {
+        let reader = examen_log::LogReader::open(path).unwrap();
+        let name = reader
+            .member_names()
+            .into_iter()
+            .find(|n| n.starts_with("samples/"))
+            .unwrap()
+            .to_owned();
+        serde_json::from_slice(&reader.member_bytes(&name).unwrap().unwrap()).unwrap()
+    } else {
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("NaN", "null");
+        let log: Json = serde_json::from_str(&text).unwrap();
+        log["samples"][0].clone()
+    }
+}

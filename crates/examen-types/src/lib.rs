@@ -27,6 +27,7 @@ mod ids;
 pub mod log;
 mod message;
 mod output;
+mod pool;
 mod sample_id;
 mod score;
 pub mod time;
@@ -53,6 +54,7 @@ pub use output::{
     ChatCompletionChoice, Logprob, Logprobs, ModelFallback, ModelOutput, ModelUsage, StopCategory,
     StopDetails, StopReason, TopLogprob,
 };
+pub use pool::{compress_refs, condense_events, EventsData};
 pub use sample_id::SampleId;
 pub use score::{value_to_float, Scalar, Score, Value, ValueToFloat};
 pub use tool::{

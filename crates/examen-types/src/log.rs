@@ -15,6 +15,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
+use crate::EventsData;
 pub use crate::SampleId;
 
 /// The log schema version examen writes.
@@ -836,9 +837,10 @@ pub struct EvalSample {
     /// Attachments referenced as `attachment://<hash>`.
     #[serde(default)]
     pub attachments: IndexMap<String, String>,
-    /// Pooled message/call data of condensed events.
+    /// Pooled model-event inputs and call messages the events point into by
+    /// `input_refs` / `call_refs` (see [`EvalSample::condensed`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub events_data: Option<JsonValue>,
+    pub events_data: Option<EventsData>,
     /// Limit that halted the sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<EvalSampleLimit>,

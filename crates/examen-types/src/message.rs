@@ -217,7 +217,7 @@ impl ChatMessage {
         }
     }
 
-    fn id_slot_mut(&mut self) -> &mut Option<String> {
+    pub(crate) fn id_slot_mut(&mut self) -> &mut Option<String> {
         match self {
             ChatMessage::System(m) => &mut m.id,
             ChatMessage::User(m) => &mut m.id,

@@ -303,3 +303,102 @@ pub fn ids(n: usize) -> Vec<SampleId> {
         })
         .collect()
 }
+
+/// An agent-style sample: `turns` model calls, each sent the whole conversation so
+/// far (system, user, then an assistant tool call and its tool result per turn) and
+/// recording a raw `call` whose request carries the wire form of those messages;
+/// then a grader call with a prompt of its own. Every message has its own id, so a
+/// condensed log resolves back to exactly these inputs.
+pub fn agent_sample(id: SampleId, turns: usize) -> EvalSample {
+    let mut s = sample(id, 1, 0);
+    let span = examen_types::short_uuid();
+    let mut conversation = vec![
+        ChatMessage::system("You are an agent. Use the add tool.")
+            .with_id(examen_types::short_uuid()),
+        ChatMessage::user("Add the numbers of each turn.")
+            .with_id(examen_types::short_uuid())
+            .with_source(MessageSource::Input),
+    ];
+    let wire = |m: &ChatMessage| serde_json::json!({"role": m.role(), "content": m.text()});
+    let model_event = |input: Vec<ChatMessage>, output: ModelOutput, at: f64| {
+        let request = serde_json::json!({
+            "model": "model",
+            "messages": input.iter().map(wire).collect::<Vec<_>>(),
+            "temperature": 0.5,
+        });
+        Event::Model(Box::new(ModelEvent {
+            base: base(&span, at),
+            model: MODEL.into(),
+            role: None,
+            requested_model: None,
+            input,
+            input_refs: None,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::None,
+            config: GenerateConfig::default(),
+            output,
+            retries: None,
+            request_ids: None,
+            error: None,
+            traceback: None,
+            traceback_ansi: None,
+            cache: None,
+            call: Some(serde_json::json!({
+                "request": request,
+                "response": {"id": format!("resp-{at}")},
+                "time": 0.01,
+            })),
+            completed: Some(examen_log::time::iso_now_micros()),
+            working_time: Some(0.01),
+        }))
+    };
+    let mut events = Vec::new();
+    for turn in 0..turns {
+        let call_id = format!("call_{turn}");
+        let mut args = JsonObject::new();
+        args.insert("a".into(), (turn as u64).into());
+        args.insert("b".into(), 1.5.into());
+        let mut assistant =
+            examen_types::ChatMessageAssistant::new(format!("Turn {turn}: adding."));
+        assistant.id = Some(examen_types::short_uuid());
+        assistant.model = Some("model".into());
+        assistant.source = Some(MessageSource::Generate);
+        assistant.tool_calls = Some(vec![examen_types::ToolCall::new(
+            call_id.clone(),
+            "add",
+            args,
+        )]);
+        let output = ModelOutput::from_message(
+            MODEL,
+            assistant.clone(),
+            examen_types::StopReason::ToolCalls,
+        );
+        events.push(model_event(conversation.clone(), output, 0.1 + turn as f64));
+        conversation.push(ChatMessage::Assistant(assistant));
+        conversation.push(
+            ChatMessage::tool(format!("{}", turn as f64 + 1.5), call_id, "add")
+                .with_id(examen_types::short_uuid()),
+        );
+    }
+    let grader =
+        vec![ChatMessage::user("Grade the conversation.").with_id(examen_types::short_uuid())];
+    events.push(model_event(
+        grader,
+        ModelOutput::from_text(MODEL, "GRADE: C"),
+        0.2 + turns as f64,
+    ));
+    s.messages = conversation;
+    s.events = events;
+    s
+}
+
+/// The model events of a sample.
+pub fn model_events(s: &EvalSample) -> Vec<&ModelEvent> {
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Model(m) => Some(&**m),
+            _ => None,
+        })
+        .collect()
+}
