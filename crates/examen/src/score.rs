@@ -43,6 +43,7 @@ use serde::Serialize;
 use crate::context::{ModelSet, SampleContext};
 use crate::metric::Metric;
 use crate::registry::Registry;
+use crate::runner::log_dir::{OnFailure, WriterSink};
 use crate::runner::results::{compute_results, metadata_subset, EvalResults, ScorerSlot};
 use crate::runner::score_step::{
     max_samples, run_scorers, unique_scorer_name, usage_by_model, ScoreTally, ScorerFailure,
@@ -338,25 +339,24 @@ pub async fn score_log(
         model_name: header.eval.model.clone(),
     });
     let (sample_tx, sample_rx) = examen_rt::channel::<(usize, EvalSample)>(max_samples);
-    let (scored_tx, scored_rx) = examen_rt::channel::<Scored>(max_samples);
-
-    // The writer is not a child of the group: a failing child cancels its
-    // siblings, and a write must not be abandoned half-way on a blocking
-    // thread. It ends when the scorers are gone (their senders dropped).
-    let writer_task = examen_rt::spawn(write_scored(
+    // The eval's writer task: samples are serialized on their own tasks and
+    // written in batches by one writer. It is not a child of the group: a write
+    // must not be abandoned half-way on a blocking thread.
+    let sink = Arc::new(WriterSink::start(
         writer,
-        scored_rx,
-        Written {
-            tally: ScoreTally::new(count, first_score),
-            samples: Vec::new(),
-        },
-        WriterContext {
-            metadata_keys: metadata_keys.clone(),
-            events: events.clone(),
-            temp: temp.path.clone(),
-            dest: dest.to_path_buf(),
-        },
+        WriterOptions::default().flush_interval,
+        OnFailure::Discard,
     ));
+    let written = Arc::new(Mutex::new(Written {
+        tally: ScoreTally::new(count, first_score),
+        samples: Vec::new(),
+    }));
+    let context = Arc::new(WriterContext {
+        metadata_keys: metadata_keys.clone(),
+        events: events.clone(),
+        temp: temp.path.clone(),
+        dest: dest.to_path_buf(),
+    });
 
     let mut group = examen_rt::TaskGroup::new();
     let reader_cancel = cancel.clone();
@@ -364,14 +364,13 @@ pub async fn score_log(
         examen_rt::to_thread(move || read_samples(&reader, &sample_tx, &reader_cancel)).await
     });
     let scorer_cancel = cancel.clone();
+    let (scorer_sink, scorer_written) = (sink.clone(), written.clone());
     group.spawn(move || async move {
         let funcs = (0..count).map(move |_| {
-            let (samples, scored, scoring, cancel) = (
-                sample_rx.clone(),
-                scored_tx.clone(),
-                scoring.clone(),
-                scorer_cancel.clone(),
-            );
+            let (samples, scoring, cancel) =
+                (sample_rx.clone(), scoring.clone(), scorer_cancel.clone());
+            let (sink, written, context) =
+                (scorer_sink.clone(), scorer_written.clone(), context.clone());
             move || async move {
                 if cancel.is_cancelled() {
                     return Err(ScoreError::Cancelled);
@@ -382,10 +381,7 @@ pub async fn score_log(
                         return Ok(());
                     };
                     let done = score_sample(&scoring, position, sample).await?;
-                    scored
-                        .send(done)
-                        .await
-                        .map_err(|_| ScoreError::Write("the log writer stopped".into()))
+                    write_scored(&sink, &written, &context, done).await
                 };
                 cancel
                     .run_until_cancelled(work)
@@ -398,14 +394,9 @@ pub async fn score_log(
             .map(drop)
     });
     let scored = group.join().await;
-    let written = match writer_task.await {
-        Ok(written) => written,
-        Err(e) if e.is_panic() => e.resume(),
-        Err(_) => Err(ScoreError::Write("the log writer was cancelled".into())),
-    };
-    // The writer's error is the cause when both failed (the scorers then
-    // failed to hand it their samples).
-    let (writer, written) = written?;
+    // Whatever happened, the writer finishes what it was given before the
+    // temporary file is removed.
+    let closed = sink.close().await;
     if let Err(errors) = scored {
         let first = errors.into_first();
         return Err(if cancel.is_cancelled() {
@@ -414,6 +405,8 @@ pub async fn score_log(
             first
         });
     }
+    let writer = closed.map_err(|e| ScoreError::Write(temp.rename_in(&e.message)))?;
+    let written = std::mem::take(&mut *written.lock().unwrap_or_else(|e| e.into_inner()));
     if cancel.is_cancelled() {
         return Err(ScoreError::Cancelled);
     }
@@ -1052,7 +1045,8 @@ fn scorers_span(
     events
 }
 
-/// What the writer collects for the results.
+/// What the scored samples leave for the results.
+#[derive(Default)]
 struct Written {
     tally: ScoreTally,
     /// Per position: the sample's id and the metadata metrics read.
@@ -1066,92 +1060,59 @@ struct WriterContext {
     dest: PathBuf,
 }
 
-/// Writes scored samples as they come, in batches on a blocking thread, and
-/// keeps their new scores for the results. Returns when every sender is gone.
+/// Counts a scored sample for the results and the progress, hands it to the
+/// writer and reports it.
 async fn write_scored(
-    mut writer: LogWriter,
-    scored: examen_rt::Receiver<Scored>,
-    mut state: Written,
-    context: WriterContext,
-) -> Result<(LogWriter, Written), ScoreError> {
-    let batch_limit = 64;
-    loop {
-        let Some(first) = scored.recv().await else {
-            return Ok((writer, state));
-        };
-        let mut batch = vec![first];
-        while batch.len() < batch_limit {
-            match scored.try_recv() {
-                Some(item) => batch.push(item),
-                None => break,
-            }
+    sink: &WriterSink,
+    written: &Mutex<Written>,
+    context: &WriterContext,
+    item: Scored,
+) -> Result<(), ScoreError> {
+    let epoch = item.sample.epoch as usize;
+    let (completed, running) = {
+        let mut state = written.lock().unwrap_or_else(|e| e.into_inner());
+        if state.samples.len() <= item.position {
+            state.samples.resize(item.position + 1, None);
         }
-        let mut finished = Vec::with_capacity(batch.len());
-        let mut samples = Vec::with_capacity(batch.len());
-        for item in batch {
-            let epoch = item.sample.epoch as usize;
-            let progress = state.tally.record(
-                item.position,
-                epoch,
-                Some(&item.new_scores),
-                item.sample.error.is_none(),
-            );
-            if state.samples.len() <= item.position {
-                state.samples.resize(item.position + 1, None);
-            }
-            if state.samples[item.position].is_none() {
-                let mut sample = Sample::new(SampleInput::Text(String::new()), Target::default());
-                sample.id = Some(item.sample.id.clone());
-                sample.metadata =
-                    metadata_subset(Some(&item.sample.metadata), &context.metadata_keys);
-                state.samples[item.position] = Some(sample);
-            }
-            finished.push((
-                item.sample.id.clone(),
-                epoch,
-                item.new_scores
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.value.clone()))
-                    .collect::<IndexMap<_, _>>(),
-                item.usage,
-                progress,
-            ));
-            samples.push(item.sample);
+        if state.samples[item.position].is_none() {
+            let mut sample = Sample::new(SampleInput::Text(String::new()), Target::default());
+            sample.id = Some(item.sample.id.clone());
+            sample.metadata = metadata_subset(Some(&item.sample.metadata), &context.metadata_keys);
+            state.samples[item.position] = Some(sample);
         }
-        let (back, outcome) = examen_rt::to_thread(move || {
-            let outcome = samples
+        state.tally.record(
+            item.position,
+            epoch,
+            Some(&item.new_scores),
+            item.sample.error.is_none(),
+        )
+    };
+    sink.write(&item.sample).await.map_err(|e| {
+        ScoreError::Write(e.message.replace(
+            &context.temp.display().to_string(),
+            &context.dest.display().to_string(),
+        ))
+    })?;
+    emit(
+        context.events.as_ref(),
+        EvalEvent::SampleFinished {
+            run: 0,
+            sample_id: item.sample.id.clone(),
+            epoch,
+            scores: item
+                .new_scores
                 .iter()
-                .try_for_each(|s| writer.write_sample(s))
-                .and_then(|()| writer.flush_if_due());
-            (writer, outcome)
-        })
-        .await;
-        writer = back;
-        if let Err(e) = outcome {
-            let message = e.to_string().replace(
-                &context.temp.display().to_string(),
-                &context.dest.display().to_string(),
-            );
-            return Err(ScoreError::Write(message));
-        }
-        for (sample_id, epoch, scores, usage, (completed, running)) in finished {
-            emit(
-                context.events.as_ref(),
-                EvalEvent::SampleFinished {
-                    run: 0,
-                    sample_id,
-                    epoch,
-                    scores,
-                    usage,
-                    error: None,
-                    limit: None,
-                    completed,
-                    running,
-                },
-            )
-            .await;
-        }
-    }
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+            usage: item.usage,
+            error: None,
+            limit: None,
+            completed,
+            running,
+        },
+    )
+    .await;
+    Ok(())
 }
 
 /// The new log while it is written: a hidden file beside `dest`, removed

@@ -88,7 +88,7 @@ const QUEUE: usize = 64;
 /// sample wait on the writer's lock in a blocking thread of its own: the
 /// blocking pool grew to ~500 threads, each with its own malloc arena, and
 /// a 100,000-sample run peaked at 318 MB instead of 177 MB.
-struct WriterSink {
+pub(crate) struct WriterSink {
     /// Taken by `finish`: the writer ends once every sender is gone, so a
     /// sample being handed over when the run finishes is still written.
     queue: Mutex<Option<examen_rt::Sender<PreparedSample>>>,
@@ -97,8 +97,23 @@ struct WriterSink {
     failure: Arc<Mutex<Option<String>>>,
 }
 
+/// What a write error says the log still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnFailure {
+    /// The log stays (status `started`): say how many samples it keeps and
+    /// that `eval-retry` runs the others.
+    KeepLog,
+    /// The log is thrown away (`examen score`'s temporary file): just the error.
+    Discard,
+}
+
 impl WriterSink {
-    fn start(writer: LogWriter, flush_interval: Duration) -> Self {
+    /// Starts the writer task over `writer`.
+    pub(crate) fn start(
+        writer: LogWriter,
+        flush_interval: Duration,
+        on_failure: OnFailure,
+    ) -> Self {
         let (queue, receiver) = examen_rt::channel(QUEUE);
         let failure = Arc::new(Mutex::new(None));
         let task = examen_rt::spawn(write_loop(
@@ -106,6 +121,7 @@ impl WriterSink {
             receiver,
             flush_interval,
             failure.clone(),
+            on_failure,
         ));
         Self {
             queue: Mutex::new(Some(queue)),
@@ -130,6 +146,27 @@ impl WriterSink {
             None => Err(self.failed()),
         }
     }
+
+    /// Queues a sample for the writer, serialized here on the caller's task.
+    pub(crate) async fn write(&self, sample: &EvalSample) -> Result<(), LogSinkError> {
+        self.send(prepare(sample)?).await
+    }
+
+    /// Closes the queue, waits for the writer to write what it holds, and
+    /// hands the writer back (to be finished).
+    pub(crate) async fn close(&self) -> Result<LogWriter, LogSinkError> {
+        drop(self.queue.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let task = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(task) = task else {
+            return Err(LogSinkError::new("the log is already finished"));
+        };
+        match task.await {
+            Ok(Some(writer)) => Ok(writer),
+            Ok(None) => Err(self.failed()),
+            Err(e) if e.is_panic() => e.resume(),
+            Err(_) => Err(LogSinkError::new("the log writer was cancelled")),
+        }
+    }
 }
 
 /// Writes what arrives until the queue is closed and drained; flushes when
@@ -141,6 +178,7 @@ async fn write_loop(
     queue: examen_rt::Receiver<PreparedSample>,
     flush_interval: Duration,
     failure: Arc<Mutex<Option<String>>>,
+    on_failure: OnFailure,
 ) -> Option<LogWriter> {
     let mut pending = false;
     // Samples in the file as of the last flush that succeeded.
@@ -174,6 +212,11 @@ async fn write_loop(
             Ok(waiting) => {
                 pending = waiting > 0;
                 durable = writer.stats().samples - waiting as u64;
+            }
+            Err(e) if on_failure == OnFailure::Discard => {
+                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.message);
+                queue.close();
+                return None;
             }
             Err(e) => {
                 // Say what the file holds, read back from it (a flush that failed part way
@@ -223,7 +266,8 @@ impl EvalLogger for LogDir {
                 examen_rt::to_thread(move || LogWriter::create(&dir, format, header, options))
                     .await
                     .map_err(|e| LogSinkError::new(e.to_string()))?;
-            Ok(Arc::new(WriterSink::start(writer, flush_interval)) as Arc<dyn LogSink>)
+            let sink = WriterSink::start(writer, flush_interval, OnFailure::KeepLog);
+            Ok(Arc::new(sink) as Arc<dyn LogSink>)
         })
     }
 }
@@ -232,7 +276,7 @@ impl LogSink for WriterSink {
     fn write_sample<'a>(&'a self, sample: EvalSample) -> BoxFuture<'a, Result<(), LogSinkError>> {
         // Converted here, on the sample's own task, so the work spreads over
         // every worker instead of queueing on the one writer.
-        Box::pin(async move { self.send(prepare(&sample)?).await })
+        Box::pin(async move { self.write(&sample).await })
     }
 
     fn carry_over<'a>(
@@ -253,17 +297,7 @@ impl LogSink for WriterSink {
         Box::pin(async move {
             let finish = log_finish(&finish)?;
             // The writer drains what is queued, then hands itself back.
-            drop(self.queue.lock().unwrap_or_else(|e| e.into_inner()).take());
-            let task = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let Some(task) = task else {
-                return Err(LogSinkError::new("the log is already finished"));
-            };
-            let writer = match task.await {
-                Ok(Some(writer)) => writer,
-                Ok(None) => return Err(self.failed()),
-                Err(e) if e.is_panic() => e.resume(),
-                Err(_) => return Err(LogSinkError::new("the log writer was cancelled")),
-            };
+            let writer = self.close().await?;
             examen_rt::to_thread(move || {
                 writer
                     .finish(finish)

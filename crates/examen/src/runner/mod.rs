@@ -24,7 +24,7 @@
 //! samples it holds.
 
 pub mod log;
-mod log_dir;
+pub(crate) mod log_dir;
 pub mod results;
 mod retry;
 mod sample;
