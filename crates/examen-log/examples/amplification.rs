@@ -97,7 +97,7 @@ fn main() {
             rss_10 = rss_kib("VmRSS:");
         }
     }
-    let (path, stats) = w.finish_with_stats(LogFinish::default()).expect("finish");
+    let (path, stats) = w.finish_with_stats(&LogFinish::default()).expect("finish");
     let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let elapsed = t.elapsed();
     println!("format: {format:?}, samples: {n}, buffer: {buffer}, sample JSON ~{sample_bytes} B");

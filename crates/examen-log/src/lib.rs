@@ -135,7 +135,7 @@ pub use examen_types::log as schema;
 pub use examen_types::log::{
     EvalConfig, EvalDataset, EvalError, EvalLog, EvalMetric, EvalPlan, EvalPlanStep, EvalResults,
     EvalRevision, EvalSample, EvalSampleLimit, EvalSampleReductions, EvalSampleScore,
-    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogStart,
+    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogFinish, LogStart,
     SampleInput, Target, LOG_SCHEMA_VERSION,
 };
 pub use examen_types::time;
@@ -144,7 +144,7 @@ pub use examen_types::SampleId;
 pub use prepared::PreparedSample;
 pub use reader::{read_log, read_summaries, recover, LogReader, ReadOptions, Recovered};
 pub use revision::git_revision;
-pub use writer::{is_being_written, LogFinish, LogFormat, LogWriter, WriterOptions, WriterStats};
+pub use writer::{is_being_written, LogFormat, LogWriter, WriterOptions, WriterStats};
 
 /// Journal member written when the log is created.
 pub const JOURNAL_START_JSON: &str = "_journal/start.json";
@@ -200,7 +200,7 @@ fn write_converted(
     for sample in samples {
         writer.write_sample(&sample?)?;
     }
-    writer.finish(LogFinish {
+    writer.finish(&LogFinish {
         status: header.status,
         results: header.results.clone(),
         stats: header.stats.clone(),

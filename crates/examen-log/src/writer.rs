@@ -6,10 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{LogError, Result};
-use crate::schema::{
-    EvalError, EvalLog, EvalResults, EvalSample, EvalSampleReductions, EvalStats, EvalStatus,
-    LogStart, SampleId,
-};
+use crate::schema::{EvalLog, EvalSample, EvalSampleReductions, LogFinish, LogStart, SampleId};
 use crate::zip::ZipAppender;
 use crate::PreparedSample;
 use crate::{
@@ -74,23 +71,6 @@ impl Default for WriterOptions {
             sync_on_flush: false,
         }
     }
-}
-
-/// How the eval ended: what [`LogWriter::finish`] writes into the header.
-#[derive(Debug, Clone, Default)]
-pub struct LogFinish {
-    /// Final status.
-    pub status: EvalStatus,
-    /// Scores and metrics.
-    pub results: Option<EvalResults>,
-    /// Timing and usage.
-    pub stats: EvalStats,
-    /// Error that halted the eval.
-    pub error: Option<EvalError>,
-    /// Scores reduced across epochs.
-    pub reductions: Option<Vec<EvalSampleReductions>>,
-    /// Whether any sample was invalidated.
-    pub invalidated: bool,
 }
 
 /// Counters for the write-amplification and memory figures.
@@ -434,17 +414,17 @@ impl LogWriter {
 
     /// Writes the remaining samples, the summaries, reductions and final header, and
     /// fsyncs. Returns the log's path.
-    pub fn finish(self, finish: LogFinish) -> Result<PathBuf> {
+    pub fn finish(self, finish: &LogFinish) -> Result<PathBuf> {
         self.finish_with_stats(finish).map(|(path, _)| path)
     }
 
     /// [`finish`](Self::finish), also returning the final counters.
-    pub fn finish_with_stats(mut self, finish: LogFinish) -> Result<(PathBuf, WriterStats)> {
+    pub fn finish_with_stats(mut self, finish: &LogFinish) -> Result<(PathBuf, WriterStats)> {
         let mut header = EvalLog::from_start(&self.start);
         header.status = finish.status;
-        header.results = finish.results;
-        header.stats = finish.stats;
-        header.error = finish.error;
+        header.results = finish.results.clone();
+        header.stats = finish.stats.clone();
+        header.error = finish.error.clone();
         header.invalidated = finish.invalidated;
         let path = self.path.clone();
         match &mut self.inner {

@@ -32,7 +32,7 @@ fn threads_sharing_a_reader_read_the_same_samples(format: LogFormat) {
             .write_sample(&common::sample(id.clone(), 1, index))
             .unwrap();
     }
-    let path = writer.finish(common::finish(&ids, 1)).unwrap();
+    let path = writer.finish(&common::finish(&ids, 1)).unwrap();
 
     let reader = Arc::new(LogReader::open(&path).unwrap());
     let expected: Vec<String> = ids

@@ -18,7 +18,7 @@ fn write(dir: &Path, format: LogFormat, sample: &examen_log::EvalSample) -> std:
     let start = common::start("condensed", &ids, 1);
     let mut w = LogWriter::create(dir, format, start, WriterOptions::default()).unwrap();
     w.write_sample(sample).unwrap();
-    w.finish(common::finish(&ids, 1)).unwrap()
+    w.finish(&common::finish(&ids, 1)).unwrap()
 }
 
 /// The sample's JSON as it is stored in the file.

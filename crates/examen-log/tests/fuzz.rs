@@ -45,7 +45,7 @@ fn valid_logs() -> &'static [(Vec<u8>, Vec<u8>)] {
             for (i, id) in ids.iter().enumerate() {
                 w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
             }
-            let path = w.finish(common::finish(&ids, 1)).unwrap();
+            let path = w.finish(&common::finish(&ids, 1)).unwrap();
             formats.push(std::fs::read(path).unwrap());
         }
         out.push((formats[0].clone(), formats[1].clone()));

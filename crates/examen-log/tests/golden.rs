@@ -33,7 +33,7 @@ fn eval_members_match_golden_files() {
     for (i, id) in ids.iter().enumerate() {
         w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
     }
-    let path = w.finish(common::finish(&ids, 1)).unwrap();
+    let path = w.finish(&common::finish(&ids, 1)).unwrap();
     let reader = LogReader::open(&path).unwrap();
     let member = |name: &str| reader.member_bytes(name).unwrap().unwrap();
 

@@ -98,7 +98,7 @@ fn write_logs(dir: &Path) -> Vec<PathBuf> {
                     .unwrap();
             }
         }
-        paths.push(w.finish(common::finish(&ids, 2)).unwrap());
+        paths.push(w.finish(&common::finish(&ids, 2)).unwrap());
         // still running: 4 samples flushed, one buffered
         let start = common::start("running", &ids, 1);
         let opts = WriterOptions {
@@ -245,7 +245,7 @@ fn examen_reads_inspect_logs() {
             w.write_sample(s).unwrap();
         }
         let converted = w
-            .finish(examen_log::LogFinish {
+            .finish(&examen_log::LogFinish {
                 status: read.status,
                 results: read.results.clone(),
                 stats: read.stats.clone(),
@@ -311,7 +311,7 @@ fn inspect_resolves_examen_condensed_logs() {
         let start = common::start("condensed", &ids, 1);
         let mut w = LogWriter::create(dir.path(), format, start, WriterOptions::default()).unwrap();
         w.write_sample(&sample).unwrap();
-        logs.push(w.finish(common::finish(&ids, 1)).unwrap());
+        logs.push(w.finish(&common::finish(&ids, 1)).unwrap());
     }
     let inputs = inspect_inputs(&python, &logs);
     let original = common::model_events(&sample);

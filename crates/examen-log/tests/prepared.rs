@@ -56,7 +56,7 @@ fn prepared_samples_read_back_with_their_summaries() {
             .write_prepared(PreparedSample::from_sample(sample).unwrap())
             .unwrap();
     }
-    let path = writer.finish(common::finish(&ids, 3)).unwrap();
+    let path = writer.finish(&common::finish(&ids, 3)).unwrap();
     let reader = LogReader::open(&path).unwrap();
     let summaries = reader.summaries().unwrap();
     for sample in &samples {

@@ -36,7 +36,7 @@ fn write_full(dir: &Path, format: LogFormat, n: usize, epochs: u32) -> std::path
                 .unwrap();
         }
     }
-    w.finish(common::finish(&ids, epochs)).unwrap()
+    w.finish(&common::finish(&ids, epochs)).unwrap()
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn flushes_append_to_the_directory_without_rewriting_it() {
     let before_finish = w.stats();
     // buffer of 1: a flush per sample, each a complete log
     assert_eq!(before_finish.flushes, 400, "{before_finish:?}");
-    let path = w.finish(common::finish(&ids, 1)).unwrap();
+    let path = w.finish(&common::finish(&ids, 1)).unwrap();
     let len = fs::metadata(&path).unwrap().len();
     let reader = LogReader::open(&path).unwrap();
     assert_eq!(reader.sample_count(), 400);
@@ -186,7 +186,7 @@ fn recovery_after_crash_at_any_offset_keeps_every_flushed_sample() {
             snapshots.push((fs::read(&path).unwrap(), i + 1));
         }
     }
-    let path_final = w.finish(common::finish(&ids, 1)).unwrap();
+    let path_final = w.finish(&common::finish(&ids, 1)).unwrap();
     snapshots.push((fs::read(&path_final).unwrap(), ids.len()));
 
     let crashed = dir.path().join("crashed.eval");
@@ -399,7 +399,7 @@ fn a_sample_written_twice_reads_as_its_latest_record() {
         let mut retried = first.clone();
         retried.metadata.insert("attempt".into(), 2.into());
         w.write_sample(&retried).unwrap();
-        let path = w.finish(common::finish(&ids, 1)).unwrap();
+        let path = w.finish(&common::finish(&ids, 1)).unwrap();
         let log = read_log(&path, ReadOptions::default()).unwrap();
         let samples = log.samples.unwrap();
         assert_eq!(samples.len(), 2, "{format:?}");
@@ -454,7 +454,7 @@ fn a_log_of_the_same_name_is_never_overwritten() {
         for (i, id) in ids.iter().enumerate() {
             w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
         }
-        let second = w.finish(common::finish(&ids, 1)).unwrap();
+        let second = w.finish(&common::finish(&ids, 1)).unwrap();
         let a = read_log(&first, ReadOptions::default()).unwrap();
         let b = read_log(&second, ReadOptions::default()).unwrap();
         assert_eq!(
@@ -498,7 +498,7 @@ fn an_id_too_long_for_a_zip_member_name_is_refused_not_written() {
     w.flush().unwrap();
     let rec = recover(&path).unwrap();
     assert_eq!(rec.sample_count(), 2);
-    let path = w.finish(common::finish(&ids[..1], 1)).unwrap();
+    let path = w.finish(&common::finish(&ids[..1], 1)).unwrap();
     let log = read_log(&path, ReadOptions::default()).unwrap();
     assert_eq!(log.samples.unwrap().len(), 2);
 }
@@ -671,7 +671,7 @@ fn a_live_writer_holds_the_log_until_it_finishes_or_dies() {
             1,
             "untouched by the second"
         );
-        w.finish(common::finish(&ids[..1], 1)).unwrap();
+        w.finish(&common::finish(&ids[..1], 1)).unwrap();
         assert!(!examen_log::is_being_written(&path), "{format:?}: finished");
         let dropped = dir.path().join(format!("dropped.{}", format.extension()));
         let w = LogWriter::create_at(&dropped, format, start.clone(), opts(1)).unwrap();

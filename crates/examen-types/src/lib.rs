@@ -43,8 +43,8 @@ pub use ids::short_uuid;
 pub use log::{
     EvalConfig, EvalDataset, EvalError, EvalLog, EvalMetric, EvalPlan, EvalPlanStep, EvalResults,
     EvalRevision, EvalSample, EvalSampleLimit, EvalSampleReductions, EvalSampleScore,
-    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogStart, Sample,
-    SampleInput, Target, LOG_SCHEMA_VERSION,
+    EvalSampleSummary, EvalScore, EvalScorer, EvalSpec, EvalStats, EvalStatus, LogFinish, LogStart,
+    Sample, SampleInput, Target, LOG_SCHEMA_VERSION,
 };
 pub use message::{
     ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageTool, ChatMessageUser,

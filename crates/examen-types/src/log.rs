@@ -1093,6 +1093,25 @@ pub struct LogStart {
     pub plan: EvalPlan,
 }
 
+/// How a run ended: what a log's header records beside its [`LogStart`] once
+/// the samples are written (`status`, `results`, `stats`, `error`,
+/// `invalidated`), and the epoch reductions written after the samples.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogFinish {
+    /// Final status.
+    pub status: EvalStatus,
+    /// Scores and metrics.
+    pub results: Option<EvalResults>,
+    /// Timing and usage.
+    pub stats: EvalStats,
+    /// Error that halted the eval.
+    pub error: Option<EvalError>,
+    /// Scores reduced across epochs (none: no `reductions` written).
+    pub reductions: Option<Vec<EvalSampleReductions>>,
+    /// Whether any sample was invalidated.
+    pub invalidated: bool,
+}
+
 /// An eval log (`EvalLog`). `header.json` is this without `samples` and
 /// `reductions`; a `.json` log is all of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -459,7 +459,7 @@ pub async fn score_log(
     };
     let (temp_path, dest_path) = (temp.path.clone(), dest.to_path_buf());
     examen_rt::to_thread(move || -> Result<(), String> {
-        writer.finish(finish).map_err(|e| e.to_string())?;
+        writer.finish(&finish).map_err(|e| e.to_string())?;
         std::fs::rename(&temp_path, &dest_path)
             .map_err(|e| format!("{}: cannot write the scored log: {e}", dest_path.display()))
     })
@@ -1663,7 +1663,7 @@ mod tests {
             writer.write_sample(&sample.unwrap()).unwrap();
         }
         writer
-            .finish(LogFinish {
+            .finish(&LogFinish {
                 status: header.status,
                 results: header.results.clone(),
                 stats: header.stats.clone(),

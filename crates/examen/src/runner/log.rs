@@ -4,11 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use examen_types::{EvalSample, LogStart};
+use examen_types::{EvalSample, LogFinish, LogStart};
 
 use crate::context::BoxFuture;
-use crate::runner::results::{EvalResults, EvalSampleReductions};
-use crate::transcript::EvalError;
 
 /// A log could not be opened or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,23 +26,6 @@ impl LogSinkError {
 }
 
 pub use examen_types::{EvalStats, EvalStatus};
-
-/// What is known when a task run ends (the log footer).
-#[derive(Debug, Clone)]
-pub struct TaskFinish {
-    /// How it ended.
-    pub status: EvalStatus,
-    /// Scores and metrics.
-    pub results: Option<EvalResults>,
-    /// Per-sample reduced scores, shared with the run's
-    /// [`EvalOutcome`](crate::runner::EvalOutcome) rather than copied: one
-    /// per sample, they are the largest part of a long run's footer.
-    pub reductions: Arc<Vec<EvalSampleReductions>>,
-    /// Statistics.
-    pub stats: EvalStats,
-    /// The error that ended it, if any.
-    pub error: Option<EvalError>,
-}
 
 /// Opens one log per task × model run.
 pub trait EvalLogger: Send + Sync {
@@ -72,10 +53,12 @@ pub trait LogSink: Send + Sync {
         })
     }
 
-    /// Completes the log; returns where it was written, if anywhere.
+    /// Completes the log; returns where it was written, if anywhere. The
+    /// footer is shared, not copied: its per-sample reductions are the largest
+    /// part of a long run's footer, and the run hands them on to its outcome.
     fn finish<'a>(
         &'a self,
-        finish: TaskFinish,
+        finish: Arc<LogFinish>,
     ) -> BoxFuture<'a, Result<Option<String>, LogSinkError>>;
 }
 
@@ -95,7 +78,7 @@ pub struct MemoryRun {
     /// Samples carried over from a previous log, in the order they came.
     pub carried: Mutex<Vec<EvalSample>>,
     /// The footer, once finished.
-    pub finish: Mutex<Option<TaskFinish>>,
+    pub finish: Mutex<Option<Arc<LogFinish>>>,
 }
 
 impl MemoryLog {
@@ -123,7 +106,7 @@ impl MemoryRun {
     }
 
     /// The footer, once finished.
-    pub fn finished(&self) -> Option<TaskFinish> {
+    pub fn finished(&self) -> Option<Arc<LogFinish>> {
         self.finish
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -179,7 +162,7 @@ impl LogSink for MemorySink {
 
     fn finish<'a>(
         &'a self,
-        finish: TaskFinish,
+        finish: Arc<LogFinish>,
     ) -> BoxFuture<'a, Result<Option<String>, LogSinkError>> {
         Box::pin(async move {
             *self.0.finish.lock().unwrap_or_else(|e| e.into_inner()) = Some(finish);

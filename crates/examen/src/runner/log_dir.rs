@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use examen_log::{LogFinish, LogFormat, LogStart, LogWriter, PreparedSample, WriterOptions};
 
-use super::log::{EvalLogger, LogSink, LogSinkError, TaskFinish};
+use super::log::{EvalLogger, LogSink, LogSinkError};
 use crate::context::BoxFuture;
 use examen_types::EvalSample;
 
@@ -61,18 +61,6 @@ fn prepare(sample: &EvalSample) -> Result<PreparedSample, LogSinkError> {
             "sample {} (epoch {}): {e}",
             sample.id, sample.epoch
         ))
-    })
-}
-
-/// The log footer for a finished run.
-pub fn log_finish(finish: &TaskFinish) -> Result<LogFinish, LogSinkError> {
-    Ok(LogFinish {
-        status: finish.status,
-        results: finish.results.clone(),
-        stats: finish.stats.clone(),
-        error: finish.error.clone(),
-        reductions: (!finish.reductions.is_empty()).then(|| finish.reductions.to_vec()),
-        invalidated: false,
     })
 }
 
@@ -292,15 +280,14 @@ impl LogSink for WriterSink {
 
     fn finish<'a>(
         &'a self,
-        finish: TaskFinish,
+        finish: Arc<LogFinish>,
     ) -> BoxFuture<'a, Result<Option<String>, LogSinkError>> {
         Box::pin(async move {
-            let finish = log_finish(&finish)?;
             // The writer drains what is queued, then hands itself back.
             let writer = self.close().await?;
             examen_rt::to_thread(move || {
                 writer
-                    .finish(finish)
+                    .finish(&finish)
                     .map(|path| Some(path.display().to_string()))
                     .map_err(|e| LogSinkError::new(e.to_string()))
             })

@@ -45,13 +45,13 @@ use crate::sample::{Sample, SampleId};
 use crate::task::{Epochs, FailOnError, Limits, Task};
 use crate::transcript::{utc_timestamp, EvalError};
 use examen_types::log::{
-    EvalConfig, EvalDataset, EvalPlan, EvalPlanStep, EvalScorer, EvalSpec, LogStart,
+    EvalConfig, EvalDataset, EvalPlan, EvalPlanStep, EvalScorer, EvalSpec, LogFinish, LogStart,
 };
-use log::{EvalLogger, EvalStats, EvalStatus, LogSink, TaskFinish};
+use log::{EvalLogger, EvalStats, EvalStatus, LogSink};
 use results::{compute_results, EvalResults, EvalSampleReductions, ScorerSlot};
 
 pub use log::MemoryLog;
-pub use log_dir::{log_finish, LogDir};
+pub use log_dir::LogDir;
 pub use retry::{eval_retry, PreviousEval, RetryError};
 
 /// Options for one [`eval`] call (Inspect's `eval()` arguments).
@@ -721,11 +721,9 @@ async fn run_task(
         }
         None => (None, Vec::new()),
     };
-    let reductions = Arc::new(reductions);
-    let finish = TaskFinish {
+    let finish = Arc::new(LogFinish {
         status,
-        results: results.clone(),
-        reductions: reductions.clone(),
+        results,
         stats: EvalStats {
             started_at,
             completed_at: utc_timestamp(SystemTime::now()),
@@ -733,12 +731,15 @@ async fn run_task(
             ..EvalStats::default()
         },
         error: error.clone(),
-    };
+        reductions: (!reductions.is_empty()).then_some(reductions),
+        invalidated: false,
+    });
     let mut log_location = None;
     if let Some(sink) = sink {
         // Shielded: the log is completed even if the caller gives up on the
         // eval now (a second interrupt), within the grace period.
-        let finished = examen_rt::shield(async move { sink.finish(finish).await })
+        let footer = finish.clone();
+        let finished = examen_rt::shield(async move { sink.finish(footer).await })
             .await
             .unwrap_or_else(|| {
                 Err(log::LogSinkError::new(
@@ -752,12 +753,15 @@ async fn run_task(
                 error.get_or_insert_with(|| EvalError::new(e.to_string(), e.to_string()));
             }
         }
-    } else {
-        drop(finish);
     }
     // The sink is done with its share (a sink that keeps the footer, like
     // `MemoryLog`, costs a copy here).
-    let reductions = Arc::try_unwrap(reductions).unwrap_or_else(|shared| (*shared).clone());
+    let LogFinish {
+        results,
+        reductions,
+        ..
+    } = Arc::try_unwrap(finish).unwrap_or_else(|shared| (*shared).clone());
+    let reductions = reductions.unwrap_or_default();
     shared
         .emit(EvalEvent::TaskFinished {
             run,

@@ -187,8 +187,9 @@ async fn example_task_scores_and_metrics() {
         ]
     );
     let finish = run.finished().unwrap_or_else(|| panic!("finished"));
-    assert_eq!(finish.reductions.len(), 2);
-    assert_eq!(finish.reductions[0].samples.len(), 20);
+    let reductions = finish.reductions.as_deref().unwrap_or_default();
+    assert_eq!(reductions.len(), 2);
+    assert_eq!(reductions[0].samples.len(), 20);
     assert_eq!(
         run.start
             .plan
