@@ -62,13 +62,28 @@ impl CancelToken {
 
     /// Runs `future` until it finishes (`Some`) or the token is cancelled (`None`, and the future
     /// is dropped).
+    ///
+    /// A future that could finish by the time the cancellation is seen wins over it: whatever
+    /// happened before [`cancel`](Self::cancel) was called (another task releasing this one, a
+    /// reply arriving) is visible once the signal is, so the future is polled once more before
+    /// it is given up. Without that second poll, a child released just before its group was
+    /// cancelled could be reported as cancelled on another thread and its result lost.
     pub async fn run_until_cancelled<F: Future>(&self, future: F) -> Option<F::Output> {
-        use futures_util::future::{select, Either};
-        let future = std::pin::pin!(future);
-        let cancelled = std::pin::pin!(self.cancelled());
-        match select(future, cancelled).await {
-            Either::Left((output, _)) => Some(output),
-            Either::Right(((), _)) => None,
-        }
+        use std::task::Poll;
+        let mut future = std::pin::pin!(future);
+        let mut cancelled = std::pin::pin!(self.cancelled());
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            if cancelled.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            match future.as_mut().poll(cx) {
+                Poll::Ready(output) => Poll::Ready(Some(output)),
+                Poll::Pending => Poll::Ready(None),
+            }
+        })
+        .await
     }
 }
