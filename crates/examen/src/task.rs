@@ -143,6 +143,9 @@ pub struct Task {
     pub metadata: JsonObject,
     /// The task file it was read from.
     pub source_file: Option<PathBuf>,
+    /// That file's text as it was read (recorded in the log, so that a retry can rebuild the
+    /// task when the file is gone).
+    pub source_text: Option<Arc<str>>,
     /// The task-file overrides it was loaded with (`-T key=value`, see
     /// [`load_task_file_with_args`](crate::taskfile::load_task_file_with_args)),
     /// recorded as the log's `task_args` so a retry loads the same task.
@@ -167,6 +170,7 @@ impl Task {
             model_roles: HashMap::new(),
             metadata: JsonObject::new(),
             source_file: None,
+            source_text: None,
             args: JsonObject::new(),
         }
     }

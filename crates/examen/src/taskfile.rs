@@ -45,6 +45,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use examen_types::{GenerateConfig, JsonObject};
 use indexmap::IndexMap;
@@ -208,6 +209,9 @@ pub struct DatasetSpec {
 pub struct TaskSpec {
     /// The task file (named in errors).
     pub file: PathBuf,
+    /// The file's text as written, before any `-T` override (recorded in the log so that
+    /// `eval-retry` can rebuild the task when the file is gone).
+    pub text: Arc<str>,
     /// `name`.
     pub name: String,
     /// `version`.
@@ -430,6 +434,7 @@ impl TaskSpec {
             .collect();
         task.metadata = self.metadata.clone();
         task.source_file = Some(path.clone());
+        task.source_text = Some(self.text.clone());
         task.args = self.args.clone();
         Ok(task)
     }
@@ -569,6 +574,7 @@ fn locate(raw: RawTask, text: &str, file: &Path, args: &[(String, String)]) -> T
     let (dataset_origin, dataset_path) = place("dataset", None);
     TaskSpec {
         file: file.to_path_buf(),
+        text: Arc::from(text),
         name: raw.name.0,
         version: raw.version,
         dataset: Located {

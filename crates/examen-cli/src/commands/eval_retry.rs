@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use examen::runner::{eval_retry, PreviousEval};
+use examen::runner::{eval_retry, PreviousEval, TaskSource};
 use examen::{EvalOptions, Task};
 use examen_log::LogFormat;
 use examen_model::{get_model, Env, Model, ModelOptions};
@@ -97,6 +97,14 @@ async fn prepare(
     let previous = examen_rt::to_thread(move || PreviousEval::open(owned))
         .await
         .map_err(CliError::usage)?;
+    if let Ok(TaskSource::Recorded { file, .. }) = previous.task_source() {
+        eprintln!(
+            "warning: {}: task file `{}` not found; rebuilding the task from the copy of it \
+             recorded in the log",
+            path.display(),
+            file.display()
+        );
+    }
     let task = previous.load_task().map_err(CliError::usage)?;
 
     let recorded = previous.generate_config();

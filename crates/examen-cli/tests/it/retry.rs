@@ -283,6 +283,64 @@ fn ctrl_c_prints_a_resume_command_that_completes_the_eval() {
 }
 
 #[test]
+fn a_retry_rebuilds_the_task_from_the_log_when_the_task_file_is_gone() {
+    for backend in backends() {
+        let sandbox = Sandbox::new();
+        let child = started_mock_eval(&sandbox, backend);
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(output.status.code(), Some(130));
+        let log = the_only_log(&sandbox).unwrap_or_else(|| panic!("a log"));
+        let cancelled = read_log(&log, ReadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        // The dataset file stays; only the task file that named it is gone.
+        std::fs::remove_file(sandbox.path().join("arithmetic/task.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let log_arg = log.display().to_string();
+        let out = run(sandbox.examen(&[
+            "eval-retry",
+            &log_arg,
+            "--display",
+            "none",
+            "--async-backend",
+            backend,
+        ]));
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(
+            out.stderr.contains(
+                "task file `arithmetic/task.yaml` not found; rebuilding the task from the copy \
+                 of it recorded in the log"
+            ),
+            "{}",
+            out.stderr
+        );
+        let logs = sandbox.logs("logs");
+        let done = logs
+            .iter()
+            .find(|p| **p != log)
+            .map(|p| read_log(p, ReadOptions::default()).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|| panic!("a new log"));
+        assert_eq!(done.status, examen_log::EvalStatus::Success);
+        assert_eq!(units(&done).len(), 40);
+        assert_eq!(done.eval.task, cancelled.eval.task);
+        assert_eq!(done.plan, cancelled.plan);
+        assert_eq!(done.eval.scorers, cancelled.eval.scorers);
+        for (unit, _) in units(&cancelled) {
+            let carried = |l: &EvalLog| {
+                l.samples
+                    .iter()
+                    .flatten()
+                    .find(|s| (s.id.to_string(), s.epoch) == unit)
+                    .and_then(|s| s.uuid.clone())
+            };
+            assert_eq!(carried(&done), carried(&cancelled), "{unit:?} carried over");
+        }
+    }
+}
+
+#[test]
 fn a_second_signal_quits_at_once_and_the_log_can_still_be_continued() {
     for backend in backends() {
         let sandbox = Sandbox::new();

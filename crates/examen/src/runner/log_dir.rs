@@ -53,6 +53,13 @@ impl LogDir {
 /// [`DatasetInfo::sample_digests`](super::log::DatasetInfo::sample_digests)).
 pub(crate) const SAMPLE_DIGESTS: &str = "examen_sample_digests";
 
+/// The eval spec's field holding the task file's text as it was read, so that a retry can
+/// rebuild the task when the file is gone (see `retry.rs`).
+pub(crate) const TASK_FILE_TEXT: &str = "examen_task_file_text";
+
+/// Task files longer than this are not copied into the log (a retry then needs the file).
+pub(crate) const TASK_FILE_TEXT_MAX: usize = 1 << 20;
+
 /// A finished sample ready for the log writer: serialized and summarized here, on the
 /// sample's own task, so the one writer only compresses and appends.
 fn prepare(sample: &EvalSample) -> Result<PreparedSample, LogSinkError> {

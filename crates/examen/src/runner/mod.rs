@@ -52,7 +52,7 @@ use results::{compute_results, EvalResults, EvalSampleReductions, ScorerSlot};
 
 pub use log::MemoryLog;
 pub use log_dir::LogDir;
-pub use retry::{eval_retry, PreviousEval, RetryError};
+pub use retry::{eval_retry, PreviousEval, RetryError, TaskSource};
 
 /// Options for one [`eval`] call (Inspect's `eval()` arguments).
 #[derive(Clone, Default)]
@@ -561,6 +561,16 @@ async fn run_task(
             log_dir::SAMPLE_DIGESTS.into(),
             JsonValue::String(dataset.samples.iter().map(crate::sample::digest).collect()),
         );
+        if let Some(text) = task
+            .source_text
+            .as_deref()
+            .filter(|text| text.len() <= log_dir::TASK_FILE_TEXT_MAX)
+        {
+            eval.extra.insert(
+                log_dir::TASK_FILE_TEXT.into(),
+                JsonValue::String(text.to_string()),
+            );
+        }
         let steps = solvers
             .iter()
             .map(|s| EvalPlanStep {

@@ -49,6 +49,20 @@ impl RetryError {
     }
 }
 
+/// Where a retry's task comes from (see [`PreviousEval::task_source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskSource<'a> {
+    /// The task file, read again.
+    File(PathBuf),
+    /// The file is gone: its text as the log recorded it when the eval ran.
+    Recorded {
+        /// The task file as recorded (relative dataset paths are read from its directory).
+        file: PathBuf,
+        /// The file's text.
+        text: &'a str,
+    },
+}
+
 /// A previous run of one task against one model, read from its log.
 ///
 /// [`open`](Self::open) reads the header and indexes the intact samples (of
@@ -153,13 +167,53 @@ impl PreviousEval {
 
     /// [`load_task`](Self::load_task) with `registry`'s components, so that a task using
     /// custom solvers, scorers or metrics can be retried by the program that registered them.
+    ///
+    /// The task file is read again when it is still there (as Inspect re-imports a task's
+    /// file). When it is gone, the task is rebuilt from the copy of its text the log records
+    /// (see [`task_source`](Self::task_source)); its relative dataset paths are still read
+    /// from the file's directory, and the samples' digests still refuse a changed dataset.
     pub fn load_task_with(&self, registry: &crate::Registry) -> Result<Task, RetryError> {
-        let file = self.task_file()?;
-        crate::taskfile::load_task_file_with(&file, &self.task_args(), registry).map_err(|e| {
-            RetryError {
-                message: format!("{}: cannot load the task again: {e}", self.path.display()),
+        let cannot = |e: crate::taskfile::TaskFileError| RetryError {
+            message: format!("{}: cannot load the task again: {e}", self.path.display()),
+        };
+        match self.task_source()? {
+            TaskSource::File(file) => {
+                crate::taskfile::load_task_file_with(&file, &self.task_args(), registry)
+                    .map_err(cannot)
             }
-        })
+            TaskSource::Recorded { file, text } => {
+                crate::taskfile::parse_task_with(text, &file, &self.task_args(), registry).map_err(
+                    |e| RetryError {
+                        message: format!(
+                            "{}: cannot rebuild the task from the copy of `{}` in the log: {e} \
+                             (run the retry from the directory the eval ran in)",
+                            self.path.display(),
+                            file.display()
+                        ),
+                    },
+                )
+            }
+        }
+    }
+
+    /// Where [`load_task`](Self::load_task) takes the task from: the task file when it is
+    /// still there, else the copy of its text recorded in the log. Fails when the file is gone
+    /// and the log has no copy (a log from before copies were recorded, or a task file over
+    /// 1 MiB).
+    pub fn task_source(&self) -> Result<TaskSource<'_>, RetryError> {
+        let recorded = self
+            .spec()
+            .extra
+            .get(super::log_dir::TASK_FILE_TEXT)
+            .and_then(JsonValue::as_str);
+        match (self.task_file(), recorded) {
+            (Ok(file), _) => Ok(TaskSource::File(file)),
+            (Err(_), Some(text)) if self.spec().task_file.is_some() => Ok(TaskSource::Recorded {
+                file: PathBuf::from(self.spec().task_file.as_deref().unwrap_or_default()),
+                text,
+            }),
+            (Err(e), _) => Err(e),
+        }
     }
 
     /// The model's name (`provider/model`).

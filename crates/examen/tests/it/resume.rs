@@ -675,6 +675,17 @@ async fn the_log_records_what_a_retry_needs() {
         examen_types::GenerateConfig::default()
     );
     assert_eq!(log.plan.config.temperature, Some(0.5));
+
+    // With the task file gone, the task is rebuilt from the copy of it in the log.
+    std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        previous.task_source(),
+        Ok(examen::runner::TaskSource::Recorded { .. })
+    ));
+    let rebuilt = previous.load_task().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rebuilt.epochs.epochs, 2);
+    assert_eq!(rebuilt.config.temperature, Some(0.5));
+    assert_eq!(rebuilt.dataset.samples, again.dataset.samples);
 }
 
 #[examen_rt::test]
