@@ -7,9 +7,7 @@ mod common;
 use std::collections::HashSet;
 use std::path::Path;
 
-use examen_log::{
-    read_log, LogFormat, LogReader, LogWriter, PreparedSample, ReadOptions, WriterOptions,
-};
+use examen_log::{read_log, LogFormat, LogWriter, PreparedSample, ReadOptions, WriterOptions};
 use serde_json::Value as Json;
 
 /// Writes `sample` as the only sample of a finished log.
@@ -21,27 +19,6 @@ fn write(dir: &Path, format: LogFormat, sample: &examen_log::EvalSample) -> std:
     w.finish(&common::finish(&ids, 1)).unwrap()
 }
 
-/// The sample's JSON as it is stored in the file.
-fn stored_sample(path: &Path) -> Json {
-    if path.extension().is_some_and(|e| e == "eval") {
-        let reader = LogReader::open(path).unwrap();
-        let name = reader
-            .member_names()
-            .into_iter()
-            .find(|n| n.starts_with("samples/"))
-            .unwrap()
-            .to_owned();
-        serde_json::from_slice(&reader.member_bytes(&name).unwrap().unwrap()).unwrap()
-    } else {
-        // (Python's JSON: the one-sample stderr is `NaN`.)
-        let text = std::fs::read_to_string(path)
-            .unwrap()
-            .replace("NaN", "null");
-        let log: Json = serde_json::from_str(&text).unwrap();
-        log["samples"][0].clone()
-    }
-}
-
 #[test]
 fn a_multi_turn_log_stores_each_message_once_and_reads_back_whole() {
     let turns = 6;
@@ -50,7 +27,7 @@ fn a_multi_turn_log_stores_each_message_once_and_reads_back_whole() {
     let dir = tempfile::tempdir().unwrap();
     for format in [LogFormat::Eval, LogFormat::Json] {
         let path = write(dir.path(), format, &sample);
-        let stored = stored_sample(&path);
+        let stored = common::stored_sample(&path);
 
         // Each distinct input message once in the pool: system, user, an assistant
         // and a tool message per turn but the last (whose messages no call is sent),
@@ -120,7 +97,7 @@ fn a_multi_turn_log_stores_each_message_once_and_reads_back_whole() {
         // Written again (as `examen score` and `log convert` do), it is stored the same.
         let again = write(&dir.path().join("again"), format, s);
         assert_eq!(
-            stored_sample(&again)["events_data"],
+            common::stored_sample(&again)["events_data"],
             stored["events_data"],
             "{}",
             path.display()

@@ -173,18 +173,7 @@ async fn inspect_reads_examen_logs() {
 fn examen_reads_inspect_logs() {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(&python)
-        .arg(repo_root().join("scripts/inspect_compat.py"))
-        .arg("generate")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "Inspect failed to write logs:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Json = serde_json::from_slice(&out.stdout).expect("generate prints JSON");
+    let report = inspect_writes(&python, "generate", dir.path());
     let logs = report["logs"].as_array().unwrap();
     assert_eq!(logs.len(), 2);
     for log in logs {
@@ -277,6 +266,23 @@ fn examen_reads_inspect_logs() {
     }
 }
 
+/// Has Inspect write logs into `dir` (`generate` or `multiturn` of
+/// scripts/inspect_compat.py); its report names them.
+fn inspect_writes(python: &Path, command: &str, dir: &Path) -> Json {
+    let out = Command::new(python)
+        .arg(repo_root().join("scripts/inspect_compat.py"))
+        .arg(command)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "Inspect failed to write logs:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script prints JSON")
+}
+
 /// Every model event's input and raw request messages as Inspect's reader
 /// resolves them (`read_eval_log` + `resolve_sample_events_data`), by log and
 /// sample (`inputs` of scripts/inspect_compat.py).
@@ -317,7 +323,7 @@ fn inspect_resolves_examen_condensed_logs() {
     let original = common::model_events(&sample);
     for log in &logs {
         // The log is condensed: the inputs are only in its pool.
-        let stored = stored_sample(log);
+        let stored = common::stored_sample(log);
         assert_eq!(
             stored["events_data"]["messages"].as_array().map(Vec::len),
             Some(2 + 2 * 3 + 1),
@@ -359,18 +365,7 @@ fn inspect_resolves_examen_condensed_logs() {
 fn examen_reads_and_condenses_as_inspect_writes() {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(&python)
-        .arg(repo_root().join("scripts/inspect_compat.py"))
-        .arg("multiturn")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "Inspect failed to write logs:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Json = serde_json::from_slice(&out.stdout).expect("multiturn prints JSON");
+    let report = inspect_writes(&python, "multiturn", dir.path());
     let logs: Vec<PathBuf> = report["logs"]
         .as_array()
         .unwrap()
@@ -380,7 +375,7 @@ fn examen_reads_and_condenses_as_inspect_writes() {
     assert_eq!(logs.len(), 2);
     let inputs = inspect_inputs(&python, &logs);
     for log in &logs {
-        let stored = stored_sample(log);
+        let stored = common::stored_sample(log);
         // Inspect did condense: the inputs are only in its pool.
         let stored_events: Vec<&Json> = stored["events"]
             .as_array()
@@ -439,25 +434,5 @@ fn examen_reads_and_condenses_as_inspect_writes() {
                 log.display()
             );
         }
-    }
-}
-
-/// The sample's JSON as stored in an `.eval` or `.json` log.
-fn stored_sample(path: &Path) -> Json {
-    if path.extension().is_some_and(|e| e == "eval") {
-        let reader = examen_log::LogReader::open(path).unwrap();
-        let name = reader
-            .member_names()
-            .into_iter()
-            .find(|n| n.starts_with("samples/"))
-            .unwrap()
-            .to_owned();
-        serde_json::from_slice(&reader.member_bytes(&name).unwrap().unwrap()).unwrap()
-    } else {
-        let text = std::fs::read_to_string(path)
-            .unwrap()
-            .replace("NaN", "null");
-        let log: Json = serde_json::from_str(&text).unwrap();
-        log["samples"][0].clone()
     }
 }

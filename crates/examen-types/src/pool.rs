@@ -150,7 +150,7 @@ pub fn condense_events(
     existing: Option<&EventsData>,
 ) -> (Vec<Event>, EventsData) {
     let mut data = existing.cloned().unwrap_or_default();
-    let mut messages = MessagePool::new(&data.messages);
+    let mut messages = MessagePool::new(&data.messages, message_key);
     let mut calls = CallPool::new(&data.calls);
     let events = events
         .iter()
@@ -164,7 +164,7 @@ pub fn condense_events(
         })
         .collect();
     data.messages.extend(messages.new_entries);
-    data.calls.extend(calls.new_entries);
+    data.calls.extend(calls.0.new_entries);
     (events, data)
 }
 
@@ -302,60 +302,67 @@ pub fn compress_refs(indices: &[u64]) -> Vec<(u64, u64)> {
     out
 }
 
-/// The message pool being built: content key (JSON without `id`) to position.
-struct MessagePool {
-    index: HashMap<Vec<u8>, u64>,
+/// A pool being built: each entry's key to its position, and the entries this sample adds.
+///
+/// A conversation re-sends its history, so the equal prefix of the previous list is resolved
+/// to the previous positions without computing keys (an equal entry has an equal key, so the
+/// result is the same as keying every one).
+struct Pool<T, K> {
+    index: HashMap<K, u64>,
     len: u64,
-    new_entries: Vec<ChatMessage>,
-    /// The previous condensed input and its positions: a conversation re-sends its
-    /// history, so the equal prefix is resolved without serializing it (an equal
-    /// message has an equal key, so the result is the same as keying every one).
-    prev: Vec<ChatMessage>,
+    new_entries: Vec<T>,
+    key: fn(&T) -> K,
+    prev: Vec<T>,
     prev_positions: Vec<u64>,
 }
 
-impl MessagePool {
-    fn new(existing: &[ChatMessage]) -> Self {
+impl<T: Clone + PartialEq, K: std::hash::Hash + Eq> Pool<T, K> {
+    fn new(existing: &[T], key: fn(&T) -> K) -> Self {
         let mut index = HashMap::new();
-        for (i, message) in existing.iter().enumerate() {
+        for (i, entry) in existing.iter().enumerate() {
             // `_build_msg_index`: a later duplicate wins.
-            index.insert(message_key(message), i as u64);
+            index.insert(key(entry), i as u64);
         }
         Self {
             index,
             len: existing.len() as u64,
             new_entries: Vec::new(),
+            key,
             prev: Vec::new(),
             prev_positions: Vec::new(),
         }
     }
 
-    fn refs(&mut self, input: &[ChatMessage]) -> Vec<(u64, u64)> {
-        let prefix = input
+    /// The refs of `entries`, adding the ones not pooled yet.
+    fn refs(&mut self, entries: &[T]) -> Vec<(u64, u64)> {
+        let prefix = entries
             .iter()
             .zip(&self.prev)
             .take_while(|(a, b)| a == b)
             .count();
         let mut positions = self.prev_positions[..prefix].to_vec();
-        for message in &input[prefix..] {
-            let key = message_key(message);
+        for entry in &entries[prefix..] {
+            let key = (self.key)(entry);
             let position = match self.index.get(&key) {
                 Some(&position) => position,
                 None => {
                     let position = self.len + self.new_entries.len() as u64;
                     self.index.insert(key, position);
-                    self.new_entries.push(message.clone());
+                    self.new_entries.push(entry.clone());
                     position
                 }
             };
             positions.push(position);
         }
         let refs = compress_refs(&positions);
-        self.prev = input.to_vec();
+        self.prev = entries.to_vec();
         self.prev_positions = positions;
         refs
     }
 }
+
+/// The message pool: content key (JSON without `id`) to position.
+type MessagePool = Pool<ChatMessage, Vec<u8>>;
 
 /// A message's identity in the pool: its JSON without the `id`.
 fn message_key(message: &ChatMessage) -> Vec<u8> {
@@ -364,28 +371,13 @@ fn message_key(message: &ChatMessage) -> Vec<u8> {
     serde_json::to_vec(&message).unwrap_or_default()
 }
 
-/// The call-message pool being built: JSON with sorted keys to position.
-struct CallPool {
-    index: HashMap<String, u64>,
-    len: u64,
-    new_entries: Vec<JsonValue>,
-    prev: Vec<JsonValue>,
-    prev_positions: Vec<u64>,
-}
+/// The call-message pool: JSON with sorted keys to position (serde_json's equality of the
+/// prefix tells integers from floats, as Inspect's `_strict_eq` does).
+struct CallPool(Pool<JsonValue, String>);
 
 impl CallPool {
     fn new(existing: &[JsonValue]) -> Self {
-        let mut index = HashMap::new();
-        for (i, message) in existing.iter().enumerate() {
-            index.insert(sorted_json(message), i as u64);
-        }
-        Self {
-            index,
-            len: existing.len() as u64,
-            new_entries: Vec::new(),
-            prev: Vec::new(),
-            prev_positions: Vec::new(),
-        }
+        Self(Pool::new(existing, sorted_json))
     }
 
     /// A model event's `call` with its request's messages pooled.
@@ -409,30 +401,7 @@ impl CallPool {
             Some(JsonValue::Array(msgs)) if !msgs.is_empty() => msgs,
             _ => return call.clone(),
         };
-        // The equal prefix reuses the previous call's positions (`_strict_eq`:
-        // serde_json's equality tells integers from floats, as Inspect's does).
-        let prefix = msgs
-            .iter()
-            .zip(&self.prev)
-            .take_while(|(a, b)| a == b)
-            .count();
-        let mut positions = self.prev_positions[..prefix].to_vec();
-        for msg in &msgs[prefix..] {
-            let k = sorted_json(msg);
-            let position = match self.index.get(&k) {
-                Some(&position) => position,
-                None => {
-                    let position = self.len + self.new_entries.len() as u64;
-                    self.index.insert(k, position);
-                    self.new_entries.push(msg.clone());
-                    position
-                }
-            };
-            positions.push(position);
-        }
-        let refs = compress_refs(&positions);
-        self.prev = msgs.clone();
-        self.prev_positions = positions;
+        let refs = self.0.refs(msgs);
         // ModelCall's fields in order: request, response, error, time, call_refs,
         // call_key (the last two are new here, so they go at the end).
         let mut out = serde_json::Map::new();

@@ -227,20 +227,69 @@ fn started_mock_eval(sandbox: &Sandbox, backend: &str) -> Child {
     child
 }
 
+/// `examen eval-retry LOG` in the sandbox, with no display.
+fn retry(sandbox: &Sandbox, log: &Path, backend: &str) -> Finished {
+    let log = log.display().to_string();
+    run(sandbox.examen(&[
+        "eval-retry",
+        &log,
+        "--display",
+        "none",
+        "--async-backend",
+        backend,
+    ]))
+}
+
+/// A mock eval stopped by SIGTERM once it has started: its log (status `cancelled`) and the
+/// eval's stderr.
+fn cancelled_mock_eval(sandbox: &Sandbox, backend: &str) -> (PathBuf, EvalLog, String) {
+    let child = started_mock_eval(sandbox, backend);
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let log = the_only_log(sandbox).unwrap_or_else(|| panic!("a log"));
+    let cancelled = read_log(&log, ReadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cancelled.status, examen_log::EvalStatus::Cancelled);
+    (log, cancelled, stderr)
+}
+
+/// The log a retry of `cancelled` wrote beside it, which must be complete: every sample ×
+/// epoch of the example task once.
+fn the_completed_retry(sandbox: &Sandbox, cancelled: &Path) -> EvalLog {
+    let logs = sandbox.logs("logs");
+    assert_eq!(logs.len(), 2);
+    let done = logs
+        .iter()
+        .find(|p| *p != cancelled)
+        .map(|p| read_log(p, ReadOptions::default()).unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|| panic!("a new log"));
+    assert_eq!(done.status, examen_log::EvalStatus::Success);
+    assert_eq!(units(&done).len(), 40);
+    done
+}
+
+/// Every sample of `cancelled` is in `done` as it was (the same sample uuid), not run again.
+fn assert_carried_over(cancelled: &EvalLog, done: &EvalLog) {
+    for (unit, _) in units(cancelled) {
+        let carried = |l: &EvalLog| {
+            l.samples
+                .iter()
+                .flatten()
+                .find(|s| (s.id.to_string(), s.epoch) == unit)
+                .and_then(|s| s.uuid.clone())
+        };
+        assert_eq!(carried(done), carried(cancelled), "{unit:?} carried over");
+    }
+}
+
 #[test]
 fn ctrl_c_prints_a_resume_command_that_completes_the_eval() {
     for backend in backends() {
         let sandbox = Sandbox::new();
-        let child = started_mock_eval(&sandbox, backend);
-        let pid = rustix::process::Pid::from_child(&child);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert_eq!(output.status.code(), Some(130), "{stderr}");
-        let log = the_only_log(&sandbox).unwrap_or_else(|| panic!("a log"));
-        let cancelled = read_log(&log, ReadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(cancelled.status, examen_log::EvalStatus::Cancelled);
+        let (log, cancelled, stderr) = cancelled_mock_eval(&sandbox, backend);
         let hint = stderr
             .lines()
             .find_map(|l| l.strip_prefix("hint: resume with `"))
@@ -260,25 +309,8 @@ fn ctrl_c_prints_a_resume_command_that_completes_the_eval() {
                 .examen(&args)
                 .args(["--display", "none", "--async-backend", backend]));
         assert_eq!(out.code, 0, "{out:?}");
-        let logs = sandbox.logs("logs");
-        assert_eq!(logs.len(), 2);
-        let done = logs
-            .iter()
-            .find(|p| **p != log)
-            .map(|p| read_log(p, ReadOptions::default()).unwrap_or_else(|e| panic!("{e}")))
-            .unwrap_or_else(|| panic!("a new log"));
-        assert_eq!(done.status, examen_log::EvalStatus::Success);
-        assert_eq!(units(&done).len(), 40);
-        for (unit, _) in units(&cancelled) {
-            let carried = |l: &EvalLog| {
-                l.samples
-                    .iter()
-                    .flatten()
-                    .find(|s| (s.id.to_string(), s.epoch) == unit)
-                    .and_then(|s| s.uuid.clone())
-            };
-            assert_eq!(carried(&done), carried(&cancelled), "{unit:?} carried over");
-        }
+        let done = the_completed_retry(&sandbox, &log);
+        assert_carried_over(&cancelled, &done);
     }
 }
 
@@ -286,27 +318,12 @@ fn ctrl_c_prints_a_resume_command_that_completes_the_eval() {
 fn a_retry_rebuilds_the_task_from_the_log_when_the_task_file_is_gone() {
     for backend in backends() {
         let sandbox = Sandbox::new();
-        let child = started_mock_eval(&sandbox, backend);
-        let pid = rustix::process::Pid::from_child(&child);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(output.status.code(), Some(130));
-        let log = the_only_log(&sandbox).unwrap_or_else(|| panic!("a log"));
-        let cancelled = read_log(&log, ReadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let (log, cancelled, _) = cancelled_mock_eval(&sandbox, backend);
         // The dataset file stays; only the task file that named it is gone.
         std::fs::remove_file(sandbox.path().join("arithmetic/task.yaml"))
             .unwrap_or_else(|e| panic!("{e}"));
 
-        let log_arg = log.display().to_string();
-        let out = run(sandbox.examen(&[
-            "eval-retry",
-            &log_arg,
-            "--display",
-            "none",
-            "--async-backend",
-            backend,
-        ]));
+        let out = retry(&sandbox, &log, backend);
         assert_eq!(out.code, 0, "{out:?}");
         assert!(
             out.stderr.contains(
@@ -316,27 +333,11 @@ fn a_retry_rebuilds_the_task_from_the_log_when_the_task_file_is_gone() {
             "{}",
             out.stderr
         );
-        let logs = sandbox.logs("logs");
-        let done = logs
-            .iter()
-            .find(|p| **p != log)
-            .map(|p| read_log(p, ReadOptions::default()).unwrap_or_else(|e| panic!("{e}")))
-            .unwrap_or_else(|| panic!("a new log"));
-        assert_eq!(done.status, examen_log::EvalStatus::Success);
-        assert_eq!(units(&done).len(), 40);
+        let done = the_completed_retry(&sandbox, &log);
         assert_eq!(done.eval.task, cancelled.eval.task);
         assert_eq!(done.plan, cancelled.plan);
         assert_eq!(done.eval.scorers, cancelled.eval.scorers);
-        for (unit, _) in units(&cancelled) {
-            let carried = |l: &EvalLog| {
-                l.samples
-                    .iter()
-                    .flatten()
-                    .find(|s| (s.id.to_string(), s.epoch) == unit)
-                    .and_then(|s| s.uuid.clone())
-            };
-            assert_eq!(carried(&done), carried(&cancelled), "{unit:?} carried over");
-        }
+        assert_carried_over(&cancelled, &done);
     }
 }
 
@@ -356,15 +357,7 @@ fn a_second_signal_quits_at_once_and_the_log_can_still_be_continued() {
         assert_eq!(output.status.code(), Some(130), "{stderr}");
 
         let log = the_only_log(&sandbox).unwrap_or_else(|| panic!("a log"));
-        let log_arg = log.display().to_string();
-        let out = run(sandbox.examen(&[
-            "eval-retry",
-            &log_arg,
-            "--display",
-            "none",
-            "--async-backend",
-            backend,
-        ]));
+        let out = retry(&sandbox, &log, backend);
         assert_eq!(out.code, 0, "{out:?}");
         let done = sandbox
             .logs("logs")

@@ -154,27 +154,7 @@ pub fn sample(id: SampleId, epoch: u32, index: usize) -> EvalSample {
             kind: Some("solver".into()),
             name: "generate".into(),
         }),
-        Event::Model(Box::new(ModelEvent {
-            base: base(&gen, 0.002),
-            model: MODEL.into(),
-            role: None,
-            requested_model: None,
-            input: vec![s.messages[0].clone()],
-            input_refs: None,
-            tools: Vec::new(),
-            tool_choice: ToolChoice::None,
-            config: GenerateConfig::default(),
-            output,
-            retries: None,
-            request_ids: None,
-            error: None,
-            traceback: None,
-            traceback_ansi: None,
-            cache: None,
-            call: None,
-            completed: Some(examen_log::time::iso_now_micros()),
-            working_time: Some(0.01),
-        })),
+        model_event(base(&gen, 0.002), vec![s.messages[0].clone()], output, None),
         Event::Logger(LoggerEvent {
             base: base(&gen, 0.012),
             message: LoggingMessage {
@@ -326,31 +306,16 @@ pub fn agent_sample(id: SampleId, turns: usize) -> EvalSample {
             "messages": input.iter().map(wire).collect::<Vec<_>>(),
             "temperature": 0.5,
         });
-        Event::Model(Box::new(ModelEvent {
-            base: base(&span, at),
-            model: MODEL.into(),
-            role: None,
-            requested_model: None,
+        model_event(
+            base(&span, at),
             input,
-            input_refs: None,
-            tools: Vec::new(),
-            tool_choice: ToolChoice::None,
-            config: GenerateConfig::default(),
             output,
-            retries: None,
-            request_ids: None,
-            error: None,
-            traceback: None,
-            traceback_ansi: None,
-            cache: None,
-            call: Some(serde_json::json!({
+            Some(serde_json::json!({
                 "request": request,
                 "response": {"id": format!("resp-{at}")},
                 "time": 0.01,
             })),
-            completed: Some(examen_log::time::iso_now_micros()),
-            working_time: Some(0.01),
-        }))
+        )
     };
     let mut events = Vec::new();
     for turn in 0..turns {
@@ -401,4 +366,55 @@ pub fn model_events(s: &EvalSample) -> Vec<&ModelEvent> {
             _ => None,
         })
         .collect()
+}
+
+/// The first sample's JSON as stored in an `.eval` or `.json` log.
+pub fn stored_sample(path: &std::path::Path) -> serde_json::Value {
+    if path.extension().is_some_and(|e| e == "eval") {
+        let reader = examen_log::LogReader::open(path).unwrap();
+        let name = reader
+            .member_names()
+            .into_iter()
+            .find(|n| n.starts_with("samples/"))
+            .unwrap()
+            .to_owned();
+        serde_json::from_slice(&reader.member_bytes(&name).unwrap().unwrap()).unwrap()
+    } else {
+        // (Python's JSON: a one-sample stderr is `NaN`.)
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("NaN", "null");
+        let log: serde_json::Value = serde_json::from_str(&text).unwrap();
+        log["samples"][0].clone()
+    }
+}
+
+/// A model event of `MODEL` that completed in 10 ms.
+pub fn model_event(
+    base: EventBase,
+    input: Vec<ChatMessage>,
+    output: ModelOutput,
+    call: Option<serde_json::Value>,
+) -> Event {
+    Event::Model(Box::new(ModelEvent {
+        base,
+        model: MODEL.into(),
+        role: None,
+        requested_model: None,
+        input,
+        input_refs: None,
+        tools: Vec::new(),
+        tool_choice: ToolChoice::None,
+        config: GenerateConfig::default(),
+        output,
+        retries: None,
+        request_ids: None,
+        error: None,
+        traceback: None,
+        traceback_ansi: None,
+        cache: None,
+        call,
+        completed: Some(examen_log::time::iso_now_micros()),
+        working_time: Some(0.01),
+    }))
 }
