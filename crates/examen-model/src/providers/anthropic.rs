@@ -349,6 +349,59 @@ mod tests {
     }
 
     #[test]
+    fn tool_choice_in_anthropic_form() {
+        let tool: ToolInfo = serde_json::from_value(json!({
+            "name": "submit", "description": "Submit an answer",
+            "parameters": {"type": "object", "properties": {}},
+        }))
+        .unwrap();
+        let choice_for = |choice: &ToolChoice, parallel: Option<bool>| {
+            let config = GenerateConfig {
+                parallel_tool_calls: parallel,
+                ..GenerateConfig::default()
+            };
+            let input = [ChatMessage::user("Go.")];
+            request_body(
+                "claude-sonnet-4-5",
+                &input,
+                &[tool.clone()],
+                choice,
+                &config,
+            )["tool_choice"]
+                .clone()
+        };
+        let forced = ToolChoice::Function(examen_types::ToolFunction {
+            name: "submit".into(),
+        });
+        assert_eq!(
+            choice_for(&forced, None),
+            json!({"type": "tool", "name": "submit"})
+        );
+        assert_eq!(
+            choice_for(&forced, Some(false)),
+            json!({"type": "tool", "name": "submit", "disable_parallel_tool_use": true})
+        );
+        assert_eq!(
+            choice_for(&ToolChoice::Auto, Some(true)),
+            json!({"type": "auto"})
+        );
+        // Anthropic's `none` choice has no `disable_parallel_tool_use` field.
+        assert_eq!(
+            choice_for(&ToolChoice::None, Some(false)),
+            json!({"type": "none"})
+        );
+        // No tools: no `tools` and no `tool_choice` on the wire.
+        let body = request_body(
+            "claude-sonnet-4-5",
+            &[ChatMessage::user("Go.")],
+            &[],
+            &forced,
+            &GenerateConfig::default(),
+        );
+        assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
+    }
+
+    #[test]
     fn response_blocks_map_to_parts_and_tool_calls() {
         let body = json!({
             "id": "msg_1",
