@@ -135,6 +135,10 @@ def check_log(path: str, expected: dict[str, Any]) -> None:
         samples = full.samples or []
         _expect("sample count", len(samples), expected["samples"])
         _expect("sample scores", _sample_scores(samples), expected["scores"])
+        if "int_ids" in expected:
+            # Integer ids are Python ints of the written value, however large.
+            int_ids = sorted(f"{s.id}:{s.epoch}" for s in samples if isinstance(s.id, int))
+            _expect("integer ids", int_ids, sorted(expected["int_ids"]))
         if full.results is not None and expected["status"] == "success":
             _expect("results.completed_samples", full.results.completed_samples, expected["samples"])
 

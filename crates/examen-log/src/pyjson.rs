@@ -148,7 +148,13 @@ struct Compound<'a, 'b> {
     first: bool,
     /// Closing bytes: `]`, `}`, or `]}` / `}}` for variants wrapped in an object.
     close: &'static [u8],
+    /// A `serde_json` raw value: its one field is JSON text to write verbatim.
+    raw: bool,
 }
+
+/// The struct name `serde_json` gives a raw value (a `RawValue`, or a sample id beyond 64
+/// bits): its one field holds JSON text that is written as it is, as `serde_json` does.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 impl Compound<'_, '_> {
     fn sep(&mut self) {
@@ -277,6 +283,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
             ser: self,
             first: true,
             close: b"]",
+            raw: false,
         })
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'b>, Error> {
@@ -303,6 +310,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
             ser: self,
             first: true,
             close: b"]}",
+            raw: false,
         })
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, 'b>, Error> {
@@ -311,9 +319,18 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
             ser: self,
             first: true,
             close: b"}",
+            raw: false,
         })
     }
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a, 'b>, Error> {
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a, 'b>, Error> {
+        if name == RAW_VALUE_TOKEN {
+            return Ok(Compound {
+                ser: self,
+                first: true,
+                close: b"",
+                raw: true,
+            });
+        }
         self.serialize_map(Some(len))
     }
     fn serialize_struct_variant(
@@ -330,6 +347,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Ser<'a> {
             ser: self,
             first: true,
             close: b"}}",
+            raw: false,
         })
     }
 }
@@ -408,6 +426,14 @@ impl ser::SerializeStruct for Compound<'_, '_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
+        if self.raw {
+            // The field is a string of JSON text: written as a string, then unquoted.
+            let quoted = to_vec(value)?;
+            let text: String = serde_json::from_slice(&quoted)?;
+            serde_json::from_str::<&serde_json::value::RawValue>(&text)?;
+            self.ser.out.extend_from_slice(text.as_bytes());
+            return Ok(());
+        }
         self.sep();
         self.ser.write_str(key)?;
         self.ser.out.push(b':');

@@ -482,10 +482,7 @@ fn sample_sort_key(name: &str) -> Option<(u64, String)> {
         .strip_suffix(".json")?;
     let (id, epoch) = stem.rsplit_once("_epoch_")?;
     let epoch: u64 = epoch.parse().ok()?;
-    let key = match id.parse::<i64>() {
-        Ok(i) => SampleId::Int(i).sort_key(),
-        Err(_) => id.to_owned(),
-    };
+    let key = SampleId::parse_int(id).map_or_else(|| id.to_owned(), |id| id.sort_key());
     Some((epoch, key))
 }
 

@@ -9,7 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use examen_log::{read_log, read_summaries, LogFormat, LogWriter, ReadOptions, WriterOptions};
+use examen_log::{
+    read_log, read_summaries, LogFormat, LogWriter, ReadOptions, SampleId, WriterOptions,
+};
 use serde_json::{json, Map, Value as Json};
 
 fn repo_root() -> PathBuf {
@@ -76,16 +78,28 @@ fn expected_for(path: &Path) -> Json {
         };
         metrics.insert(key, Json::Object(m));
     }
+    let int_ids: Vec<String> = log
+        .samples
+        .iter()
+        .flatten()
+        .filter(|s| s.id.is_int())
+        .map(|s| format!("{}:{}", s.id, s.epoch))
+        .collect();
     json!({
         "status": log.status.as_str(),
         "samples": log.samples.as_ref().unwrap().len(),
         "scores": scores,
         "metrics": metrics,
+        "int_ids": int_ids,
     })
 }
 
 fn write_logs(dir: &Path) -> Vec<PathBuf> {
-    let ids = common::ids(6);
+    let mut ids = common::ids(6);
+    // Two integers beyond 64 bits that an f64 cannot tell apart (issue 12, item 8).
+    for wide in ["18446744073709551616", "18446744073709551617"] {
+        ids.push(SampleId::parse_int(wide).unwrap());
+    }
     let mut paths = Vec::new();
     for format in [LogFormat::Eval, LogFormat::Json] {
         // finished

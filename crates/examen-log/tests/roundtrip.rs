@@ -716,3 +716,70 @@ fn a_live_writer_holds_the_log_until_it_finishes_or_dies() {
         assert_eq!(rec.sample_count(), 1);
     }
 }
+
+#[test]
+fn integer_ids_beyond_64_bits_are_written_and_read_back_exactly() {
+    // Issue 12, item 8: `2^64` and `2^64+1` are two samples, in every record that names a
+    // sample (sample, summary, `eval.dataset.sample_ids`, reductions, `sample_init`), in both
+    // formats, finished or recovered from a crash.
+    let wide = |text: &str| SampleId::parse_int(text).unwrap();
+    let ids = vec![
+        wide("18446744073709551616"),
+        wide("18446744073709551617"),
+        wide("-99999999999999999999999999999999999999999"),
+        SampleId::Int(5),
+    ];
+    let texts: BTreeSet<String> = ids.iter().map(ToString::to_string).collect();
+    assert_eq!(texts.len(), 4);
+    for format in [LogFormat::Eval, LogFormat::Json] {
+        let dir = tempfile::tempdir().unwrap();
+        let start = common::start("wide", &ids, 1);
+        let mut w = LogWriter::create(dir.path(), format, start.clone(), opts(2)).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            w.write_sample(&common::sample(id.clone(), 1, i)).unwrap();
+        }
+        w.flush().unwrap();
+        let live = w.path().to_owned();
+        let recovered = recover(&live).unwrap();
+        let mut crashed = recovered.log.clone();
+        crashed.samples = Some(recovered.samples().collect::<Result<_, _>>().unwrap());
+        let path = w.finish(&common::finish(&ids, 1)).unwrap();
+
+        for log in [read_log(&path, ReadOptions::default()).unwrap(), crashed] {
+            let samples = log.samples.as_ref().unwrap();
+            let read: BTreeSet<String> = samples.iter().map(|s| s.id.to_string()).collect();
+            assert_eq!(read, texts, "{format:?}");
+            for sample in samples {
+                let Some(examen_log::Event::SampleInit(init)) = sample.events.get(1) else {
+                    panic!(
+                        "no sample_init event: {:?}",
+                        sample.events.get(1).map(|e| e.kind())
+                    );
+                };
+                assert_eq!(init.sample.id.as_ref(), Some(&sample.id));
+            }
+            let spec_ids = log.eval.dataset.sample_ids.as_ref().unwrap();
+            assert_eq!(spec_ids, &ids);
+        }
+        let log = read_log(&path, ReadOptions::default()).unwrap();
+        let reduced: Vec<SampleId> = log.reductions.as_ref().unwrap()[0]
+            .samples
+            .iter()
+            .filter_map(|s| s.sample_id.clone())
+            .collect();
+        assert_eq!(reduced, ids);
+        let summaries: BTreeSet<String> = read_summaries(&path)
+            .unwrap()
+            .iter()
+            .map(|s| s.id.to_string())
+            .collect();
+        assert_eq!(summaries, texts);
+        let reader = LogReader::open(&path).unwrap();
+        let one = reader.read_sample(&ids[1], 1).unwrap().unwrap();
+        assert_eq!(one.id.to_string(), "18446744073709551617");
+        assert!(reader
+            .read_sample(&wide("18446744073709551618"), 1)
+            .unwrap()
+            .is_none());
+    }
+}

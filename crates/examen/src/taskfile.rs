@@ -47,14 +47,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use examen_types::{GenerateConfig, JsonObject};
+use examen_types::{GenerateConfig, JsonObject, JsonValue};
 use indexmap::IndexMap;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_norway::Value as Yaml;
 
 use crate::dataset::{
-    record_to_sample, Dataset, DatasetError, DatasetFormat, DatasetOptions, FieldSpec,
+    record_to_exact_sample, Dataset, DatasetError, DatasetFormat, DatasetOptions, FieldSpec,
 };
 use crate::registry::{self, entry_parts, Kind, Registry};
 use crate::sample::Sample;
@@ -1112,7 +1112,7 @@ struct RawFields {
 #[serde(deny_unknown_fields)]
 struct RawDataset {
     path: Option<String>,
-    samples: Option<Vec<JsonObject>>,
+    samples: Option<Vec<IndexMap<String, InlineField>>>,
     format: Option<String>,
     name: Option<String>,
     fields: Option<RawFields>,
@@ -1121,6 +1121,90 @@ struct RawDataset {
     shuffle_choices: Option<Yaml>,
     limit: Option<usize>,
     sample_id: Option<Yaml>,
+}
+
+/// A field of an inline sample: a JSON value, or an integer wider than 64 bits (which YAML
+/// reads exactly and a JSON value cannot hold), kept as its decimal text so that an id keeps
+/// its exact value.
+enum InlineField {
+    Json(JsonValue),
+    WideInt(String),
+}
+
+impl InlineField {
+    fn into_json(self) -> JsonValue {
+        match self {
+            InlineField::Json(value) => value,
+            // As near as a JSON number can be; an id is read from the text instead.
+            InlineField::WideInt(text) => text
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(JsonValue::Null, JsonValue::Number),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for InlineField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = InlineField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<InlineField, E> {
+                Ok(InlineField::Json(v.into()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<InlineField, E> {
+                Ok(InlineField::Json(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<InlineField, E> {
+                Ok(InlineField::Json(v.into()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<InlineField, E> {
+                Ok(i64::try_from(v).map_or_else(
+                    |_| InlineField::WideInt(v.to_string()),
+                    |v| InlineField::Json(v.into()),
+                ))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<InlineField, E> {
+                Ok(u64::try_from(v).map_or_else(
+                    |_| InlineField::WideInt(v.to_string()),
+                    |v| InlineField::Json(v.into()),
+                ))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<InlineField, E> {
+                Ok(InlineField::Json(
+                    serde_json::Number::from_f64(v).map_or(JsonValue::Null, JsonValue::Number),
+                ))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<InlineField, E> {
+                Ok(InlineField::Json(v.into()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<InlineField, E> {
+                Ok(InlineField::Json(v.into()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<InlineField, E> {
+                Ok(InlineField::Json(JsonValue::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<InlineField, E> {
+                Ok(InlineField::Json(JsonValue::Null))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<InlineField, D::Error> {
+                InlineField::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<InlineField, A::Error> {
+                JsonValue::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(InlineField::Json)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<InlineField, A::Error> {
+                JsonValue::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(InlineField::Json)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn seed_of(what: &str, value: Option<Yaml>, seed: Option<u64>) -> Result<Option<u64>, String> {
@@ -1219,9 +1303,17 @@ impl TryFrom<RawDataset> for DatasetSpec {
             }
             (None, Some(records)) => {
                 let mut samples = Vec::with_capacity(records.len());
-                for (idx, record) in records.iter().enumerate() {
+                for (idx, record) in records.into_iter().enumerate() {
+                    let id_literal = match record.get(&fields.id) {
+                        Some(InlineField::WideInt(text)) => Some(text.clone()),
+                        _ => None,
+                    };
+                    let record: JsonObject = record
+                        .into_iter()
+                        .map(|(name, field)| (name, field.into_json()))
+                        .collect();
                     samples.push(
-                        record_to_sample(record, &fields)
+                        record_to_exact_sample(&record, id_literal.as_deref(), &fields)
                             .map_err(|e| format!("samples[{idx}]: {e}"))?,
                     );
                 }

@@ -299,3 +299,69 @@ fn a_closed_stdout_keeps_the_exit_code_of_a_failed_eval() {
         );
     }
 }
+
+#[test]
+fn integer_ids_beyond_64_bits_stay_exact_from_dataset_to_dump_and_convert() {
+    // Issue 12, item 8: `2^64` and `2^64+1` were one id (refused, or merged as floats).
+    const TASK: &str = "name: wide\ndataset: {path: wide.jsonl}\nscorer: includes\n";
+    const DATA: &str = "{\"id\": 18446744073709551616, \"input\": \"a\", \"target\": \"x\"}\n\
+        {\"id\": 18446744073709551617, \"input\": \"b\", \"target\": \"x\"}\n\
+        {\"id\": 5, \"input\": \"c\", \"target\": \"x\"}\n";
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        sandbox.write("wide.yaml", TASK);
+        sandbox.write("wide.jsonl", DATA);
+        let eval = |args: &[&str]| {
+            let mut all = vec!["eval", "wide.yaml", "--model", "mockllm/model"];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["--display", "none", "--async-backend", backend]);
+            let out = run(sandbox.examen(&all));
+            assert_eq!(out.code, 0, "{out:?}");
+        };
+        eval(&["--sample-id", "18446744073709551617", "--log-dir", "one"]);
+        let one = read_log(&sandbox.logs("one")[0], ReadOptions::default()).unwrap();
+        let ids: Vec<String> = one
+            .samples
+            .iter()
+            .flatten()
+            .map(|s| s.id.to_string())
+            .collect();
+        assert_eq!(ids, ["18446744073709551617"]);
+
+        eval(&["--log-dir", "all"]);
+        let log = sandbox.logs("all").pop().unwrap();
+        let log = log.to_string_lossy().into_owned();
+        let out =
+            run(sandbox.examen(&["log", "convert", &log, "--to", "json", "--output-dir", "c"]));
+        assert_eq!(out.code, 0, "{out:?}");
+        let converted = sandbox.logs("c").pop().unwrap();
+        for path in [log, converted.to_string_lossy().into_owned()] {
+            let out = run(sandbox.examen(&["log", "dump", &path]));
+            assert_eq!(out.code, 0, "{out:?}");
+            // The integers as written, in the records and in the dataset's id list.
+            for id in ["18446744073709551616", "18446744073709551617"] {
+                assert!(
+                    out.stdout.contains(&format!("\"id\":{id},")),
+                    "{id} in {path}"
+                );
+            }
+            assert!(
+                out.stdout
+                    .contains("\"sample_ids\":[5,18446744073709551616,18446744073709551617]")
+                    || out
+                        .stdout
+                        .contains("\"sample_ids\":[18446744073709551616,18446744073709551617,5]"),
+                "{path}"
+            );
+            let log = read_log(std::path::Path::new(&path), ReadOptions::default()).unwrap();
+            let mut ids: Vec<String> = log
+                .samples
+                .iter()
+                .flatten()
+                .map(|s| s.id.to_string())
+                .collect();
+            ids.sort();
+            assert_eq!(ids, ["18446744073709551616", "18446744073709551617", "5"]);
+        }
+    }
+}

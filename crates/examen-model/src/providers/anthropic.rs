@@ -364,7 +364,7 @@ mod tests {
             request_body(
                 "claude-sonnet-4-5",
                 &input,
-                &[tool.clone()],
+                std::slice::from_ref(&tool),
                 choice,
                 &config,
             )["tool_choice"]

@@ -174,7 +174,7 @@ impl Dataset {
                 path: path.to_path_buf(),
             })?,
         };
-        let records = read::read_records(path, format)?;
+        let records = read::read_records(path, format, &options.fields.id)?;
         if records.is_empty() {
             return Err(DatasetError::Empty {
                 location: path.display().to_string(),
@@ -187,8 +187,9 @@ impl Dataset {
                 ("input", &options.fields.input),
                 ("target", &options.fields.target),
             ] {
-                if let Some((_, first)) = records.first().filter(|(_, r)| !r.contains_key(column)) {
-                    let columns: Vec<String> = first.keys().map(|k| format!("`{k}`")).collect();
+                if let Some(first) = records.first().filter(|r| !r.fields.contains_key(column)) {
+                    let columns: Vec<String> =
+                        first.fields.keys().map(|k| format!("`{k}`")).collect();
                     return Err(DatasetError::Record {
                         path: path.to_path_buf(),
                         line: 1,
@@ -202,14 +203,14 @@ impl Dataset {
             }
         }
         let mut samples = Vec::with_capacity(records.len());
-        for (line, record) in records {
-            let sample = record_to_sample(&record, &options.fields).map_err(|message| {
-                DatasetError::Record {
+        for record in records {
+            let id_literal = record.id_literal.as_deref();
+            let sample = record_to_exact_sample(&record.fields, id_literal, &options.fields)
+                .map_err(|message| DatasetError::Record {
                     path: path.to_path_buf(),
-                    line,
+                    line: record.line,
                     message,
-                }
-            })?;
+                })?;
             samples.push(sample);
         }
         let mut dataset = Dataset {
@@ -393,6 +394,16 @@ fn is_missing(value: Option<&JsonValue>) -> bool {
 
 /// Inspect's `record_to_sample` for a field spec.
 pub fn record_to_sample(record: &Record, fields: &FieldSpec) -> Result<Sample, String> {
+    record_to_exact_sample(record, None, fields)
+}
+
+/// [`record_to_sample`], given the id field's literal text for when the record's value has
+/// rounded it (an integer beyond 64 bits), so that the id is kept exactly.
+pub fn record_to_exact_sample(
+    record: &Record,
+    id_literal: Option<&str>,
+    fields: &FieldSpec,
+) -> Result<Sample, String> {
     let metadata = match &fields.metadata {
         Some(names) => {
             let mut meta = JsonObject::new();
@@ -424,7 +435,7 @@ pub fn record_to_sample(record: &Record, fields: &FieldSpec) -> Result<Sample, S
         input: read_input(record.get(&fields.input), &fields.input)?,
         target: read_target(record.get(&fields.target), &fields.target)?,
         choices: read_choices(record.get(&fields.choices)),
-        id: read_id(record.get(&fields.id), &fields.id)?,
+        id: read_id(record.get(&fields.id), id_literal, &fields.id)?,
         metadata,
         // Sandboxes are not read from datasets yet.
         sandbox: None,
@@ -527,10 +538,14 @@ fn read_choices(value: Option<&JsonValue>) -> Option<Vec<String>> {
     }
 }
 
-/// An id as Inspect reads it (`int | str`, through pydantic): integers exactly, a float with
-/// no fractional part as that integer (`2.0` is the id `2`), other floats refused. Integers
-/// beyond 64 bits are refused too: a log could not give them back exactly.
-fn read_id(value: Option<&JsonValue>, field: &str) -> Result<Option<SampleId>, String> {
+/// An id as Inspect reads it (`int | str`, through pydantic): integers exactly, of any size
+/// (from `literal`, the field's text, when the JSON value rounds it), a float with no
+/// fractional part as that integer (`2.0` is the id `2`), other floats refused.
+fn read_id(
+    value: Option<&JsonValue>,
+    literal: Option<&str>,
+    field: &str,
+) -> Result<Option<SampleId>, String> {
     let id = match value {
         _ if is_missing(value) => None,
         Some(JsonValue::String(s)) if s.is_empty() => None,
@@ -540,25 +555,29 @@ fn read_id(value: Option<&JsonValue>, field: &str) -> Result<Option<SampleId>, S
                 Some(SampleId::Int(i))
             } else if let Some(u) = n.as_u64() {
                 Some(SampleId::UInt(u))
+            } else if let Some(exact) = literal.and_then(|text| SampleId::parse_int(text.trim())) {
+                Some(exact)
             } else {
                 let f = n.as_f64().unwrap_or(f64::NAN);
-                // -2^63 <= f < 2^64, whole: exactly an i64 or a u64.
-                let in_range =
-                    (-9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0).contains(&f);
-                if f.fract() != 0.0 || !f.is_finite() {
-                    return Err(format!(
-                        "`{field}` is {n}, which is not a whole number; a sample id is a string \
-                         or an integer (quote it to keep it as text: \"{n}\")"
-                    ));
-                } else if !in_range {
-                    return Err(format!(
-                        "`{field}` is an integer beyond 64 bits ({n}); integer ids are kept \
-                         exactly from -2^63 to 2^64-1, so write a larger one as a string"
-                    ));
-                } else if f < 9_223_372_036_854_775_808.0 {
-                    Some(SampleId::Int(f as i64))
-                } else {
-                    Some(SampleId::UInt(f as u64))
+                // A float in the 64-bit range came from a float literal, not a rounded integer.
+                let in_64_bits = (-(2f64.powi(63))..2f64.powi(64)).contains(&f);
+                match SampleId::from_whole_f64(f) {
+                    Some(id) if literal.is_some() || in_64_bits => Some(id),
+                    Some(_) => {
+                        // No text to read it from (inline samples in YAML): the value was
+                        // rounded on the way in.
+                        return Err(format!(
+                            "`{field}` is {n}, an integer beyond 64 bits that cannot be read \
+                             exactly here; write it as a string, or put the samples in a \
+                             .jsonl file, which keeps integer ids of any size"
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "`{field}` is {n}, which is not a whole number; a sample id is a \
+                             string or an integer (quote it to keep it as text: \"{n}\")"
+                        ))
+                    }
                 }
             }
         }

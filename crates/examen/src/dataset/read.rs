@@ -11,6 +11,34 @@ use super::DatasetError;
 /// One raw record: field name to value.
 pub type Record = JsonObject;
 
+/// A record as read from a file: its fields, the line it starts on and, when its id is a
+/// number a [`JsonValue`] cannot hold exactly (an integer beyond 64 bits), the id's literal
+/// text, so that the id is kept exactly as written.
+pub(super) struct FileRecord {
+    pub line: usize,
+    pub fields: Record,
+    pub id_literal: Option<String>,
+}
+
+impl FileRecord {
+    fn new(line: usize, fields: Record, raw: &str, id_field: &str) -> FileRecord {
+        let inexact = matches!(
+            fields.get(id_field),
+            Some(JsonValue::Number(n)) if n.as_i64().is_none() && n.as_u64().is_none()
+        );
+        // Only then is the record read again, for the literal text of that one field.
+        let id_literal = inexact
+            .then(|| serde_json::from_str::<std::collections::HashMap<String, &RawValue>>(raw))
+            .and_then(Result::ok)
+            .and_then(|raw_fields| raw_fields.get(id_field).map(|v| v.get().to_owned()));
+        FileRecord {
+            line,
+            fields,
+            id_literal,
+        }
+    }
+}
+
 /// A dataset file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatasetFormat {
@@ -35,10 +63,13 @@ impl DatasetFormat {
     }
 }
 
+/// The records of the file at `path`; `id_field` names the field whose literal text is kept
+/// when a JSON value would round it (see [`FileRecord`]).
 pub(super) fn read_records(
     path: &Path,
     format: DatasetFormat,
-) -> Result<Vec<(usize, Record)>, DatasetError> {
+    id_field: &str,
+) -> Result<Vec<FileRecord>, DatasetError> {
     let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
@@ -65,8 +96,8 @@ pub(super) fn read_records(
         message: format!("invalid JSON: {}", without_position(e)),
     };
     match format {
-        DatasetFormat::Jsonl => read_jsonl(text, &record_error, &syntax_error),
-        DatasetFormat::Json => read_json(text, &record_error, &syntax_error),
+        DatasetFormat::Jsonl => read_jsonl(text, id_field, &record_error, &syntax_error),
+        DatasetFormat::Json => read_json(text, id_field, &record_error, &syntax_error),
         DatasetFormat::Csv => read_csv(text, &record_error),
     }
 }
@@ -85,9 +116,10 @@ type SyntaxError<'a> = &'a dyn Fn(usize, usize, &serde_json::Error) -> DatasetEr
 
 fn read_jsonl(
     text: &str,
+    id_field: &str,
     record_error: &dyn Fn(usize, String) -> DatasetError,
     syntax_error: SyntaxError<'_>,
-) -> Result<Vec<(usize, Record)>, DatasetError> {
+) -> Result<Vec<FileRecord>, DatasetError> {
     let mut records = Vec::new();
     for (idx, line) in text.lines().enumerate() {
         let line_number = idx + 1;
@@ -98,7 +130,9 @@ fn read_jsonl(
         let value: JsonValue =
             serde_json::from_str(line).map_err(|e| syntax_error(line_number, e.column(), &e))?;
         match value {
-            JsonValue::Object(map) => records.push((line_number, map)),
+            JsonValue::Object(map) => {
+                records.push(FileRecord::new(line_number, map, line, id_field));
+            }
             other => {
                 return Err(record_error(
                     line_number,
@@ -115,9 +149,10 @@ fn read_jsonl(
 
 fn read_json(
     text: &str,
+    id_field: &str,
     record_error: &dyn Fn(usize, String) -> DatasetError,
     syntax_error: SyntaxError<'_>,
-) -> Result<Vec<(usize, Record)>, DatasetError> {
+) -> Result<Vec<FileRecord>, DatasetError> {
     let line_of = |fragment: &str| {
         // The raw values borrow from `text`, so their offset is a position in it.
         let offset = (fragment.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
@@ -138,7 +173,7 @@ fn read_json(
         let value: JsonValue = serde_json::from_str(raw.get())
             .map_err(|e| record_error(line, format!("invalid JSON: {e}")))?;
         match value {
-            JsonValue::Object(map) => records.push((line, map)),
+            JsonValue::Object(map) => records.push(FileRecord::new(line, map, raw.get(), id_field)),
             other => {
                 return Err(record_error(
                     line,
@@ -156,7 +191,7 @@ fn read_json(
 fn read_csv(
     text: &str,
     record_error: &dyn Fn(usize, String) -> DatasetError,
-) -> Result<Vec<(usize, Record)>, DatasetError> {
+) -> Result<Vec<FileRecord>, DatasetError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -189,7 +224,11 @@ fn read_csv(
         for (name, value) in headers.iter().zip(row.iter()) {
             record.insert(name.to_string(), JsonValue::String(value.to_string()));
         }
-        records.push((line, record));
+        records.push(FileRecord {
+            line,
+            fields: record,
+            id_literal: None,
+        });
     }
     Ok(records)
 }

@@ -283,7 +283,7 @@ fn a_csv_without_the_input_column_says_which_columns_it_has() {
 #[test]
 fn integer_ids_are_kept_exactly_as_inspect_reads_them() {
     // Item 8: ids beyond i64 were turned into strings (or, beyond 2^53 as floats, collided),
-    // and `2.5` became the string "2.5". Inspect reads `id: int | str` through pydantic: any
+    // ids beyond 64 bits collided, and `2.5` became the string "2.5". Inspect reads `id: int | str` through pydantic: any
     // integer exactly, `2.0` as the integer 2, `2.5` refused.
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = write(
@@ -320,17 +320,46 @@ fn integer_ids_are_kept_exactly_as_inspect_reads_them() {
         "18446744073709551615"
     );
 
-    // Beyond 64 bits, or not whole: refused with the line, never merged.
+    // Beyond 64 bits: kept exactly, as Python keeps them, in both JSON formats; `2^64` and
+    // `2^64+1` are two samples. A float literal is the integer it is equal to, as in Inspect.
+    let records = [
+        r#"{"id": 18446744073709551616, "input": "a", "target": ""}"#,
+        r#"{"id": 18446744073709551617, "input": "b", "target": ""}"#,
+        r#"{"input": "c", "target": "", "id": -123456789012345678901234567890}"#,
+        r#"{"id": 1e20, "input": "d", "target": ""}"#,
+    ];
+    let expected = [
+        "18446744073709551616",
+        "18446744073709551617",
+        "-123456789012345678901234567890",
+        "100000000000000000000",
+    ];
+    for (name, text) in [
+        ("e.jsonl", records.join("\n")),
+        ("e.json", format!("[\n{}\n]", records.join(",\n"))),
+    ] {
+        let path = write(&dir, name, &text);
+        let d = read(&path, &DatasetOptions::default());
+        let ids: Vec<SampleId> = d.samples.iter().filter_map(|s| s.id.clone()).collect();
+        let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        assert_eq!(texts, expected, "{name}");
+        assert!(ids.iter().all(SampleId::is_int), "{ids:?}");
+        assert!(ids[0] < ids[1] && ids[2] < ids[0], "{ids:?}");
+        assert_eq!(
+            serde_json::to_string(&ids).unwrap_or_else(|e| panic!("{e}")),
+            format!("[{}]", expected.join(","))
+        );
+        assert!(ids[1].matches("18446744073709551617") && !ids[1].matches("18446744073709551616"));
+    }
     let path = write(
         &dir,
-        "e.jsonl",
-        "{\"id\": 1, \"input\": \"a\", \"target\": \"\"}\n\
-         {\"id\": 18446744073709551616, \"input\": \"b\", \"target\": \"\"}\n\
-         {\"id\": 18446744073709551617, \"input\": \"c\", \"target\": \"\"}\n",
+        "same.jsonl",
+        "{\"id\": 18446744073709551616, \"input\": \"a\", \"target\": \"\"}\n\
+         {\"id\": 18446744073709551616, \"input\": \"b\", \"target\": \"\"}\n",
     );
     let e = err(&path, &DatasetOptions::default());
     assert!(
-        e.contains("e.jsonl:2: `id` is an integer beyond 64 bits"),
+        e.contains("duplicate sample id `18446744073709551616`"),
         "{e}"
     );
     let path = write(

@@ -240,6 +240,45 @@ fn missing_fields_and_files() {
 }
 
 #[test]
+fn inline_sample_ids_are_kept_exactly_or_refused() {
+    // Item 8: inline ids beyond 64 bits were refused as "JSON number out of range". YAML
+    // reads integers up to 128 bits exactly, and so are they kept; wider ones come out of the
+    // YAML reader rounded, so they are refused rather than merged with a neighbour.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("task.yaml");
+    let yaml = "name: t\ndataset: {samples: [\
+        {id: 18446744073709551616, input: a, target: b, extra: 18446744073709551616},\
+        {id: 18446744073709551617, input: a, target: b},\
+        {id: -170141183460469231731687303715884105728, input: a, target: b}]}\n";
+    std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("{e}"));
+    let task = load_task_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<String> = task
+        .dataset
+        .samples
+        .iter()
+        .filter_map(|s| s.id.as_ref().map(ToString::to_string))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "18446744073709551616",
+            "18446744073709551617",
+            "-170141183460469231731687303715884105728"
+        ]
+    );
+
+    let err = load_err(
+        "name: t\ndataset: {samples: [{id: 1000000000000000000000000000000000000000, input: a, target: b}]}\n",
+        &[],
+    );
+    assert!(
+        err.contains("samples[0]: `id` is")
+            && err.contains("write it as a string, or put the samples in a .jsonl file"),
+        "{err}"
+    );
+}
+
+#[test]
 fn malformed_yaml_names_the_position() {
     let err = load_err(
         "name: t\ndataset: {path: data.jsonl\nscorer: includes\n",
