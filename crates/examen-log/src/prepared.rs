@@ -28,10 +28,17 @@ impl PreparedSample {
     /// pointing into it. Every writer (eval, `examen score`, `log convert`,
     /// `eval-retry`) comes through here; the readers resolve it back.
     pub fn from_sample(sample: &EvalSample) -> Result<Self> {
-        let json = serialize(&sample.member_name(), &sample.condensed())?;
+        Self::from_owned(sample.clone())
+    }
+
+    /// [`from_sample`](Self::from_sample) for a sample the caller is done with: it is
+    /// condensed in place rather than copied.
+    pub fn from_owned(mut sample: EvalSample) -> Result<Self> {
         let summary = serialize("sample summary", &sample.summary())?;
+        sample.condense();
+        let json = serialize(&sample.member_name(), &sample)?;
         Ok(Self {
-            id: sample.id.clone(),
+            id: sample.id,
             epoch: sample.epoch,
             json,
             summary,

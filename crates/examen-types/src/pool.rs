@@ -47,84 +47,19 @@ impl EvalSample {
     /// The sample as Inspect's recorders write it (`condense_sample`): its model
     /// events' inputs and raw request messages moved into `events_data`, each event
     /// pointing into it. Everything else is copied; no input is copied twice.
+    /// [`condense`](Self::condense) does the same in place, without the copy.
     pub fn condensed(&self) -> EvalSample {
-        let EvalSample {
-            id,
-            epoch,
-            input,
-            choices,
-            target,
-            description,
-            sandbox,
-            files,
-            setup,
-            messages,
-            output,
-            scores,
-            metadata,
-            store,
-            events,
-            timelines,
-            model_usage,
-            role_usage,
-            model_fallbacks,
-            started_at,
-            completed_at,
-            total_time,
-            working_time,
-            uuid,
-            invalidation,
-            error,
-            error_retries,
-            attachments,
-            events_data,
-            limit,
-            turn_count,
-            token_limit,
-            token_limit_type,
-            token_limit_usage,
-            message_limit,
-            time_limit,
-        } = self;
-        let (events, events_data) = condense_events(events, events_data.as_ref());
-        EvalSample {
-            id: id.clone(),
-            epoch: *epoch,
-            input: input.clone(),
-            choices: choices.clone(),
-            target: target.clone(),
-            description: description.clone(),
-            sandbox: sandbox.clone(),
-            files: files.clone(),
-            setup: setup.clone(),
-            messages: messages.clone(),
-            output: output.clone(),
-            scores: scores.clone(),
-            metadata: metadata.clone(),
-            store: store.clone(),
-            events,
-            timelines: timelines.clone(),
-            model_usage: model_usage.clone(),
-            role_usage: role_usage.clone(),
-            model_fallbacks: model_fallbacks.clone(),
-            started_at: started_at.clone(),
-            completed_at: completed_at.clone(),
-            total_time: *total_time,
-            working_time: *working_time,
-            uuid: uuid.clone(),
-            invalidation: invalidation.clone(),
-            error: error.clone(),
-            error_retries: error_retries.clone(),
-            attachments: attachments.clone(),
-            events_data: Some(events_data),
-            limit: limit.clone(),
-            turn_count: *turn_count,
-            token_limit: *token_limit,
-            token_limit_type: token_limit_type.clone(),
-            token_limit_usage: *token_limit_usage,
-            message_limit: *message_limit,
-            time_limit: *time_limit,
-        }
+        let mut sample = self.clone();
+        sample.condense();
+        sample
+    }
+
+    /// Condenses the sample in place (see [`condensed`](Self::condensed)): each model
+    /// event's input and raw request messages move into the pools, nothing is copied but
+    /// the pool keys.
+    pub fn condense(&mut self) {
+        let data = condense_events_in_place(&mut self.events, self.events_data.take());
+        self.events_data = Some(data);
     }
 
     /// Gives every model event its full input (and raw request messages) back from
@@ -149,80 +84,39 @@ pub fn condense_events(
     events: &[Event],
     existing: Option<&EventsData>,
 ) -> (Vec<Event>, EventsData) {
-    let mut data = existing.cloned().unwrap_or_default();
-    let mut messages = MessagePool::new(&data.messages, message_key);
-    let mut calls = CallPool::new(&data.calls);
-    let events = events
-        .iter()
-        .map(|event| match event {
-            Event::Model(model) => Event::Model(Box::new(condense_model_event(
-                model,
-                &mut messages,
-                &mut calls,
-            ))),
-            other => other.clone(),
-        })
-        .collect();
-    data.messages.extend(messages.new_entries);
-    data.calls.extend(calls.0.new_entries);
+    let mut events = events.to_vec();
+    let data = condense_events_in_place(&mut events, existing.cloned());
     (events, data)
 }
 
+fn condense_events_in_place(events: &mut [Event], existing: Option<EventsData>) -> EventsData {
+    let mut data = existing.unwrap_or_default();
+    let mut messages = MessagePool::new(&data.messages, message_key);
+    let mut calls = CallPool::new(&data.calls);
+    for event in events.iter_mut() {
+        if let Event::Model(model) = event {
+            condense_model_event(model, &mut messages, &mut calls);
+        }
+    }
+    let (new_messages, new_calls) = (messages.new_entries, calls.0.new_entries);
+    data.messages.extend(new_messages);
+    data.calls.extend(new_calls);
+    data
+}
+
 fn condense_model_event(
-    event: &ModelEvent,
-    messages: &mut MessagePool,
-    calls: &mut CallPool,
-) -> ModelEvent {
-    // Clone everything but the input, which is what is pooled.
-    let ModelEvent {
-        base,
-        model,
-        role,
-        requested_model,
-        input,
-        input_refs,
-        tools,
-        tool_choice,
-        config,
-        output,
-        retries,
-        request_ids,
-        error,
-        traceback,
-        traceback_ansi,
-        cache,
-        call,
-        completed,
-        working_time,
-    } = event;
+    event: &mut ModelEvent,
+    messages: &mut MessagePool<'_>,
+    calls: &mut CallPool<'_>,
+) {
     // `condense_model_event_inputs`: an event with an input is condensed (any
     // refs it had are replaced); one without (already condensed, or no input) is
     // kept as it is.
-    let input_refs = if input.is_empty() {
-        input_refs.clone()
-    } else {
-        Some(messages.refs(input))
-    };
-    ModelEvent {
-        base: base.clone(),
-        model: model.clone(),
-        role: role.clone(),
-        requested_model: requested_model.clone(),
-        input: Vec::new(),
-        input_refs,
-        tools: tools.clone(),
-        tool_choice: tool_choice.clone(),
-        config: config.clone(),
-        output: output.clone(),
-        retries: *retries,
-        request_ids: request_ids.clone(),
-        error: error.clone(),
-        traceback: traceback.clone(),
-        traceback_ansi: traceback_ansi.clone(),
-        cache: cache.clone(),
-        call: call.as_ref().map(|call| calls.condense(call)),
-        completed: completed.clone(),
-        working_time: *working_time,
+    if !event.input.is_empty() {
+        event.input_refs = Some(messages.refs(std::mem::take(&mut event.input)));
+    }
+    if let Some(call) = event.call.as_mut() {
+        calls.condense(call);
     }
 }
 
@@ -305,127 +199,119 @@ pub fn compress_refs(indices: &[u64]) -> Vec<(u64, u64)> {
 /// A pool being built: each entry's key to its position, and the entries this sample adds.
 ///
 /// A conversation re-sends its history, so the equal prefix of the previous list is resolved
-/// to the previous positions without computing keys (an equal entry has an equal key, so the
-/// result is the same as keying every one).
-struct Pool<T, K> {
+/// to the previous positions without computing keys: an entry equal to the pooled entry at
+/// the previous list's position has that entry's key, so the result is the same as keying
+/// every one.
+struct Pool<'a, T, K> {
+    existing: &'a [T],
     index: HashMap<K, u64>,
-    len: u64,
     new_entries: Vec<T>,
-    key: fn(&T) -> K,
-    prev: Vec<T>,
+    key: fn(&mut T) -> K,
     prev_positions: Vec<u64>,
 }
 
-impl<T: Clone + PartialEq, K: std::hash::Hash + Eq> Pool<T, K> {
-    fn new(existing: &[T], key: fn(&T) -> K) -> Self {
+impl<'a, T: Clone + PartialEq, K: std::hash::Hash + Eq> Pool<'a, T, K> {
+    fn new(existing: &'a [T], key: fn(&mut T) -> K) -> Self {
         let mut index = HashMap::new();
         for (i, entry) in existing.iter().enumerate() {
             // `_build_msg_index`: a later duplicate wins.
-            index.insert(key(entry), i as u64);
+            index.insert(key(&mut entry.clone()), i as u64);
         }
         Self {
+            existing,
             index,
-            len: existing.len() as u64,
             new_entries: Vec::new(),
             key,
-            prev: Vec::new(),
             prev_positions: Vec::new(),
         }
     }
 
-    /// The refs of `entries`, adding the ones not pooled yet.
-    fn refs(&mut self, entries: &[T]) -> Vec<(u64, u64)> {
+    fn entry(&self, position: u64) -> Option<&T> {
+        let position = usize::try_from(position).ok()?;
+        match position.checked_sub(self.existing.len()) {
+            None => self.existing.get(position),
+            Some(new) => self.new_entries.get(new),
+        }
+    }
+
+    /// The refs of `entries`, moving the ones not pooled yet into the pool.
+    fn refs(&mut self, entries: Vec<T>) -> Vec<(u64, u64)> {
         let prefix = entries
             .iter()
-            .zip(&self.prev)
-            .take_while(|(a, b)| a == b)
+            .zip(&self.prev_positions)
+            .take_while(|(entry, &position)| self.entry(position) == Some(*entry))
             .count();
         let mut positions = self.prev_positions[..prefix].to_vec();
-        for entry in &entries[prefix..] {
-            let key = (self.key)(entry);
-            let position = match self.index.get(&key) {
-                Some(&position) => position,
-                None => {
-                    let position = self.len + self.new_entries.len() as u64;
-                    self.index.insert(key, position);
-                    self.new_entries.push(entry.clone());
-                    position
-                }
-            };
+        for mut entry in entries.into_iter().skip(prefix) {
+            let key = (self.key)(&mut entry);
+            let next = (self.existing.len() + self.new_entries.len()) as u64;
+            let position = *self.index.entry(key).or_insert(next);
+            if position == next {
+                self.new_entries.push(entry);
+            }
             positions.push(position);
         }
         let refs = compress_refs(&positions);
-        self.prev = entries.to_vec();
         self.prev_positions = positions;
         refs
     }
 }
 
 /// The message pool: content key (JSON without `id`) to position.
-type MessagePool = Pool<ChatMessage, Vec<u8>>;
+type MessagePool<'a> = Pool<'a, ChatMessage, Vec<u8>>;
 
-/// A message's identity in the pool: its JSON without the `id`.
-fn message_key(message: &ChatMessage) -> Vec<u8> {
-    let mut message = message.clone();
-    *message.id_slot_mut() = None;
-    serde_json::to_vec(&message).unwrap_or_default()
+/// A message's identity in the pool: its JSON without the `id` (taken out for the
+/// serialization and put back).
+fn message_key(message: &mut ChatMessage) -> Vec<u8> {
+    let id = message.id_slot_mut().take();
+    let key = serde_json::to_vec(&*message).unwrap_or_default();
+    *message.id_slot_mut() = id;
+    key
 }
 
 /// The call-message pool: JSON with sorted keys to position (serde_json's equality of the
 /// prefix tells integers from floats, as Inspect's `_strict_eq` does).
-struct CallPool(Pool<JsonValue, String>);
+struct CallPool<'a>(Pool<'a, JsonValue, String>);
 
-impl CallPool {
-    fn new(existing: &[JsonValue]) -> Self {
-        Self(Pool::new(existing, sorted_json))
+impl<'a> CallPool<'a> {
+    fn new(existing: &'a [JsonValue]) -> Self {
+        Self(Pool::new(existing, |value| sorted_json(value)))
     }
 
-    /// A model event's `call` with its request's messages pooled.
-    fn condense(&mut self, call: &JsonValue) -> JsonValue {
+    /// Pools the messages of a model event's `call` and points the call at them.
+    fn condense(&mut self, call: &mut JsonValue) {
         let JsonValue::Object(obj) = call else {
-            return call.clone();
+            return;
         };
         if obj.get("call_refs").is_some_and(|refs| !refs.is_null()) {
-            return call.clone();
+            return;
         }
-        let Some(JsonValue::Object(request)) = obj.get("request") else {
-            return call.clone();
+        let Some(JsonValue::Object(request)) = obj.get_mut("request") else {
+            return;
         };
         let Some(key) = CALL_MESSAGE_KEYS
             .into_iter()
             .find(|k| request.contains_key(*k))
         else {
-            return call.clone();
+            return;
         };
-        let msgs = match request.get(key) {
-            Some(JsonValue::Array(msgs)) if !msgs.is_empty() => msgs,
-            _ => return call.clone(),
+        if !matches!(request.get(key), Some(JsonValue::Array(msgs)) if !msgs.is_empty()) {
+            return;
+        }
+        // `shift_remove` keeps the order of the request's other fields.
+        let Some(JsonValue::Array(msgs)) = request.shift_remove(key) else {
+            return;
         };
         let refs = self.0.refs(msgs);
         // ModelCall's fields in order: request, response, error, time, call_refs,
         // call_key (the last two are new here, so they go at the end).
-        let mut out = serde_json::Map::new();
-        for (k, v) in obj {
-            if k == "call_refs" || k == "call_key" {
-                continue;
-            }
-            if k == "request" {
-                let request: serde_json::Map<String, JsonValue> = request
-                    .iter()
-                    .filter(|(rk, _)| rk.as_str() != key)
-                    .map(|(rk, rv)| (rk.clone(), rv.clone()))
-                    .collect();
-                out.insert(k.clone(), JsonValue::Object(request));
-            } else {
-                out.insert(k.clone(), v.clone());
-            }
-        }
-        out.insert(
+        obj.shift_remove("call_refs");
+        obj.shift_remove("call_key");
+        obj.insert(
             "call_refs".to_owned(),
             serde_json::to_value(refs).unwrap_or_default(),
         );
-        out.insert("call_key".to_owned(), JsonValue::String(key.to_owned()));
-        JsonValue::Object(out)
+        obj.insert("call_key".to_owned(), JsonValue::String(key.to_owned()));
     }
 }
 

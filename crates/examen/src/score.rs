@@ -1087,7 +1087,8 @@ async fn write_scored(
             item.sample.error.is_none(),
         )
     };
-    sink.write(&item.sample).await.map_err(|e| {
+    let sample_id = item.sample.id.clone();
+    sink.write(item.sample).await.map_err(|e| {
         ScoreError::Write(e.message.replace(
             &context.temp.display().to_string(),
             &context.dest.display().to_string(),
@@ -1097,7 +1098,7 @@ async fn write_scored(
         context.events.as_ref(),
         EvalEvent::SampleFinished {
             run: 0,
-            sample_id: item.sample.id.clone(),
+            sample_id,
             epoch,
             scores: item
                 .new_scores

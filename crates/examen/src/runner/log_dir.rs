@@ -62,13 +62,10 @@ pub(crate) const TASK_FILE_TEXT_MAX: usize = 1 << 20;
 
 /// A finished sample ready for the log writer: serialized and summarized here, on the
 /// sample's own task, so the one writer only compresses and appends.
-fn prepare(sample: &EvalSample) -> Result<PreparedSample, LogSinkError> {
-    PreparedSample::from_sample(sample).map_err(|e| {
-        LogSinkError::new(format!(
-            "sample {} (epoch {}): {e}",
-            sample.id, sample.epoch
-        ))
-    })
+fn prepare(sample: EvalSample) -> Result<PreparedSample, LogSinkError> {
+    let (id, epoch) = (sample.id.clone(), sample.epoch);
+    PreparedSample::from_owned(sample)
+        .map_err(|e| LogSinkError::new(format!("sample {id} (epoch {epoch}): {e}")))
 }
 
 /// Samples queued for the writer task at most; a run whose samples finish
@@ -143,7 +140,7 @@ impl WriterSink {
     }
 
     /// Queues a sample for the writer, serialized here on the caller's task.
-    pub(crate) async fn write(&self, sample: &EvalSample) -> Result<(), LogSinkError> {
+    pub(crate) async fn write(&self, sample: EvalSample) -> Result<(), LogSinkError> {
         self.send(prepare(sample)?).await
     }
 
@@ -271,7 +268,7 @@ impl LogSink for WriterSink {
     fn write_sample<'a>(&'a self, sample: EvalSample) -> BoxFuture<'a, Result<(), LogSinkError>> {
         // Converted here, on the sample's own task, so the work spreads over
         // every worker instead of queueing on the one writer.
-        Box::pin(async move { self.write(&sample).await })
+        Box::pin(async move { self.write(sample).await })
     }
 
     fn carry_over<'a>(
@@ -279,8 +276,8 @@ impl LogSink for WriterSink {
         sample: examen_log::EvalSample,
     ) -> BoxFuture<'a, Result<(), LogSinkError>> {
         Box::pin(async move {
-            let prepared = PreparedSample::from_sample(&sample)
-                .map_err(|e| LogSinkError::new(e.to_string()))?;
+            let prepared =
+                PreparedSample::from_owned(sample).map_err(|e| LogSinkError::new(e.to_string()))?;
             self.send(prepared).await
         })
     }
