@@ -6,20 +6,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-200}"
 
-binary=$(cargo test -p examen-rt --test it --no-run --locked --message-format=json 2>/dev/null |
-    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
-if [[ -z "$binary" ]]; then
-    echo "stress: could not find the examen-rt test binary" >&2
-    exit 1
-fi
+# The test binary of `package`'s `it` suite.
+test_binary() {
+    cargo test -p "$1" --test it --no-run --locked --message-format=json 2>/dev/null |
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1
+}
 
-# The filters: shielded cleanup and abandoned blocking work that `run` must wait for.
-filters=(shield::)
-for ((i = 1; i <= runs; i++)); do
-    if ! output=$("$binary" --quiet "${filters[@]}" 2>&1); then
-        echo "$output" >&2
-        echo "stress: examen-rt ${filters[*]} failed on run $i of $runs" >&2
+# Runs `filter` of `package`'s suite `runs` times, stopping at the first failure.
+stress() {
+    local package=$1 filter=$2 binary output
+    binary=$(test_binary "$package")
+    if [[ -z "$binary" ]]; then
+        echo "stress: could not find the $package test binary" >&2
         exit 1
     fi
-done
-echo "stress: examen-rt ${filters[*]}: $runs runs, all passed"
+    for ((i = 1; i <= runs; i++)); do
+        if ! output=$("$binary" --quiet "$filter" 2>&1); then
+            echo "$output" >&2
+            echo "stress: $package $filter failed on run $i of $runs" >&2
+            exit 1
+        fi
+    done
+    echo "stress: $package $filter: $runs runs, all passed"
+}
+
+# Shielded cleanup and abandoned blocking work that `run` must wait for.
+stress examen-rt shield::
+# Parallel tool calls: staging, declared order, siblings cancelled by a failing call.
+stress examen tools::

@@ -5,8 +5,8 @@
 //! [`Event::Other`] and written back unchanged.
 
 use crate::{
-    ChatMessage, GenerateConfig, JsonObject, JsonValue, ModelOutput, ModelUsage, Score, ToolChoice,
-    ToolInfo,
+    ChatMessage, GenerateConfig, JsonObject, JsonValue, MessageContent, ModelOutput, ModelUsage,
+    Score, ToolCallContent, ToolCallError, ToolChoice, ToolInfo,
 };
 use indexmap::IndexMap;
 use serde::de::{self, Deserializer};
@@ -155,6 +155,67 @@ fn tool_choice_none() -> ToolChoice {
     ToolChoice::None
 }
 
+/// A tool call and its result (`ToolEvent`, `"tool"`). It sits between the call's
+/// `span_begin{type:"tool"}` and `span_end`, but its own `span_id` is the enclosing span's,
+/// as Inspect writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// Always `function`.
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    /// The call's id (the model's tool call id).
+    pub id: String,
+    /// The function called.
+    pub function: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub arguments: JsonObject,
+    /// A custom view of the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ToolCallContent>,
+    /// What the tool returned, as sent to the model (`""` on an error).
+    #[serde(default = "empty_content")]
+    pub result: MessageContent,
+    /// `[bytes of the raw output, the limit]` when the output was truncated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<(u64, u64)>,
+    /// The error the call gave the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ToolCallError>,
+    /// Nested events (deprecated in Inspect, always written empty).
+    #[serde(default)]
+    pub events: Vec<JsonValue>,
+    /// Completion time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<String>,
+    /// Seconds spent working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_time: Option<f64>,
+    /// The agent the call handed off to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The span of that agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_span_id: Option<String>,
+    /// True when the call raised (failing the sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<bool>,
+    /// Id of the tool message holding the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+fn empty_content() -> MessageContent {
+    MessageContent::Text(String::new())
+}
+
 /// A score (`ScoreEvent`, `"score"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreEvent {
@@ -257,6 +318,8 @@ pub enum Event {
     SampleInit(Box<SampleInitEvent>),
     /// `"model"`.
     Model(Box<ModelEvent>),
+    /// `"tool"`.
+    Tool(Box<ToolEvent>),
     /// `"score"`.
     Score(Box<ScoreEvent>),
     /// `"error"`.
@@ -277,6 +340,7 @@ impl Event {
             Event::SpanEnd(_) => "span_end",
             Event::SampleInit(_) => "sample_init",
             Event::Model(_) => "model",
+            Event::Tool(_) => "tool",
             Event::Score(_) => "score",
             Event::Error(_) => "error",
             Event::SampleLimit(_) => "sample_limit",
@@ -307,6 +371,7 @@ impl Serialize for Event {
             Event::SpanEnd(e) => serialize_tagged(s, "span_end", e),
             Event::SampleInit(e) => serialize_tagged(s, "sample_init", e),
             Event::Model(e) => serialize_tagged(s, "model", e),
+            Event::Tool(e) => serialize_tagged(s, "tool", e),
             Event::Score(e) => serialize_tagged(s, "score", e),
             Event::Error(e) => serialize_tagged(s, "error", e),
             Event::SampleLimit(e) => serialize_tagged(s, "sample_limit", e),
@@ -340,6 +405,7 @@ impl<'de> Deserialize<'de> for Event {
             "span_end" => Event::SpanEnd(parse(&kind, text)?),
             "sample_init" => Event::SampleInit(Box::new(parse(&kind, text)?)),
             "model" => Event::Model(Box::new(parse(&kind, text)?)),
+            "tool" => Event::Tool(Box::new(parse(&kind, text)?)),
             "score" => Event::Score(Box::new(parse(&kind, text)?)),
             "error" => Event::Error(parse(&kind, text)?),
             "sample_limit" => Event::SampleLimit(parse(&kind, text)?),

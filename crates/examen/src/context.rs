@@ -103,6 +103,18 @@ impl SampleError {
     }
 }
 
+/// What `generate` does with the tool calls a model makes (Inspect's `tool_calls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolCalls {
+    /// Run them and call the model again, until it calls no tool.
+    #[default]
+    Loop,
+    /// Run them once and return.
+    Single,
+    /// Leave them unanswered in the last message.
+    None,
+}
+
 /// A model named by a solver or scorer argument: a model role bound for the
 /// eval (e.g. `grader`), or a model name (`openai/gpt-4o`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,27 +261,87 @@ impl SampleContext {
         self.lock().working_time()
     }
 
-    /// Calls the evaluated model with the conversation, appends its answer
-    /// and sets `state.output` (Inspect's `generate()`). `config` is layered
-    /// over the task's config.
+    /// Calls the evaluated model with the conversation, appends its answer and sets
+    /// `state.output`, then runs the tool calls it made and calls it again with their
+    /// results, until it calls no tool (Inspect's `generate()`, `tool_calls="loop"`).
+    /// `config` is layered over the task's config.
     pub async fn generate(
         &self,
         state: &mut TaskState,
         config: &GenerateConfig,
+    ) -> Result<(), SampleError> {
+        self.generate_with(state, config, ToolCalls::Loop).await
+    }
+
+    /// [`generate`](Self::generate), saying what to do with the model's tool calls.
+    ///
+    /// A tool choice naming a function holds for the first call only (the tools sent are
+    /// filtered to that one); later calls in the loop are `auto`, as in Inspect. The
+    /// message and token limits are checked before and after each model call, so a limit
+    /// reached inside the loop ends the sample (which is still scored).
+    pub async fn generate_with(
+        &self,
+        state: &mut TaskState,
+        config: &GenerateConfig,
+        tool_calls: ToolCalls,
+    ) -> Result<(), SampleError> {
+        let merged = self.config.merge(config);
+        let mut tool_choice = state.tool_choice.clone();
+        loop {
+            self.generate_once(state, config, &tool_choice).await?;
+            if state.completed || tool_calls == ToolCalls::None {
+                return Ok(());
+            }
+            let calls = match state.messages.last() {
+                Some(ChatMessage::Assistant(message)) => message.tool_calls.clone(),
+                _ => None,
+            };
+            let Some(calls) = calls.filter(|calls| !calls.is_empty()) else {
+                return Ok(());
+            };
+            let tools = state.tools.clone();
+            let results =
+                crate::tool::execute::execute_tools(self, &tools, &calls, merged.max_tool_output)
+                    .await?;
+            state.messages.extend(results);
+            if state.completed || tool_calls == ToolCalls::Single {
+                return Ok(());
+            }
+            if matches!(tool_choice, ToolChoice::Function(_)) {
+                tool_choice = ToolChoice::Auto;
+            }
+        }
+    }
+
+    /// One model call with the conversation and the state's tools (filtered to the one a
+    /// forced `tool_choice` names).
+    async fn generate_once(
+        &self,
+        state: &mut TaskState,
+        config: &GenerateConfig,
+        tool_choice: &ToolChoice,
     ) -> Result<(), SampleError> {
         if self.limits.is_some() {
             check_message_limit(state, true)?;
             check_token_limit(state, true)?;
         }
         let config = self.config.merge(config);
-        let tools: Vec<ToolInfo> = state.tools.iter().map(|t| t.info()).collect();
+        let tools: Vec<ToolInfo> = state
+            .tools
+            .iter()
+            .filter(|t| match tool_choice {
+                ToolChoice::Function(f) => t.name() == f.name,
+                _ => true,
+            })
+            .map(|t| t.info())
+            .collect();
         let (output, usage) = self
             .call(
                 &ModelRef::Evaluated,
                 &state.messages,
                 &config,
                 &tools,
-                &state.tool_choice,
+                tool_choice,
             )
             .await?;
         state.token_usage += usage;
@@ -386,6 +458,11 @@ impl SampleContext {
                 Err(SampleError::from_error(&what, &error))
             }
         }
+    }
+
+    /// Runs `f` on the sample's transcript (held only for `f`).
+    pub(crate) fn with_transcript<R>(&self, f: impl FnOnce(&mut Transcript) -> R) -> R {
+        f(&mut self.lock())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Transcript> {

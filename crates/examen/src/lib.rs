@@ -91,7 +91,7 @@ mod text;
 pub mod tool;
 pub mod transcript;
 
-pub use context::{BoxFuture, LimitExceeded, ModelRef, SampleContext, SampleError};
+pub use context::{BoxFuture, LimitExceeded, ModelRef, SampleContext, SampleError, ToolCalls};
 pub use metric::{Metric, MetricError, SampleScore};
 pub use reducer::{Reducer, ScoreReducer};
 pub use registry::{Args, Registry};

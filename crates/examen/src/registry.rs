@@ -125,8 +125,8 @@ pub const SOLVERS: &[Entry] = &[
     entry(
         Kind::Solver,
         "generate",
-        "call the model and append its answer",
-        "{max_tokens, temperature, ...} (generation options)",
+        "call the model, append its answer, and run the tools it calls until it stops",
+        "{tool_calls?, max_tokens, temperature, ...} (generation options)",
     ),
     entry(
         Kind::Solver,
@@ -452,9 +452,30 @@ fn builtin_solver(
         }))
     };
     match name {
-        "generate" => Ok(Arc::new(solver::GenerateSolver {
-            config: generate_config(value).map_err(|e| format!("generate: {e}"))?,
-        })),
+        "generate" => {
+            // `tool_calls` is the solver's own argument; the rest are generation options.
+            let mut value = value;
+            let tool_calls = match value.as_mut() {
+                Some(Yaml::Mapping(map)) => map.remove("tool_calls"),
+                _ => None,
+            };
+            let tool_calls = match tool_calls {
+                None | Some(Yaml::Null) => crate::ToolCalls::Loop,
+                Some(Yaml::String(s)) if s == "loop" => crate::ToolCalls::Loop,
+                Some(Yaml::String(s)) if s == "single" => crate::ToolCalls::Single,
+                Some(Yaml::String(s)) if s == "none" => crate::ToolCalls::None,
+                Some(other) => {
+                    return Err(format!(
+                        "generate: `tool_calls` is {}; expected loop, single or none",
+                        yaml_text(&other)
+                    ))
+                }
+            };
+            Ok(Arc::new(solver::GenerateSolver {
+                config: generate_config(value).map_err(|e| format!("generate: {e}"))?,
+                tool_calls,
+            }))
+        }
         "system_message" => message(MessageRole::System),
         "user_message" => message(MessageRole::User),
         "assistant_message" => message(MessageRole::Assistant),
@@ -1332,6 +1353,13 @@ impl Registry {
     ) -> Result<Task, TaskFileError> {
         crate::taskfile::load_task_file_with(path, args, self)
     }
+}
+
+/// A YAML value as it would be written (for error messages).
+fn yaml_text(value: &Yaml) -> String {
+    serde_norway::to_string(value)
+        .map(|text| text.trim_end().to_owned())
+        .unwrap_or_else(|_| format!("{value:?}"))
 }
 
 #[cfg(test)]

@@ -964,6 +964,7 @@ fn base_mut(event: &mut Event) -> Option<&mut EventBase> {
         Event::SpanEnd(e) => &mut e.base,
         Event::SampleInit(e) => &mut e.base,
         Event::Model(e) => &mut e.base,
+        Event::Tool(e) => &mut e.base,
         Event::Score(e) => &mut e.base,
         Event::Error(e) => &mut e.base,
         Event::SampleLimit(e) => &mut e.base,

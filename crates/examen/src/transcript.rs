@@ -76,6 +76,28 @@ impl Transcript {
         self.spans.push(id);
     }
 
+    /// Opens a span that is not pushed on the span stack (a tool call's: calls run side by
+    /// side, so they cannot nest as a stack). Returns its id and the enclosing span's.
+    pub(crate) fn begin_side_span(&mut self, name: &str, kind: &str) -> (String, Option<String>) {
+        let id = examen_types::short_uuid();
+        let enclosing = self.spans.last().cloned();
+        self.events.push(Event::SpanBegin(SpanBeginEvent {
+            base: self.base(),
+            id: id.clone(),
+            parent_id: enclosing.clone(),
+            kind: Some(kind.to_string()),
+            name: name.to_string(),
+        }));
+        (id, enclosing)
+    }
+
+    /// Closes a span opened by [`begin_side_span`](Self::begin_side_span).
+    pub(crate) fn end_side_span(&mut self, id: String) {
+        let mut base = self.base();
+        base.span_id = Some(id.clone());
+        self.events.push(Event::SpanEnd(SpanEndEvent { base, id }));
+    }
+
     pub(crate) fn end_span(&mut self) {
         if let Some(id) = self.spans.pop() {
             let mut base = self.base();

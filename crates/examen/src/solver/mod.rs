@@ -120,11 +120,14 @@ fn template_error(solver: &str, e: crate::template::TemplateError) -> SampleErro
     SampleError::failed(format!("{solver}: {e}"))
 }
 
-/// Calls the model with the conversation (Inspect's `generate`).
+/// Calls the model with the conversation and runs the tools it calls (Inspect's
+/// `generate`).
 #[derive(Debug, Clone, Default)]
 pub struct GenerateSolver {
     /// Generation options layered over the task's config.
     pub config: GenerateConfig,
+    /// What to do with the model's tool calls (`loop` by default).
+    pub tool_calls: crate::ToolCalls,
 }
 
 /// Calls the model and appends its answer.
@@ -138,14 +141,23 @@ impl Solver for GenerateSolver {
     }
 
     fn params(&self) -> JsonObject {
-        match serde_json::to_value(&self.config) {
+        let mut params = match serde_json::to_value(&self.config) {
             Ok(JsonValue::Object(map)) => map,
             _ => JsonObject::new(),
-        }
+        };
+        // Inspect's plan records `generate`'s `tool_calls` argument.
+        let tool_calls = match self.tool_calls {
+            crate::ToolCalls::Loop => "loop",
+            crate::ToolCalls::Single => "single",
+            crate::ToolCalls::None => "none",
+        };
+        params.insert("tool_calls".into(), tool_calls.into());
+        params
     }
 
     async fn solve(&self, state: &mut TaskState, ctx: &SampleContext) -> Result<(), SampleError> {
-        ctx.generate(state, &self.config).await
+        ctx.generate_with(state, &self.config, self.tool_calls)
+            .await
     }
 }
 

@@ -24,3 +24,5 @@ mod resume;
 mod taskfile;
 /// The task-file parser on random and mutated text: errors, never panics.
 mod taskfile_fuzz;
+/// The tool loop on scripted mockllm: calls, errors, truncation, parallel stages, limits.
+mod tools;

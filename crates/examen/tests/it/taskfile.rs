@@ -388,3 +388,25 @@ fn an_error_in_an_overridden_field_names_the_override() {
         "{e}"
     );
 }
+
+#[test]
+fn generate_takes_tool_calls_beside_its_generation_options() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join(DATA.0), DATA.1).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("task.yaml");
+    let yaml = "name: t\ndataset: {path: data.jsonl}\nsolver:\n  - generate: {tool_calls: single, max_tokens: 9}\n";
+    std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("{e}"));
+    let task = load_task_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let params = task.solvers[0].params();
+    assert_eq!(params["tool_calls"], "single");
+    assert_eq!(params["max_tokens"], 9);
+
+    let err = load_err(
+        "name: t\ndataset: {samples: [{input: a, target: b}]}\nsolver: [{generate: {tool_calls: often}}]\n",
+        &[],
+    );
+    assert!(
+        err.contains("generate: `tool_calls` is often; expected loop, single or none"),
+        "{err}"
+    );
+}

@@ -1,0 +1,255 @@
+//! Tools: functions a model may call (Inspect's `@tool`). A [`Tool`] says
+//! what it is (name, description, parameters as JSON Schema, which is what
+//! the model is shown) and does the work in [`Tool::call`].
+//!
+//! Tools are registered by name ([`Registry::tool`](crate::Registry::tool))
+//! and offered to the model by the `use_tools` solver; a sample's tools are
+//! in [`TaskState::tools`](crate::TaskState::tools) and every `generate`
+//! sends them (and the tool choice) to the model, recording both in the
+//! model event. `generate` then runs the calls the model makes (the tool loop,
+//! [`execute`]): each result goes back to the model as a tool message, each
+//! call is recorded as a `tool` event in a `tool` span.
+//!
+//! A [`ToolError`] is either told to the model (a `ToolCallError` of Inspect's types:
+//! `parsing`, `timeout`, `permission`, `file_not_found`, ...; the sample goes on) or, made
+//! with [`ToolError::fatal`] or converted from an error that is not the model's doing, ends
+//! the sample with an error, as an exception other than Inspect's tool errors does.
+//!
+//! ```
+//! use examen::tool::{Tool, ToolError};
+//! use examen::{JsonObject, ToolParams};
+//!
+//! #[derive(Debug)]
+//! struct Add;
+//!
+//! impl Tool for Add {
+//!     fn name(&self) -> &str {
+//!         "add"
+//!     }
+//!     fn description(&self) -> &str {
+//!         "Add two numbers."
+//!     }
+//!     fn parameters(&self) -> ToolParams {
+//!         examen::tool::params(&[("x", "integer", "first"), ("y", "integer", "second")])
+//!     }
+//!     async fn call(&self, args: JsonObject) -> Result<examen::types::MessageContent, ToolError> {
+//!         let get = |k: &str| args.get(k).and_then(|v| v.as_i64()).ok_or_else(|| ToolError::new(format!("`{k}` must be an integer")));
+//!         Ok((get("x")? + get("y")?).to_string().into())
+//!     }
+//! }
+//! ```
+
+pub mod execute;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use examen_types::{
+    JsonObject, JsonValue, MessageContent, ToolCallError, ToolCallErrorType, ToolInfo, ToolParams,
+};
+
+use crate::context::BoxFuture;
+
+/// Why a tool call failed.
+///
+/// Most failures are told to the model as a `ToolCallError` (Inspect's `ToolError` and its
+/// kin): [`new`](Self::new) gives the `unknown` type Inspect gives a tool's own error,
+/// [`of`](Self::of) any other type. A [`fatal`](Self::fatal) one ends the sample with an
+/// error instead. Errors converted with `?` follow Inspect's mapping: an I/O error of kind
+/// `PermissionDenied`, `NotFound` or `IsADirectory` is told to the model as `permission`,
+/// `file_not_found` or `is_a_directory`; an invalid-UTF-8 error as `unicode_decode`; any
+/// other error is fatal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError {
+    /// The `ToolCallError` type the model is shown.
+    pub kind: ToolCallErrorType,
+    /// What went wrong, for the model (or, when fatal, for the log).
+    pub message: String,
+    /// Whether the sample ends with this error instead of the model being told.
+    pub fatal: bool,
+}
+
+impl ToolError {
+    /// An error the model is told about (type `unknown`, as Inspect's `ToolError`).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self::of(ToolCallErrorType::Unknown, message)
+    }
+
+    /// An error of a given `ToolCallError` type, told to the model.
+    pub fn of(kind: ToolCallErrorType, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            fatal: false,
+        }
+    }
+
+    /// Inspect's timeout: "Command timed out before completing.".
+    pub fn timeout() -> Self {
+        Self::of(
+            ToolCallErrorType::Timeout,
+            "Command timed out before completing.",
+        )
+    }
+
+    /// A failure that ends the sample with an error (not the model's doing).
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            kind: ToolCallErrorType::Unknown,
+            message: message.into(),
+            fatal: true,
+        }
+    }
+
+    /// The `ToolCallError` the model is shown.
+    pub fn to_call_error(&self) -> ToolCallError {
+        ToolCallError::new(self.kind, self.message.clone())
+    }
+}
+
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for ToolError {
+    fn from(error: E) -> Self {
+        let dynamic: &(dyn std::error::Error + 'static) = &error;
+        if let Some(io) = dynamic.downcast_ref::<std::io::Error>() {
+            let kind = match io.kind() {
+                std::io::ErrorKind::PermissionDenied => Some(ToolCallErrorType::Permission),
+                std::io::ErrorKind::NotFound => Some(ToolCallErrorType::FileNotFound),
+                std::io::ErrorKind::IsADirectory => Some(ToolCallErrorType::IsADirectory),
+                std::io::ErrorKind::InvalidData => Some(ToolCallErrorType::UnicodeDecode),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                return ToolError::of(kind, io.to_string());
+            }
+        }
+        if dynamic.is::<std::string::FromUtf8Error>() || dynamic.is::<std::str::Utf8Error>() {
+            return ToolError::of(
+                ToolCallErrorType::UnicodeDecode,
+                format!("Error decoding bytes to utf-8: {error}"),
+            );
+        }
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        ToolError::fatal(message)
+    }
+}
+
+/// A function a model may call.
+pub trait Tool: Send + Sync + fmt::Debug + 'static {
+    /// The name the model calls it by.
+    fn name(&self) -> &str;
+
+    /// What it does, for the model.
+    fn description(&self) -> &str;
+
+    /// Its parameters, as a JSON Schema object (none by default).
+    fn parameters(&self) -> ToolParams {
+        ToolParams::default()
+    }
+
+    /// Whether calls of it made in one turn may run at the same time as other such calls
+    /// (Inspect's `@tool(parallel=)`; `false` by default, as there).
+    fn parallel(&self) -> bool {
+        false
+    }
+
+    /// The most bytes of text output the model is shown before it is truncated (`Some(0)`:
+    /// never truncated); `None` leaves it to the generate config's `max_tool_output`
+    /// (16 KiB by default).
+    fn max_output(&self) -> Option<u64> {
+        None
+    }
+
+    /// What the model is shown: name, description and parameters.
+    fn info(&self) -> ToolInfo {
+        ToolInfo {
+            name: self.name().to_string(),
+            description: self.description().to_string(),
+            parameters: self.parameters(),
+            options: None,
+        }
+    }
+
+    /// Runs the tool with the arguments the model gave.
+    fn call(
+        &self,
+        args: JsonObject,
+    ) -> impl Future<Output = Result<MessageContent, ToolError>> + Send;
+}
+
+/// The object-safe form of [`Tool`], which the engine holds
+/// (`Arc<dyn DynTool>`). Implemented for every [`Tool`].
+pub trait DynTool: Send + Sync + fmt::Debug {
+    /// [`Tool::name`].
+    fn name(&self) -> &str;
+    /// [`Tool::info`].
+    fn info(&self) -> ToolInfo;
+    /// [`Tool::parallel`].
+    fn parallel(&self) -> bool;
+    /// [`Tool::max_output`].
+    fn max_output(&self) -> Option<u64>;
+    /// [`Tool::call`], boxed.
+    fn call(&self, args: JsonObject) -> BoxFuture<'_, Result<MessageContent, ToolError>>;
+}
+
+impl<T: Tool> DynTool for T {
+    fn name(&self) -> &str {
+        Tool::name(self)
+    }
+    fn info(&self) -> ToolInfo {
+        Tool::info(self)
+    }
+    fn parallel(&self) -> bool {
+        Tool::parallel(self)
+    }
+    fn max_output(&self) -> Option<u64> {
+        Tool::max_output(self)
+    }
+    fn call(&self, args: JsonObject) -> BoxFuture<'_, Result<MessageContent, ToolError>> {
+        Box::pin(Tool::call(self, args))
+    }
+}
+
+/// Turns a tool into the engine's `Arc<dyn DynTool>`.
+pub trait IntoTool {
+    /// The tool, shared.
+    fn into_tool(self) -> Arc<dyn DynTool>;
+}
+
+impl<T: Tool> IntoTool for T {
+    fn into_tool(self) -> Arc<dyn DynTool> {
+        Arc::new(self)
+    }
+}
+
+impl IntoTool for Arc<dyn DynTool> {
+    fn into_tool(self) -> Arc<dyn DynTool> {
+        self
+    }
+}
+
+/// Parameters from `(name, JSON type, description)` triples, all required.
+pub fn params(fields: &[(&str, &str, &str)]) -> ToolParams {
+    let mut params = ToolParams::default();
+    for (name, kind, description) in fields {
+        let mut property = JsonObject::new();
+        property.insert("type".into(), JsonValue::from(*kind));
+        property.insert("description".into(), JsonValue::from(*description));
+        params
+            .properties
+            .insert((*name).to_string(), JsonValue::Object(property));
+        params.required.push((*name).to_string());
+    }
+    params
+}

@@ -1,0 +1,628 @@
+//! The tool loop of `generate` on scripted mockllm: calls run and answered in order, Inspect's
+//! tool-call errors, truncation, parallel stages and sibling cancellation, forced tool choice,
+//! and limits inside the loop; the transcript's tool spans and events.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use examen::runner::log::MemoryRun;
+use examen::task::{FailOnError, Limits};
+use examen::tool::execute::{CANCELLED_BY_SIBLING, DEFAULT_MAX_TOOL_OUTPUT};
+use examen::tool::{params, DynTool, Tool, ToolError};
+use examen::transcript::Event;
+use examen::{solver, EvalOptions, JsonObject, Task, ToolParams};
+use examen_model::{MockLlm, Model};
+use examen_types::{
+    ChatMessage, EvalSample, MessageContent, ModelOutput, ToolCall, ToolCallErrorType, ToolChoice,
+    ToolFunction,
+};
+use serde_json::json;
+
+use crate::support::{dataset, run};
+
+fn call(id: &str, function: &str, arguments: serde_json::Value) -> ToolCall {
+    let serde_json::Value::Object(arguments) = arguments else {
+        panic!("arguments are an object");
+    };
+    ToolCall::new(id, function, arguments)
+}
+
+/// One assistant turn calling every tool in `calls`.
+fn turn(calls: Vec<ToolCall>) -> ModelOutput {
+    let mut output = ModelOutput::for_tool_call("mockllm/model", calls[0].clone(), None);
+    if let Some(message) = output.choices.first_mut() {
+        message.message.tool_calls = Some(calls);
+    }
+    output
+}
+
+fn text(answer: &str) -> ModelOutput {
+    ModelOutput::from_text("mockllm/model", answer)
+}
+
+fn mock(outputs: Vec<ModelOutput>) -> Model {
+    Model::from_mock(MockLlm::outputs(outputs))
+}
+
+fn one_sample_task(tools: Vec<Arc<dyn DynTool>>) -> Task {
+    Task::new("tools", dataset(&[("Add 1 and 2.", "3")]))
+        .solver(solver::use_tools(tools))
+        .solver(solver::generate())
+        .fail_on_error(FailOnError::Bool(false))
+}
+
+fn only_sample(run: &MemoryRun) -> EvalSample {
+    let mut samples = run.sorted_samples();
+    assert_eq!(samples.len(), 1);
+    samples.remove(0)
+}
+
+fn tool_messages(sample: &EvalSample) -> Vec<examen_types::ChatMessageTool> {
+    sample
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            ChatMessage::Tool(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tool_events(sample: &EvalSample) -> Vec<examen_types::event::ToolEvent> {
+    sample
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Tool(t) => Some((**t).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+struct Add;
+
+impl Tool for Add {
+    fn name(&self) -> &str {
+        "add"
+    }
+    fn description(&self) -> &str {
+        "Add two integers."
+    }
+    fn parameters(&self) -> ToolParams {
+        params(&[("x", "integer", "first"), ("y", "integer", "second")])
+    }
+    async fn call(&self, args: JsonObject) -> Result<MessageContent, ToolError> {
+        let get = |k: &str| args.get(k).and_then(|v| v.as_i64()).unwrap_or_default();
+        Ok((get("x") + get("y")).to_string().into())
+    }
+}
+
+#[examen_rt::test]
+async fn the_loop_runs_each_call_and_answers_it_until_the_model_stops() {
+    let model = mock(vec![
+        turn(vec![call("c1", "add", json!({"x": 1, "y": 2}))]),
+        turn(vec![call("c2", "add", json!({"x": 3, "y": 4}))]),
+        text("The answer is 3."),
+    ]);
+    let (_, run) = run(
+        one_sample_task(vec![Arc::new(Add)]),
+        model,
+        EvalOptions::default(),
+    )
+    .await;
+    let sample = only_sample(&run);
+    assert!(sample.error.is_none(), "{:?}", sample.error);
+    let roles: Vec<&str> = sample.messages.iter().map(ChatMessage::role).collect();
+    assert_eq!(
+        roles,
+        [
+            "user",
+            "assistant",
+            "tool",
+            "assistant",
+            "tool",
+            "assistant"
+        ]
+    );
+    let answers = tool_messages(&sample);
+    assert_eq!(answers[0].content, MessageContent::Text("3".into()));
+    assert_eq!(answers[0].tool_call_id.as_deref(), Some("c1"));
+    assert_eq!(answers[0].function.as_deref(), Some("add"));
+    assert_eq!(answers[1].content, MessageContent::Text("7".into()));
+    assert_eq!(sample.output.completion, "The answer is 3.");
+
+    // Each call: span_begin{type: tool, name} / tool event (in the enclosing span) / span_end.
+    let kinds: Vec<&str> = sample.events.iter().map(Event::kind).collect();
+    let first_tool = kinds.iter().position(|k| *k == "tool").unwrap();
+    assert_eq!(kinds[first_tool - 1], "span_begin");
+    assert_eq!(kinds[first_tool + 1], "span_end");
+    let (Event::SpanBegin(begin), Event::Tool(event), Event::SpanEnd(end)) = (
+        &sample.events[first_tool - 1],
+        &sample.events[first_tool],
+        &sample.events[first_tool + 1],
+    ) else {
+        panic!("tool span around the tool event");
+    };
+    assert_eq!(
+        (begin.kind.as_deref(), begin.name.as_str()),
+        (Some("tool"), "add")
+    );
+    assert_eq!(end.id, begin.id);
+    assert_eq!(event.base.span_id, begin.parent_id, "the enclosing span");
+    assert_eq!(event.id, "c1");
+    assert_eq!(event.arguments["x"], json!(1));
+    assert_eq!(event.result, MessageContent::Text("3".into()));
+    assert!(event.error.is_none() && event.completed.is_some());
+    assert_eq!(event.message_id, answers[0].id);
+    // The model saw the results: three model events, the last with both tool messages.
+    let model_inputs: Vec<usize> = sample
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Model(m) => Some(m.input.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(model_inputs, [1, 3, 5]);
+}
+
+#[examen_rt::test]
+async fn single_and_none_stop_after_one_turn() {
+    for (tool_calls, expected_roles) in [
+        (examen::ToolCalls::Single, vec!["user", "assistant", "tool"]),
+        (examen::ToolCalls::None, vec!["user", "assistant"]),
+    ] {
+        let model = mock(vec![turn(vec![call("c1", "add", json!({"x": 1, "y": 2}))])]);
+        let task = Task::new("tools", dataset(&[("Add.", "3")]))
+            .solver(solver::use_tools(vec![Arc::new(Add)]))
+            .solver(Arc::new(solver::GenerateSolver {
+                tool_calls,
+                ..Default::default()
+            }));
+        let (_, run) = run(task, model, EvalOptions::default()).await;
+        let sample = only_sample(&run);
+        assert!(sample.error.is_none(), "{:?}", sample.error);
+        let roles: Vec<&str> = sample.messages.iter().map(ChatMessage::role).collect();
+        assert_eq!(roles, expected_roles, "{tool_calls:?}");
+    }
+}
+
+/// A tool that answers each call with the error its `kind` argument names.
+#[derive(Debug)]
+struct Failing;
+
+impl Tool for Failing {
+    fn name(&self) -> &str {
+        "fail"
+    }
+    fn description(&self) -> &str {
+        "Fails as told."
+    }
+    fn parameters(&self) -> ToolParams {
+        params(&[("kind", "string", "how to fail")])
+    }
+    async fn call(&self, args: JsonObject) -> Result<MessageContent, ToolError> {
+        let kind = args["kind"].as_str().unwrap_or_default();
+        match kind {
+            "timeout" => Err(ToolError::timeout()),
+            "permission" => Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied).into()),
+            "file_not_found" => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "File 'x.txt' was not found.",
+            )
+            .into()),
+            "is_a_directory" => Err(std::io::Error::from(std::io::ErrorKind::IsADirectory).into()),
+            "unicode_decode" => {
+                let bytes = vec![0xff, 0xfe];
+                Ok(String::from_utf8(bytes)?.into())
+            }
+            "limit" => Err(ToolError::of(
+                ToolCallErrorType::Limit,
+                "The tool exceeded its output limit of 10.",
+            )),
+            "approval" => Err(ToolError::of(ToolCallErrorType::Approval, "Not approved.")),
+            "unknown" => Err(ToolError::new("Something the model should hear about.")),
+            "fatal" => Err(ToolError::fatal("the tool's own bug")),
+            other => Ok(format!("no failure named {other}").into()),
+        }
+    }
+}
+
+#[examen_rt::test]
+async fn every_tool_call_error_type_reaches_the_model() {
+    let kinds = [
+        "timeout",
+        "permission",
+        "file_not_found",
+        "is_a_directory",
+        "unicode_decode",
+        "limit",
+        "approval",
+        "unknown",
+    ];
+    let mut calls: Vec<ToolCall> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| call(&format!("c{i}"), "fail", json!({ "kind": kind })))
+        .collect();
+    // Parsing errors: a parse error, an unknown tool, and arguments the schema rejects.
+    let mut unparsed = call("p1", "fail", json!({}));
+    unparsed.parse_error = Some("Error parsing the following tool call arguments:\n\n{oops".into());
+    calls.push(unparsed);
+    calls.push(call("p2", "nope", json!({})));
+    calls.push(call("p3", "add", json!({"x": "one", "z": 1})));
+    let model = mock(vec![turn(calls), text("done")]);
+    let (_, run) = run(
+        one_sample_task(vec![Arc::new(Failing), Arc::new(Add)]),
+        model,
+        EvalOptions::default(),
+    )
+    .await;
+    let sample = only_sample(&run);
+    assert!(sample.error.is_none(), "{:?}", sample.error);
+    let answers = tool_messages(&sample);
+    let errors: Vec<(ToolCallErrorType, String)> = answers
+        .iter()
+        .map(|m| {
+            let e = m.error.clone().unwrap_or_else(|| panic!("an error: {m:?}"));
+            assert_eq!(
+                m.content,
+                MessageContent::Text(String::new()),
+                "no content with an error"
+            );
+            (e.kind, e.message)
+        })
+        .collect();
+    let types: Vec<ToolCallErrorType> = errors.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        types,
+        [
+            ToolCallErrorType::Timeout,
+            ToolCallErrorType::Permission,
+            ToolCallErrorType::FileNotFound,
+            ToolCallErrorType::IsADirectory,
+            ToolCallErrorType::UnicodeDecode,
+            ToolCallErrorType::Limit,
+            ToolCallErrorType::Approval,
+            ToolCallErrorType::Unknown,
+            ToolCallErrorType::Parsing,
+            ToolCallErrorType::Parsing,
+            ToolCallErrorType::Parsing,
+        ]
+    );
+    assert_eq!(errors[0].1, "Command timed out before completing.");
+    assert_eq!(errors[2].1, "File 'x.txt' was not found.");
+    assert!(
+        errors[4].1.starts_with("Error decoding bytes to utf-8"),
+        "{}",
+        errors[4].1
+    );
+    assert!(errors[8]
+        .1
+        .starts_with("Error parsing the following tool call arguments"));
+    assert_eq!(errors[9].1, "Tool nope not found");
+    assert_eq!(
+        errors[10].1,
+        "Found 3 validation errors parsing tool input arguments:\n\
+         - 'one' is not of type 'integer'\n\
+         - 'y' is a required property\n\
+         - Additional properties are not allowed ('z' was unexpected)"
+    );
+    // The events carry the same errors, and no result.
+    let events = tool_events(&sample);
+    assert_eq!(events.len(), answers.len());
+    for (event, answer) in events.iter().zip(&answers) {
+        assert_eq!(event.error, answer.error);
+        assert_eq!(event.result, MessageContent::Text(String::new()));
+        assert!(event.failed.is_none());
+    }
+}
+
+#[examen_rt::test]
+async fn a_fatal_tool_failure_ends_the_sample_with_an_error() {
+    let model = mock(vec![turn(vec![call(
+        "c1",
+        "fail",
+        json!({"kind": "fatal"}),
+    )])]);
+    let (_, run) = run(
+        one_sample_task(vec![Arc::new(Failing)]),
+        model,
+        EvalOptions::default(),
+    )
+    .await;
+    let sample = only_sample(&run);
+    let error = sample
+        .error
+        .clone()
+        .unwrap_or_else(|| panic!("the sample errors"));
+    assert!(
+        error
+            .message
+            .contains("tool `fail` failed: the tool's own bug"),
+        "{}",
+        error.message
+    );
+    let events = tool_events(&sample);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].failed, Some(true));
+}
+
+/// A tool returning `len` bytes of text (`max_output` as given).
+#[derive(Debug)]
+struct Long {
+    name: &'static str,
+    max_output: Option<u64>,
+}
+
+impl Tool for Long {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn description(&self) -> &str {
+        "Writes a lot."
+    }
+    fn parameters(&self) -> ToolParams {
+        params(&[("len", "integer", "bytes")])
+    }
+    fn max_output(&self) -> Option<u64> {
+        self.max_output
+    }
+    async fn call(&self, args: JsonObject) -> Result<MessageContent, ToolError> {
+        let len = args["len"].as_u64().unwrap_or_default() as usize;
+        let body: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        Ok(body.into())
+    }
+}
+
+#[examen_rt::test]
+async fn long_output_is_truncated_in_inspects_envelope() {
+    let model = mock(vec![
+        turn(vec![
+            call("c1", "long", json!({"len": 40_000})),
+            call("c2", "unlimited", json!({"len": 40_000})),
+            call("c3", "long", json!({"len": 100})),
+        ]),
+        text("done"),
+    ]);
+    let tools: Vec<Arc<dyn DynTool>> = vec![
+        Arc::new(Long {
+            name: "long",
+            max_output: None,
+        }),
+        Arc::new(Long {
+            name: "unlimited",
+            max_output: Some(0),
+        }),
+    ];
+    let task = one_sample_task(tools).config(examen_types::GenerateConfig {
+        max_tool_output: Some(1000),
+        ..Default::default()
+    });
+    let (_, run) = run(task, model, EvalOptions::default()).await;
+    let sample = only_sample(&run);
+    let answers = tool_messages(&sample);
+    let full: String = (0..40_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let expected = format!(
+        "\nThe output of your call to long was too long to be displayed.\nHere is a truncated version:\n<START_TOOL_OUTPUT>\n{}{}\n<END_TOOL_OUTPUT>\n",
+        &full[..500],
+        &full[full.len() - 500..]
+    );
+    assert_eq!(answers[0].content, MessageContent::Text(expected));
+    assert_eq!(
+        answers[1].content,
+        MessageContent::Text(full),
+        "max_output 0: never cut"
+    );
+    assert_eq!(answers[2].content.text().len(), 100);
+    let events = tool_events(&sample);
+    assert_eq!(events[0].truncated, Some((40_000, 1000)));
+    assert_eq!(events[1].truncated, None);
+    assert_eq!(events[2].truncated, None);
+    assert_eq!(DEFAULT_MAX_TOOL_OUTPUT, 16 * 1024);
+}
+
+/// A parallel tool that waits until `peers` calls of it are running at once, so a stage only
+/// finishes if its calls really run at the same time (run one at a time, the first would wait
+/// forever); `hang` calls never return, `boom` fails fatally.
+#[derive(Debug)]
+struct Rendezvous {
+    peers: usize,
+    arrived: Arc<AtomicUsize>,
+    order: Arc<Mutex<Vec<String>>>,
+}
+
+impl Tool for Rendezvous {
+    fn name(&self) -> &str {
+        "meet"
+    }
+    fn description(&self) -> &str {
+        "Meets the others."
+    }
+    fn parameters(&self) -> ToolParams {
+        params(&[("who", "string", "name")])
+    }
+    fn parallel(&self) -> bool {
+        true
+    }
+    async fn call(&self, args: JsonObject) -> Result<MessageContent, ToolError> {
+        let who = args["who"].as_str().unwrap_or_default().to_owned();
+        if who == "hang" {
+            std::future::pending::<()>().await;
+        }
+        if who == "boom" {
+            return Err(ToolError::fatal("boom"));
+        }
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        while self.arrived.load(Ordering::SeqCst) < self.peers {
+            examen_rt::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // The first named finishes after the others, so declared order is not completion order.
+        if who == "first" {
+            while self.order.lock().unwrap().len() + 1 < self.peers {
+                examen_rt::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        }
+        self.order.lock().unwrap().push(who.clone());
+        Ok(format!("met {who}").into())
+    }
+}
+
+#[examen_rt::test]
+async fn parallel_calls_run_together_and_answer_in_declared_order() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let meet = Arc::new(Rendezvous {
+        peers: 3,
+        arrived: Arc::new(AtomicUsize::new(0)),
+        order: order.clone(),
+    });
+    let model = mock(vec![
+        turn(vec![
+            call("c1", "meet", json!({"who": "first"})),
+            call("c2", "meet", json!({"who": "second"})),
+            call("c3", "meet", json!({"who": "third"})),
+            // A serial call after the stage runs once the stage is done.
+            call("c4", "add", json!({"x": 2, "y": 2})),
+        ]),
+        text("done"),
+    ]);
+    let (_, run) = run(
+        one_sample_task(vec![meet, Arc::new(Add)]),
+        model,
+        EvalOptions::default(),
+    )
+    .await;
+    let sample = only_sample(&run);
+    assert!(sample.error.is_none(), "{:?}", sample.error);
+    let answers: Vec<String> = tool_messages(&sample)
+        .iter()
+        .map(|m| m.content.text())
+        .collect();
+    assert_eq!(answers, ["met first", "met second", "met third", "4"]);
+    assert_eq!(
+        order.lock().unwrap().last().map(String::as_str),
+        Some("first")
+    );
+}
+
+#[examen_rt::test]
+async fn a_fatal_call_cancels_its_parallel_siblings() {
+    let meet = Arc::new(Rendezvous {
+        peers: 1,
+        arrived: Arc::new(AtomicUsize::new(0)),
+        order: Arc::new(Mutex::new(Vec::new())),
+    });
+    let model = mock(vec![turn(vec![
+        call("c1", "meet", json!({"who": "hang"})),
+        call("c2", "meet", json!({"who": "boom"})),
+        call("c3", "meet", json!({"who": "hang"})),
+    ])]);
+    let (_, run) = run(one_sample_task(vec![meet]), model, EvalOptions::default()).await;
+    let sample = only_sample(&run);
+    let error = sample
+        .error
+        .clone()
+        .unwrap_or_else(|| panic!("the sample errors"));
+    assert!(error.message.contains("boom"), "{}", error.message);
+    let mut events = tool_events(&sample);
+    events.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(events.len(), 3, "every call is recorded");
+    assert_eq!(events[1].failed, Some(true));
+    for sibling in [&events[0], &events[2]] {
+        let error = sibling.error.clone().unwrap_or_else(|| panic!("cancelled"));
+        assert_eq!(error.kind, ToolCallErrorType::Cancelled);
+        assert_eq!(error.message, CANCELLED_BY_SIBLING);
+    }
+    // Every tool span was closed.
+    let begins = sample
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::SpanBegin(b) if b.kind.as_deref() == Some("tool")))
+        .count();
+    let tool_spans: Vec<String> = sample
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SpanBegin(b) if b.kind.as_deref() == Some("tool") => Some(b.id.clone()),
+            _ => None,
+        })
+        .collect();
+    let ends = sample
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::SpanEnd(end) if tool_spans.contains(&end.id)))
+        .count();
+    assert_eq!((begins, ends), (3, 3));
+}
+
+#[examen_rt::test]
+async fn a_forced_tool_choice_holds_for_the_first_call_only() {
+    let model = mock(vec![
+        turn(vec![call("c1", "add", json!({"x": 1, "y": 2}))]),
+        text("done"),
+    ]);
+    let task = Task::new("tools", dataset(&[("Add.", "3")]))
+        .solver(Arc::new(solver::UseTools {
+            tools: vec![Arc::new(Add), Arc::new(Failing)],
+            tool_choice: Some(ToolChoice::Function(ToolFunction { name: "add".into() })),
+            append: false,
+        }))
+        .solver(solver::generate());
+    let (_, run) = run(task, model, EvalOptions::default()).await;
+    let sample = only_sample(&run);
+    let calls: Vec<(Vec<String>, ToolChoice)> = sample
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Model(m) => Some((
+                m.tools.iter().map(|t| t.name.clone()).collect(),
+                m.tool_choice.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (
+                vec!["add".to_owned()],
+                ToolChoice::Function(ToolFunction { name: "add".into() })
+            ),
+            (vec!["add".to_owned(), "fail".to_owned()], ToolChoice::Auto),
+        ]
+    );
+}
+
+#[examen_rt::test]
+async fn a_message_limit_inside_the_loop_ends_the_sample_which_is_still_scored() {
+    // The model would call tools forever; the limit of 4 messages stops it.
+    let model = Model::from_mock(MockLlm::from_fn(|messages| {
+        turn(vec![call(
+            &format!("c{}", messages.len()),
+            "add",
+            json!({"x": 1, "y": 1}),
+        )])
+    }));
+    let task = one_sample_task(vec![Arc::new(Add)])
+        .scorer(examen::scorer::includes())
+        .limits(Limits {
+            message_limit: Some(4),
+            ..Default::default()
+        });
+    let (_, run) = run(task, model, EvalOptions::default()).await;
+    let sample = only_sample(&run);
+    assert!(sample.error.is_none(), "{:?}", sample.error);
+    let limit = sample.limit.clone().unwrap_or_else(|| panic!("a limit"));
+    assert_eq!(limit.kind, "message");
+    assert_eq!(
+        sample.messages.len(),
+        5,
+        "user, then two turns of call and result"
+    );
+    assert!(sample.scores.is_some(), "still scored");
+}
