@@ -36,6 +36,18 @@ Run with the venv made by scripts/inspect-venv.sh (pinned inspect-ai).
       model events holding `input_refs` and `call.call_refs`), and prints
       {"logs": [...]}. examen's test reads them and re-condenses what it read.
 
+  agent TASK.yaml SCRIPT.jsonl OUT_DIR
+      Runs examples/agent's task with Inspect itself: its samples, system message,
+      use_tools([think()]), generate() and includes(), on mockllm/model playing SCRIPT
+      (each sample gets the whole script, samples one at a time), writing one .eval log
+      to OUT_DIR; prints {"logs": [...]}.
+
+  transcript LOG...
+      Reads each LOG with Inspect's reader and prints, per sample "<id>:<epoch>", its
+      messages (role, text, tool calls as function and arguments, tool_call_id, function,
+      error) and its tool events (function, arguments, result, error, and the type of
+      the span around it), so that two logs of the same conversation can be compared.
+
   inputs LOG...
       Reads each LOG with Inspect's reader (`read_eval_log`, then
       `resolve_sample_events_data`) and prints (stdout, JSON) every model event's
@@ -380,6 +392,105 @@ def cmd_inputs(logs: list[str]) -> int:
     return 0
 
 
+def cmd_agent(task_path: str, script_path: str, out_dir: str) -> int:
+    _offline_tokens()
+    import yaml
+    from inspect_ai import Task, eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import ModelOutput, get_model
+    from inspect_ai.scorer import includes
+    from inspect_ai.solver import generate, system_message, use_tools
+    from inspect_ai.tool import ToolCall, think
+
+    spec = yaml.safe_load(Path(task_path).read_text())
+    samples = [
+        Sample(id=s["id"], input=s["input"], target=s["target"])
+        for s in spec["dataset"]["samples"]
+    ]
+    system = next(step["system_message"] for step in spec["solver"] if isinstance(step, dict) and "system_message" in step)
+    turns = []
+    for index, line in enumerate(Path(script_path).read_text().splitlines()):
+        if not line.strip():
+            continue
+        turn = json.loads(line)
+        if isinstance(turn, str):
+            turns.append(ModelOutput.from_content("mockllm/model", turn))
+            continue
+        calls = [
+            ToolCall(
+                id=c.get("id", f"call_{index + 1}_{i + 1}"),
+                function=c["function"],
+                arguments=c.get("arguments", {}),
+            )
+            for i, c in enumerate(turn.get("tool_calls", []))
+        ]
+        output = ModelOutput.for_tool_call("mockllm/model", calls[0].function, calls[0].arguments, tool_call_id=calls[0].id, content=turn.get("content"))
+        output.choices[0].message.tool_calls = calls
+        turns.append(output)
+    model = get_model("mockllm/model", custom_outputs=turns * len(samples))
+    task = Task(
+        name=spec["name"],
+        dataset=samples,
+        solver=[system_message(system), use_tools([think()]), generate()],
+        scorer=[includes()],
+    )
+    log = eval(task, model=model, log_dir=out_dir, display="none", max_samples=1)[0]
+    if log.status != "success":
+        raise SystemExit(f"Inspect run failed: {log.error}")
+    print(json.dumps({"logs": [log.location]}))
+    return 0
+
+
+def cmd_transcript(logs: list[str]) -> int:
+    from inspect_ai.log import read_eval_log
+
+    out: dict[str, Any] = {}
+    for path in logs:
+        per: dict[str, Any] = {}
+        for sample in read_eval_log(path).samples or []:
+            messages = []
+            for m in sample.messages:
+                messages.append(
+                    {
+                        "role": m.role,
+                        "text": m.text,
+                        "tool_calls": [
+                            {"id": c.id, "function": c.function, "arguments": c.arguments}
+                            for c in (getattr(m, "tool_calls", None) or [])
+                        ],
+                        "tool_call_id": getattr(m, "tool_call_id", None),
+                        "function": getattr(m, "function", None),
+                        "error": m.error.model_dump() if getattr(m, "error", None) else None,
+                    }
+                )
+            spans = {e.id: e.type for e in sample.events if e.event == "span_begin"}
+            parents = {e.id: e.parent_id for e in sample.events if e.event == "span_begin"}
+            tools = []
+            for i, e in enumerate(sample.events):
+                if e.event != "tool":
+                    continue
+                before = sample.events[i - 1] if i > 0 else None
+                tools.append(
+                    {
+                        "id": e.id,
+                        "function": e.function,
+                        "arguments": e.arguments,
+                        "result": e.result if isinstance(e.result, str) else str(e.result),
+                        "error": e.error.model_dump() if e.error else None,
+                        # the span just opened around the event, and whether the event
+                        # sits in that span's parent (Inspect's placement)
+                        "span": spans.get(before.id) if before is not None and before.event == "span_begin" else None,
+                        "in_enclosing_span": before is not None
+                        and before.event == "span_begin"
+                        and parents.get(before.id) == e.span_id,
+                    }
+                )
+            per[f"{sample.id}:{sample.epoch}"] = {"messages": messages, "tools": tools}
+        out[path] = per
+    print(json.dumps(out))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 3 and argv[0] == "check":
         return cmd_check(argv[1], argv[2:])
@@ -391,6 +502,10 @@ def main(argv: list[str]) -> int:
         return cmd_multiturn(argv[1])
     if len(argv) >= 2 and argv[0] == "inputs":
         return cmd_inputs(argv[1:])
+    if len(argv) == 4 and argv[0] == "agent":
+        return cmd_agent(argv[1], argv[2], argv[3])
+    if len(argv) >= 2 and argv[0] == "transcript":
+        return cmd_transcript(argv[1:])
     print(__doc__, file=sys.stderr)
     return 2
 

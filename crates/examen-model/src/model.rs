@@ -30,7 +30,8 @@ pub struct ModelOptions {
     /// Overrides the API key from the environment.
     pub api_key: Option<Secret>,
     /// Provider arguments (`-M key=value`). HTTP providers accept `http2` (`true`/`false`) and
-    /// `connect_timeout` (seconds); `mockllm` accepts `latency` (seconds).
+    /// `connect_timeout` (seconds); `mockllm` accepts `latency` (seconds) and `script` (a
+    /// file of turns it plays with every sample, see [`MockLlm::read_script`]).
     pub args: BTreeMap<String, String>,
     /// The model's default generation config; per-call configs are layered over it.
     pub config: GenerateConfig,
@@ -173,11 +174,22 @@ pub(crate) fn builtin_apis() -> Vec<(String, crate::api::Factory)> {
     use crate::api::{Factory, ModelSpec, Provider};
     let mockllm: Factory = Arc::new(|spec: &ModelSpec<'_>| {
         let mut mock = MockLlm::new();
+        let mut latency = None;
         for (key, value) in &spec.options.args {
             match key.as_str() {
-                "latency" => mock = mock.with_latency(parse_seconds("mockllm", key, value)?),
-                _ => return Err(unknown_arg("mockllm", key, &["latency"])),
+                "latency" => latency = Some(parse_seconds("mockllm", key, value)?),
+                "script" => {
+                    let turns =
+                        MockLlm::read_script(std::path::Path::new(value)).map_err(|message| {
+                            ModelError::bad_arg("mockllm", format!("`{key}`: {message}"))
+                        })?;
+                    mock = MockLlm::turns(turns);
+                }
+                _ => return Err(unknown_arg("mockllm", key, &["latency", "script"])),
             }
+        }
+        if let Some(latency) = latency {
+            mock = mock.with_latency(latency);
         }
         Ok(Provider(Api::Mock(mock)))
     });

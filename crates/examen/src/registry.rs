@@ -1072,6 +1072,11 @@ impl Registry {
                 });
                 registry.reducers.insert(name, (entry, matcher));
             }
+            registry.tool(
+                "think",
+                "a place for the model to write a thought down (Inspect's think)",
+                |_| Ok::<_, String>(crate::tool::builtin::Think),
+            );
             registry
         })
     }

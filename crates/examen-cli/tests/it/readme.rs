@@ -114,3 +114,35 @@ fn the_readme_first_command_runs_as_written() {
         assert_eq!(sandbox.logs("logs").len(), 1, "{out:?}");
     }
 }
+
+#[test]
+fn the_readme_agent_command_runs_as_written() {
+    // Issue 14: examples/agent on scripted mockllm, from the README's own line.
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let command = readme
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("examen eval examples/agent/"))
+        .expect("README.md shows the agent example's command");
+    let args = examen_args(command).unwrap_or_else(|why| panic!("{why}"));
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        let examples = sandbox.path().join("examples/agent");
+        std::fs::create_dir_all(&examples).unwrap();
+        for entry in std::fs::read_dir(workspace().join("examples/agent")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, examples.join(path.file_name().unwrap())).unwrap();
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&mut sandbox.examen(&args));
+        assert_eq!(out.code, 0, "`{command}` failed on {backend}: {out:?}");
+        assert!(out.stdout.contains("accuracy 1.000"), "{}", out.stdout);
+        let logs = sandbox.logs("logs");
+        let log = examen_log::read_log(&logs[0], examen_log::ReadOptions::default()).unwrap();
+        for sample in log.samples.iter().flatten() {
+            let roles: Vec<&str> = sample.messages.iter().map(|m| m.role()).collect();
+            assert_eq!(roles, ["system", "user", "assistant", "tool", "assistant"]);
+            assert!(sample.events.iter().any(|e| e.kind() == "tool"));
+        }
+    }
+}

@@ -32,6 +32,7 @@ pub struct MockLlm {
 enum Outputs {
     Default,
     Script(Mutex<std::vec::IntoIter<ModelOutput>>),
+    Turns(Arc<[ModelOutput]>),
     Function(Arc<OutputFn>),
 }
 
@@ -40,6 +41,7 @@ impl std::fmt::Debug for MockLlm {
         let outputs = match &self.outputs {
             Outputs::Default => "default",
             Outputs::Script(_) => "script",
+            Outputs::Turns(_) => "turns",
             Outputs::Function(_) => "function",
         };
         f.debug_struct("MockLlm")
@@ -72,6 +74,55 @@ impl MockLlm {
             outputs: Outputs::Script(Mutex::new(outputs.into_iter())),
             latency: None,
         }
+    }
+
+    /// Plays the same conversation with every sample: the call whose input holds `n`
+    /// assistant messages is answered with `turns[n]` (so samples running side by side, and
+    /// every epoch, each get the whole script). A call past the end fails with an error that
+    /// says how many turns the script has.
+    pub fn turns(turns: impl IntoIterator<Item = ModelOutput>) -> Self {
+        Self {
+            outputs: Outputs::Turns(turns.into_iter().collect()),
+            latency: None,
+        }
+    }
+
+    /// A script of turns (see [`turns`](Self::turns)) read from a `.json` file holding a list
+    /// of turns or a `.jsonl` file with one turn per line. A turn is the answer's text, or
+    /// `{"content": "...", "tool_calls": [{"function": "...", "arguments": {...}, "id": "..."}]}`
+    /// (`content` and each call's `id` are optional).
+    pub fn read_script(path: &std::path::Path) -> Result<Vec<ModelOutput>, String> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the mockllm script {shown}: {e}"))?;
+        let jsonl = path.extension().is_some_and(|ext| ext == "jsonl");
+        let turns: Vec<(usize, serde_json::Value)> = if jsonl {
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| !line.trim().is_empty())
+                .map(|(i, line)| {
+                    serde_json::from_str(line)
+                        .map(|turn| (i + 1, turn))
+                        .map_err(|e| format!("{shown}:{}: {e}", i + 1))
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            match serde_json::from_str(&text) {
+                Ok(serde_json::Value::Array(turns)) => turns.into_iter().map(|t| (0, t)).collect(),
+                Ok(_) => return Err(format!("{shown}: expected a JSON list of turns")),
+                Err(e) => return Err(format!("{shown}:{}: {e}", e.line())),
+            }
+        };
+        turns
+            .into_iter()
+            .enumerate()
+            .map(|(index, (line, turn))| {
+                script_turn(index, turn).map_err(|e| match line {
+                    0 => format!("{shown}: turn {}: {e}", index + 1),
+                    line => format!("{shown}:{line}: {e}"),
+                })
+            })
+            .collect()
     }
 
     /// Answers with `function(input)` on every call.
@@ -116,6 +167,22 @@ impl MockLlm {
                         message: "custom_outputs ran out of values".to_owned(),
                     })
                 })?,
+            Outputs::Turns(turns) => {
+                let turn = input
+                    .iter()
+                    .filter(|m| matches!(m, ChatMessage::Assistant(_)))
+                    .count();
+                turns.get(turn).cloned().ok_or_else(|| {
+                    ModelError::new(ErrorKind::Mock {
+                        provider: "mockllm".to_owned(),
+                        message: format!(
+                            "the script has {} turns; this conversation is at turn {}",
+                            turns.len(),
+                            turn + 1
+                        ),
+                    })
+                })?
+            }
             Outputs::Function(function) => function(input),
         };
         if output.usage.is_none() {
@@ -178,4 +245,60 @@ fn estimate_input_tokens(input: &[ChatMessage], tools: &[ToolInfo]) -> u64 {
         tokens += estimate(tool.name.len() + tool.description.len() + schema);
     }
     tokens
+}
+
+/// One turn of a script file: its text, or `{content?, tool_calls?}`.
+fn script_turn(index: usize, turn: serde_json::Value) -> Result<ModelOutput, String> {
+    use examen_types::ToolCall;
+    let model = "mockllm/model";
+    let (content, calls) = match turn {
+        serde_json::Value::String(text) => return Ok(ModelOutput::from_text(model, text)),
+        serde_json::Value::Object(mut turn) => {
+            let content = match turn.remove("content") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(text)) => Some(text),
+                Some(_) => return Err("`content` must be a string".to_owned()),
+            };
+            let calls = match turn.remove("tool_calls") {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(serde_json::Value::Array(calls)) => calls,
+                Some(_) => return Err("`tool_calls` must be a list".to_owned()),
+            };
+            if let Some(other) = turn.keys().next() {
+                return Err(format!(
+                    "unknown field `{other}`; expected content or tool_calls"
+                ));
+            }
+            (content, calls)
+        }
+        _ => return Err("a turn is a string or {content, tool_calls}".to_owned()),
+    };
+    if calls.is_empty() {
+        return Ok(ModelOutput::from_text(model, content.unwrap_or_default()));
+    }
+    let mut tool_calls = Vec::with_capacity(calls.len());
+    for (i, call) in calls.into_iter().enumerate() {
+        let serde_json::Value::Object(mut call) = call else {
+            return Err(format!("tool_calls[{i}] must be {{function, arguments}}"));
+        };
+        let Some(serde_json::Value::String(function)) = call.remove("function") else {
+            return Err(format!("tool_calls[{i}] has no `function` name"));
+        };
+        let arguments = match call.remove("arguments") {
+            None | Some(serde_json::Value::Null) => Default::default(),
+            Some(serde_json::Value::Object(arguments)) => arguments,
+            Some(_) => return Err(format!("tool_calls[{i}]: `arguments` must be an object")),
+        };
+        let id = match call.remove("id") {
+            Some(serde_json::Value::String(id)) => id,
+            _ => format!("call_{}_{}", index + 1, i + 1),
+        };
+        tool_calls.push(ToolCall::new(id, function, arguments.into_iter().collect()));
+    }
+    let first = tool_calls[0].clone();
+    let mut output = ModelOutput::for_tool_call(model, first, content);
+    if let Some(choice) = output.choices.first_mut() {
+        choice.message.tool_calls = Some(tool_calls);
+    }
+    Ok(output)
 }

@@ -93,7 +93,7 @@ fn provider_arguments_are_checked() {
     let err = get_model("mockllm/model", options).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "mockllm: invalid model argument: unknown argument `temperature` (accepted: latency)"
+        "mockllm: invalid model argument: unknown argument `temperature` (accepted: latency, script)"
     );
 
     let mut options = empty_env();

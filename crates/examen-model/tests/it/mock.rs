@@ -138,3 +138,101 @@ fn generate_futures_are_send_and_models_are_shareable() {
     let future = http.generate(&input, &[], &config);
     assert_send(&future);
 }
+
+/// A script file in a temporary directory.
+fn script_file(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[examen_rt::test]
+async fn a_script_plays_each_conversation_turn_by_turn() {
+    // Issue 14: `-M script=FILE` scripts tool calls; every sample gets the whole script, by
+    // the number of assistant turns in its conversation.
+    let (_dir, path) = script_file(
+        "s.jsonl",
+        "{\"content\": \"Thinking.\", \"tool_calls\": [{\"function\": \"think\", \"arguments\": {\"thought\": \"hm\"}}, {\"function\": \"add\", \"arguments\": {\"x\": 1}, \"id\": \"mine\"}]}\n\n\"Done.\"\n",
+    );
+    let mut args = std::collections::BTreeMap::new();
+    args.insert("script".to_owned(), path.display().to_string());
+    let model = get_model(
+        "mockllm/model",
+        ModelOptions {
+            args,
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap();
+    let config = GenerateConfig::default();
+    for _sample in 0..2 {
+        let first = model
+            .generate(&[ChatMessage::user("go")], &[], &config)
+            .await
+            .unwrap()
+            .output;
+        assert_eq!(first.stop_reason(), StopReason::ToolCalls);
+        let message = first.message().unwrap().clone();
+        let calls = message.tool_calls.clone().unwrap();
+        let named: Vec<(&str, &str)> = calls
+            .iter()
+            .map(|c| (c.id.as_str(), c.function.as_str()))
+            .collect();
+        assert_eq!(named, [("call_1_1", "think"), ("mine", "add")]);
+        assert_eq!(first.completion, "Thinking.");
+        let conversation = [
+            ChatMessage::user("go"),
+            ChatMessage::Assistant(message),
+            ChatMessage::tool("", "call_1_1", "think"),
+        ];
+        let second = model
+            .generate(&conversation, &[], &config)
+            .await
+            .unwrap()
+            .output;
+        assert_eq!(second.completion, "Done.");
+    }
+    let past_the_end = [
+        ChatMessage::user("go"),
+        ChatMessage::assistant("a"),
+        ChatMessage::assistant("b"),
+    ];
+    let error = model
+        .generate(&past_the_end, &[], &config)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("the script has 2 turns; this conversation is at turn 3"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bad_script_names_the_file_and_line() {
+    let (_dir, path) = script_file(
+        "s.jsonl",
+        "\"ok\"\n{\"tool_calls\": [{\"arguments\": {}}]}\n",
+    );
+    let error = MockLlm::read_script(&path).unwrap_err();
+    assert!(
+        error.ends_with("s.jsonl:2: tool_calls[0] has no `function` name"),
+        "{error}"
+    );
+    let (_dir, path) = script_file("s.json", "[\"ok\", {\"contents\": \"x\"}]");
+    let error = MockLlm::read_script(&path).unwrap_err();
+    assert!(
+        error.ends_with("s.json: turn 2: unknown field `contents`; expected content or tool_calls"),
+        "{error}"
+    );
+    let (_dir, path) = script_file("s.jsonl", "{oops\n");
+    assert!(MockLlm::read_script(&path)
+        .unwrap_err()
+        .contains("s.jsonl:1:"));
+    let missing = std::path::Path::new("/nonexistent/script.jsonl");
+    assert!(MockLlm::read_script(missing)
+        .unwrap_err()
+        .starts_with("cannot read the mockllm script /nonexistent/script.jsonl"));
+}

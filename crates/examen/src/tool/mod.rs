@@ -39,6 +39,7 @@
 //! }
 //! ```
 
+pub mod builtin;
 pub mod execute;
 
 use std::fmt;
