@@ -37,16 +37,19 @@ Run with the venv made by scripts/inspect-venv.sh (pinned inspect-ai).
       {"logs": [...]}. examen's test reads them and re-condenses what it read.
 
   agent TASK.yaml SCRIPT.jsonl OUT_DIR
-      Runs examples/agent's task with Inspect itself: its samples, system message,
-      use_tools([think()]), generate() and includes(), on mockllm/model playing SCRIPT
+      Runs one of examples/agent's tasks with Inspect itself: its samples, its solvers
+      (system_message, use_tools([think()]), generate(), react(prompt, tools, attempts))
+      and includes(), on mockllm/model playing SCRIPT
       (each sample gets the whole script, samples one at a time), writing one .eval log
       to OUT_DIR; prints {"logs": [...]}.
 
   transcript LOG...
       Reads each LOG with Inspect's reader and prints, per sample "<id>:<epoch>", its
       messages (role, text, tool calls as function and arguments, tool_call_id, function,
-      error) and its tool events (function, arguments, result, error, and the type of
-      the span around it), so that two logs of the same conversation can be compared.
+      error), its tool events (function, arguments, result, error, and the type of
+      the span around it), its spans (type:name, in order) and its score events
+      (intermediate or not, value), so that two logs of the same conversation can be
+      compared.
 
   inputs LOG...
       Reads each LOG with Inspect's reader (`read_eval_log`, then
@@ -407,7 +410,27 @@ def cmd_agent(task_path: str, script_path: str, out_dir: str) -> int:
         Sample(id=s["id"], input=s["input"], target=s["target"])
         for s in spec["dataset"]["samples"]
     ]
-    system = next(step["system_message"] for step in spec["solver"] if isinstance(step, dict) and "system_message" in step)
+    from inspect_ai.agent import react
+
+    def solver_step(step: Any) -> Any:
+        if step == "generate":
+            return generate()
+        (name, args), = step.items()
+        if name == "system_message":
+            return system_message(args)
+        if name == "use_tools":
+            assert args == ["think"], args
+            return use_tools([think()])
+        if name == "react":
+            assert args.get("tools", []) in ([], ["think"]), args
+            return react(
+                prompt=args.get("prompt"),
+                tools=[think()] if args.get("tools") else [],
+                attempts=args.get("attempts", 1),
+            )
+        raise SystemExit(f"cannot translate solver step {step!r}")
+
+    steps = spec["solver"] if isinstance(spec["solver"], list) else [spec["solver"]]
     turns = []
     for index, line in enumerate(Path(script_path).read_text().splitlines()):
         if not line.strip():
@@ -427,11 +450,14 @@ def cmd_agent(task_path: str, script_path: str, out_dir: str) -> int:
         output = ModelOutput.for_tool_call("mockllm/model", calls[0].function, calls[0].arguments, tool_call_id=calls[0].id, content=turn.get("content"))
         output.choices[0].message.tool_calls = calls
         turns.append(output)
-    model = get_model("mockllm/model", custom_outputs=turns * len(samples))
+    # A copy of each turn per sample: react appends the answer to the output's message in
+    # place, so shared objects would carry one sample's answer into the next.
+    outputs = [turn.model_copy(deep=True) for _ in samples for turn in turns]
+    model = get_model("mockllm/model", custom_outputs=outputs)
     task = Task(
         name=spec["name"],
         dataset=samples,
-        solver=[system_message(system), use_tools([think()]), generate()],
+        solver=[solver_step(step) for step in steps],
         scorer=[includes()],
     )
     log = eval(task, model=model, log_dir=out_dir, display="none", max_samples=1)[0]
@@ -485,7 +511,20 @@ def cmd_transcript(logs: list[str]) -> int:
                         and parents.get(before.id) == e.span_id,
                     }
                 )
-            per[f"{sample.id}:{sample.epoch}"] = {"messages": messages, "tools": tools}
+            span_names = [
+                f"{e.type}:{e.name}" for e in sample.events if e.event == "span_begin"
+            ]
+            scores = [
+                {"intermediate": e.intermediate, "value": e.score.value}
+                for e in sample.events
+                if e.event == "score"
+            ]
+            per[f"{sample.id}:{sample.epoch}"] = {
+                "messages": messages,
+                "tools": tools,
+                "spans": span_names,
+                "scores": scores,
+            }
         out[path] = per
     print(json.dumps(out))
     return 0

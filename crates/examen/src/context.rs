@@ -207,6 +207,15 @@ pub struct SampleContext {
     pub(crate) transcript: Arc<Mutex<Transcript>>,
     /// The limits in force: the run's while solving, none while scoring.
     pub(crate) limits: Option<Limits>,
+    /// The task's scorers, for solvers that score as they go (`react`'s attempts); `None`
+    /// while scoring.
+    pub(crate) scorers: Option<Arc<TaskScorers>>,
+}
+
+/// A task's scorers and the names their scores get.
+pub(crate) struct TaskScorers {
+    pub(crate) scorers: Vec<Arc<dyn crate::scorer::DynScorer>>,
+    pub(crate) names: Vec<String>,
 }
 
 impl fmt::Debug for SampleContext {
@@ -313,6 +322,37 @@ impl SampleContext {
         }
     }
 
+    /// Scores `state` with the task's scorers as they stand, recording each score as an
+    /// intermediate `score` event (Inspect's `score(state)`, which `react` uses to check a
+    /// submission). Fails when the task has no scorers.
+    pub async fn score(&self, state: &TaskState) -> Result<Vec<examen_types::Score>, SampleError> {
+        let Some(task) = self.scorers.as_ref().filter(|t| !t.scorers.is_empty()) else {
+            return Err(SampleError::failed(
+                "scoring during the sample needs the task's scorers, and this task has none",
+            ));
+        };
+        let mut scores = Vec::with_capacity(task.scorers.len());
+        for (scorer, name) in task.scorers.iter().zip(&task.names) {
+            let Some(score) = scorer.score(state, &state.target, self).await? else {
+                continue;
+            };
+            let mut t = self.lock();
+            let base = t.base();
+            t.push(Event::Score(Box::new(crate::transcript::ScoreEvent {
+                base,
+                score: score.clone(),
+                target: Some(state.target.clone()),
+                intermediate: true,
+                scorer: Some(name.clone()),
+                scorer_args: Some(scorer.params()),
+                model_usage: None,
+                role_usage: None,
+            })));
+            scores.push(score);
+        }
+        Ok(scores)
+    }
+
     /// One model call with the conversation and the state's tools (filtered to the one a
     /// forced `tool_choice` names).
     async fn generate_once(
@@ -321,13 +361,25 @@ impl SampleContext {
         config: &GenerateConfig,
         tool_choice: &ToolChoice,
     ) -> Result<(), SampleError> {
+        let tools = state.tools.clone();
+        self.generate_turn(state, config, &tools, tool_choice).await
+    }
+
+    /// One model call with the conversation and `tools` (filtered to the one a forced
+    /// `tool_choice` names): appends the answer and sets `state.output`; runs no tool.
+    pub(crate) async fn generate_turn(
+        &self,
+        state: &mut TaskState,
+        config: &GenerateConfig,
+        tools: &[Arc<dyn crate::tool::DynTool>],
+        tool_choice: &ToolChoice,
+    ) -> Result<(), SampleError> {
         if self.limits.is_some() {
             check_message_limit(state, true)?;
             check_token_limit(state, true)?;
         }
         let config = self.config.merge(config);
-        let tools: Vec<ToolInfo> = state
-            .tools
+        let tools: Vec<ToolInfo> = tools
             .iter()
             .filter(|t| match tool_choice {
                 ToolChoice::Function(f) => t.name() == f.name,

@@ -182,6 +182,12 @@ pub const SOLVERS: &[Entry] = &[
         "offer tools (registered by name) to the model from now on",
         "[tool, ...] | {tools, tool_choice?: auto|any|none|{name}, append?}",
     ),
+    entry(
+        Kind::Solver,
+        "react",
+        "Inspect's ReAct agent: tools and a submit tool in a loop until it submits",
+        "{prompt?, tools?, attempts?, incorrect_message?, submit?, on_continue?}",
+    ),
 ];
 
 /// The scorers.
@@ -542,6 +548,7 @@ fn builtin_solver(
             Ok(solver::chain(solvers))
         }
         "use_tools" => use_tools(value, registry),
+        "react" => react(value, registry),
         other => Err(registry.unknown(Kind::Solver, other)),
     }
 }
@@ -592,6 +599,109 @@ pub(crate) fn entry_parts(kind: Kind, value: Yaml) -> Result<(String, Option<Yam
             kind.as_str()
         )),
     }
+}
+
+/// `react`: Inspect's arguments (see `solver::react`), from a task file.
+fn react(value: Option<Yaml>, registry: &Registry) -> Result<Arc<dyn DynSolver>, String> {
+    use solver::react::{AgentPrompt, AgentSubmit, OnContinue, React};
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SubmitArgs {
+        name: Option<String>,
+        description: Option<String>,
+        #[serde(default)]
+        answer_only: bool,
+        answer_delimiter: Option<String>,
+        #[serde(default)]
+        keep_in_messages: bool,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ReactArgs {
+        prompt: Option<Yaml>,
+        #[serde(default)]
+        tools: Vec<Yaml>,
+        attempts: Option<u32>,
+        incorrect_message: Option<String>,
+        submit: Option<Yaml>,
+        on_continue: Option<String>,
+    }
+    let a = args::<ReactArgs>("react", value)?;
+    let prompt = match a.prompt {
+        None => Some(AgentPrompt::default()),
+        Some(Yaml::Null) | Some(Yaml::Bool(false)) => None,
+        Some(Yaml::String(instructions)) => Some(AgentPrompt::instructions(instructions)),
+        Some(Yaml::Mapping(map)) => {
+            // A part set to null is left out; an absent one keeps Inspect's default.
+            let mut prompt = AgentPrompt::default();
+            for (key, value) in map {
+                let text = match &value {
+                    Yaml::Null => None,
+                    Yaml::String(text) => Some(text.clone()),
+                    _ => return Err(format!("react: prompt: {} must be a string or null", yaml_text(&key))),
+                };
+                match key.as_str() {
+                    Some("instructions") => prompt.instructions = text,
+                    Some("assistant_prompt") => prompt.assistant_prompt = text,
+                    Some("submit_prompt") => prompt.submit_prompt = text,
+                    _ => {
+                        return Err(format!(
+                            "react: prompt: unknown field {}; expected instructions, assistant_prompt or submit_prompt",
+                            yaml_text(&key)
+                        ))
+                    }
+                }
+            }
+            Some(prompt)
+        }
+        Some(_) => {
+            return Err(
+                "react: `prompt` is the instructions, or {instructions, assistant_prompt, submit_prompt}"
+                    .into(),
+            )
+        }
+    };
+    let submit = match a.submit {
+        None | Some(Yaml::Bool(true)) | Some(Yaml::Null) => Some(AgentSubmit::default()),
+        Some(Yaml::Bool(false)) => None,
+        Some(other) => {
+            let s: SubmitArgs =
+                serde_norway::from_value(other).map_err(|e| format!("react: submit: {e}"))?;
+            let default = AgentSubmit::default();
+            Some(AgentSubmit {
+                name: s.name.unwrap_or(default.name),
+                description: s.description.unwrap_or(default.description),
+                answer_only: s.answer_only,
+                answer_delimiter: s.answer_delimiter.unwrap_or(default.answer_delimiter),
+                keep_in_messages: s.keep_in_messages,
+            })
+        }
+    };
+    let attempts = a.attempts.unwrap_or(1);
+    if attempts == 0 {
+        return Err("react: `attempts` must be at least 1".into());
+    }
+    if attempts > 1 && submit.is_none() {
+        return Err("react: `attempts` needs the submit tool (`submit: false` was given)".into());
+    }
+    let tools = a
+        .tools
+        .into_iter()
+        .map(|t| registry.tool_from_yaml(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("react: {e}"))?;
+    Ok(Arc::new(React {
+        prompt,
+        tools,
+        attempts,
+        incorrect_message: a
+            .incorrect_message
+            .unwrap_or_else(|| solver::react::DEFAULT_INCORRECT_MESSAGE.to_owned()),
+        submit,
+        on_continue: a
+            .on_continue
+            .map_or(OnContinue::Default, OnContinue::Message),
+    }))
 }
 
 /// `use_tools`: a list of tools, or `{tools, tool_choice, append}`.

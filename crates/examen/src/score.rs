@@ -911,6 +911,7 @@ async fn score_sample(
         config: scoring.config.clone(),
         transcript: transcript.clone(),
         limits: None,
+        scorers: None,
     };
     let named: Vec<(&Arc<dyn DynScorer>, &str)> = scoring
         .planned

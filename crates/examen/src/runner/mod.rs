@@ -339,6 +339,8 @@ pub(crate) struct RunShared {
     pub(crate) score: bool,
     pub(crate) total: usize,
     pub(crate) scorer_names: Vec<String>,
+    /// The task's scorers with those names, for solvers that score as they go.
+    pub(crate) scorers: Arc<crate::context::TaskScorers>,
     pub(crate) metadata_keys: Vec<String>,
     pub(crate) sink: Option<Arc<dyn LogSink>>,
     pub(crate) events: Option<examen_rt::Sender<EvalEvent>>,
@@ -618,6 +620,10 @@ async fn run_task(
         retry_on_error: options.retry_on_error,
         score: !options.no_score,
         total,
+        scorers: Arc::new(crate::context::TaskScorers {
+            scorers: task.scorers.clone(),
+            names: scorer_names.clone(),
+        }),
         scorer_names,
         metadata_keys,
         sink: sink.clone(),

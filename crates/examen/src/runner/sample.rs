@@ -111,6 +111,8 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
     let mut state = initial_state(shared, sample, epoch);
     {
         let mut t = lock();
+        // Inspect records the sample's start inside an `init` span.
+        t.begin_span("init", "init");
         let base = t.base();
         t.push(Event::SampleInit(Box::new(SampleInitEvent {
             base,
@@ -121,12 +123,14 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
                 "store": state.store,
             }),
         })));
+        t.end_span();
     }
     let generate = SampleContext {
         models: shared.models.clone(),
         config: shared.config.clone(),
         transcript: transcript.clone(),
         limits: Some(shared.limits),
+        scorers: Some(shared.scorers.clone()),
     };
 
     lock().begin_span("solvers", "solvers");
@@ -175,6 +179,7 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
     if error.is_none() && shared.score && !shared.task.scorers.is_empty() {
         let scoring = SampleContext {
             limits: None,
+            scorers: None,
             ..generate.clone()
         };
         lock().begin_span("scorers", "scorers");

@@ -7,6 +7,7 @@
 //! the store (see [`crate::template`]).
 
 mod multiple_choice;
+pub mod react;
 
 use std::fmt;
 use std::sync::Arc;

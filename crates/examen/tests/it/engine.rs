@@ -169,7 +169,10 @@ async fn example_task_scores_and_metrics() {
     assert_eq!(
         kinds,
         vec![
+            // Inspect's `init` span around the sample's start.
+            "span_begin",
             "sample_init",
+            "span_end",
             "span_begin",
             "span_begin",
             "span_end",
@@ -665,7 +668,7 @@ async fn solvers_and_scorers_see_the_sample_context() {
             "mockllm/model",
             "grader",
             "Some(7)",
-            "sample_init,span_begin,span_begin",
+            "span_begin,sample_init,span_end,span_begin,span_begin",
         ]
     );
     assert_eq!(seen.scorer, vec!["None", "Some(\"span_begin\")"]);

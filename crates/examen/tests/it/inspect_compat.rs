@@ -339,56 +339,74 @@ async fn inspect_json(python: PathBuf, args: Vec<String>) -> Json {
 }
 
 #[examen_rt::test]
-async fn the_agent_example_gives_the_transcript_inspect_gives() {
-    // Issue 14: examples/agent run by examen (both formats) and by Inspect itself, on mockllm
-    // playing the same script: Inspect's reader sees the same messages (roles, texts, tool
-    // calls and their ids, tool results) and the same tool events in the same spans.
+async fn the_agent_examples_give_the_transcripts_inspect_gives() {
+    // Issue 14: examples/agent's tasks (generate's tool loop, and the react agent with two
+    // attempts) run by examen (both formats) and by Inspect itself, on mockllm playing the
+    // same script: Inspect's reader sees the same messages (roles, texts, tool calls and
+    // their ids, tool results, react's prompts and messages), the same tool events in the same
+    // spans, the same spans and the same (intermediate) scores.
     let Some(python) = inspect_python() else {
         return;
     };
     let example = repo_root().join("examples/agent");
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut logs = Vec::new();
-    for format in [LogFormat::Eval, LogFormat::Json] {
-        let task = load_task_file(example.join("task.yaml")).unwrap_or_else(|e| panic!("{e}"));
-        let script = examen_model::MockLlm::read_script(&example.join("script.jsonl"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let model = examen_model::Model::from_mock(examen_model::MockLlm::turns(script));
-        let options = EvalOptions {
-            logger: Some(Arc::new(LogDir::new(dir.path().join("examen"), format))),
-            ..EvalOptions::default()
-        };
-        let outcome = examen::eval(vec![task], vec![model], options, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .remove(0);
-        logs.push(outcome.log_location.clone().expect("a log"));
-    }
-    let path = |p: &Path| p.display().to_string();
-    let inspect = inspect_json(
-        python.clone(),
-        vec![
-            "agent".into(),
-            path(&example.join("task.yaml")),
-            path(&example.join("script.jsonl")),
-            path(&dir.path().join("inspect")),
-        ],
-    )
-    .await;
-    let inspect_log = inspect["logs"][0]
-        .as_str()
-        .expect("Inspect's log")
-        .to_owned();
-    let mut args = vec!["transcript".to_owned(), inspect_log.clone()];
-    args.extend(logs.iter().cloned());
-    let transcripts = inspect_json(python, args).await;
-    let theirs = &transcripts[&inspect_log];
-    assert_eq!(theirs.as_object().map(Map::len), Some(2), "{theirs}");
-    let tool_results = &theirs["multiply:1"]["tools"];
-    assert_eq!(tool_results[0]["function"], "think", "{theirs}");
-    assert_eq!(tool_results[0]["span"], "tool");
-    assert_eq!(tool_results[0]["in_enclosing_span"], true);
-    for log in &logs {
-        assert_eq!(&transcripts[log], theirs, "{log} against Inspect's own run");
+    for (task_file, script_file) in [("task.yaml", "script.jsonl"), ("react.yaml", "react.jsonl")] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut logs = Vec::new();
+        for format in [LogFormat::Eval, LogFormat::Json] {
+            let task = load_task_file(example.join(task_file)).unwrap_or_else(|e| panic!("{e}"));
+            let script = examen_model::MockLlm::read_script(&example.join(script_file))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let model = examen_model::Model::from_mock(examen_model::MockLlm::turns(script));
+            let options = EvalOptions {
+                logger: Some(Arc::new(LogDir::new(dir.path().join("examen"), format))),
+                ..EvalOptions::default()
+            };
+            let outcome = examen::eval(vec![task], vec![model], options, None)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .remove(0);
+            logs.push(outcome.log_location.clone().expect("a log"));
+        }
+        let path = |p: &Path| p.display().to_string();
+        let inspect = inspect_json(
+            python.clone(),
+            vec![
+                "agent".into(),
+                path(&example.join(task_file)),
+                path(&example.join(script_file)),
+                path(&dir.path().join("inspect")),
+            ],
+        )
+        .await;
+        let inspect_log = inspect["logs"][0]
+            .as_str()
+            .expect("Inspect's log")
+            .to_owned();
+        let mut args = vec!["transcript".to_owned(), inspect_log.clone()];
+        args.extend(logs.iter().cloned());
+        let transcripts = inspect_json(python.clone(), args).await;
+        let theirs = &transcripts[&inspect_log];
+        assert_eq!(theirs.as_object().map(Map::len), Some(2), "{theirs}");
+        let tools = &theirs["multiply:1"]["tools"];
+        assert_eq!(tools[0]["function"], "think", "{theirs}");
+        assert_eq!(tools[0]["span"], "tool");
+        assert_eq!(tools[0]["in_enclosing_span"], true);
+        for log in &logs {
+            assert_eq!(
+                &transcripts[log], theirs,
+                "{task_file}: {log} against Inspect's own run"
+            );
+        }
+        if task_file == "react.yaml" {
+            let spans = &theirs["multiply:1"]["spans"];
+            assert_eq!(spans[2], "solver:react", "{spans}");
+            assert_eq!(spans[3], "agent:react", "{spans}");
+            let scores = &theirs["multiply:1"]["scores"];
+            assert_eq!(
+                scores[0],
+                json!({"intermediate": true, "value": "I"}),
+                "{scores}"
+            );
+        }
     }
 }

@@ -18,6 +18,8 @@ mod inspect_compat;
 mod logs;
 /// Limits and the error policy.
 mod policy;
+/// The `react` agent on scripted mockllm.
+mod react;
 /// Cancelling an eval, and continuing one from its log (`eval_retry`).
 mod resume;
 /// Task files: the example, the contract shape, and error locations.
