@@ -210,6 +210,8 @@ pub struct SampleContext {
     /// The task's scorers, for solvers that score as they go (`react`'s attempts); `None`
     /// while scoring.
     pub(crate) scorers: Option<Arc<TaskScorers>>,
+    /// What the sample's tool calls run in.
+    pub(crate) tools: crate::tool::ToolContext,
 }
 
 /// A task's scorers and the names their scores get.

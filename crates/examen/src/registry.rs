@@ -601,6 +601,22 @@ pub(crate) fn entry_parts(kind: Kind, value: Yaml) -> Result<(String, Option<Yam
     }
 }
 
+/// The `{timeout}` argument of `bash` and `python` (seconds, more than 0).
+fn command_tool_timeout(tool: &str, given: &Args<'_>) -> Result<Option<f64>, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ToolArgs {
+        timeout: Option<f64>,
+    }
+    let parsed: ToolArgs = args::<ToolArgs>(tool, given.yaml().cloned())?;
+    match parsed.timeout {
+        Some(t) if !(t > 0.0 && t.is_finite()) => Err(format!(
+            "{tool}: `timeout` must be a number of seconds above 0, got {t}"
+        )),
+        timeout => Ok(timeout),
+    }
+}
+
 /// `react`: Inspect's arguments (see `solver::react`), from a task file.
 fn react(value: Option<Yaml>, registry: &Registry) -> Result<Arc<dyn DynSolver>, String> {
     use solver::react::{AgentPrompt, AgentSubmit, OnContinue, React};
@@ -1186,6 +1202,22 @@ impl Registry {
                 "think",
                 "a place for the model to write a thought down (Inspect's think)",
                 |_| Ok::<_, String>(crate::tool::builtin::Think),
+            );
+            registry.tool(
+                "bash",
+                "run a bash command in the sample's directory (Inspect's bash; on this machine until sandboxes arrive)",
+                |args| {
+                    command_tool_timeout("bash", args)
+                        .map(|timeout| crate::tool::builtin::Bash { timeout })
+                },
+            );
+            registry.tool(
+                "python",
+                "run Python code in the sample's directory (Inspect's python; on this machine until sandboxes arrive)",
+                |args| {
+                    command_tool_timeout("python", args)
+                        .map(|timeout| crate::tool::builtin::Python { timeout })
+                },
             );
             registry
         })

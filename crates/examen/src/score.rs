@@ -912,6 +912,7 @@ async fn score_sample(
         transcript: transcript.clone(),
         limits: None,
         scorers: None,
+        tools: crate::tool::ToolContext::default(),
     };
     let named: Vec<(&Arc<dyn DynScorer>, &str)> = scoring
         .planned

@@ -131,6 +131,7 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
         transcript: transcript.clone(),
         limits: Some(shared.limits),
         scorers: Some(shared.scorers.clone()),
+        tools: crate::tool::ToolContext::default(),
     };
 
     lock().begin_span("solvers", "solvers");

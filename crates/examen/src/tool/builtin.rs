@@ -1,5 +1,6 @@
 //! examen's built-in tools, with Inspect's names, descriptions and parameters so that models see
-//! the same tools: `think` (more to come with the sandbox: `bash`, `python`, `text_editor`).
+//! the same tools: `think`, and `bash` and `python`, which run on this machine in the sample's
+//! temporary directory until sandboxes arrive (`text_editor` comes with them).
 
 use examen_types::{JsonObject, JsonValue, MessageContent, ToolParams};
 
@@ -42,5 +43,139 @@ impl Tool for Think {
 
     async fn call(&self, _args: JsonObject) -> Result<MessageContent, ToolError> {
         Ok(MessageContent::Text(String::new()))
+    }
+}
+
+/// Inspect's description of `bash`.
+pub const BASH_DESCRIPTION: &str = "Use this function to execute bash commands.";
+
+/// Inspect's description of `python`.
+pub const PYTHON_DESCRIPTION: &str = "Use the python function to execute Python code.\n\nThe Python tool executes single-run Python scripts. Important notes:\n1. Each execution is independent - no state is preserved between runs\n2. You must explicitly use print() statements to see any output\n3. Simply writing expressions (like in notebooks) will not display results\n4. The script cannot accept interactive input during execution\n5. Return statements alone won't produce visible output\n6. All variables and imports are cleared between executions\n7. Standard output (via print()) is the only way to see results";
+
+/// Inspect's `bash(timeout)`: runs `bash -c <command>` in the sample's working
+/// directory and answers with its output (standard error, a newline, then standard output,
+/// when there was standard error; the exit code is not reported, as in Inspect).
+///
+/// Until sandboxes arrive this runs on this machine, in the sample's temporary directory
+/// ([`ToolContext`](super::ToolContext)): use it only with models and tasks you trust.
+#[derive(Debug, Clone, Default)]
+pub struct Bash {
+    /// Seconds before the command is killed (with its whole process group).
+    pub timeout: Option<f64>,
+}
+
+/// Inspect's `python(timeout)`: runs the code with `python3 -` through `bash -c` in
+/// the sample's working directory; output as [`Bash`]'s.
+#[derive(Debug, Clone, Default)]
+pub struct Python {
+    /// Seconds before the interpreter is killed.
+    pub timeout: Option<f64>,
+}
+
+fn one_string_param(name: &str, description: &str) -> ToolParams {
+    let mut property = JsonObject::new();
+    property.insert("type".into(), JsonValue::from("string"));
+    property.insert("description".into(), JsonValue::from(description));
+    let mut params = ToolParams::default();
+    params
+        .properties
+        .insert(name.into(), JsonValue::Object(property));
+    params.required.push(name.into());
+    params
+}
+
+fn string_arg(args: &JsonObject, name: &str) -> Result<String, ToolError> {
+    match args.get(name) {
+        Some(JsonValue::String(value)) => Ok(value.clone()),
+        _ => Err(ToolError::of(
+            examen_types::ToolCallErrorType::Parsing,
+            format!("'{name}' is a required property"),
+        )),
+    }
+}
+
+/// Runs `bash -c <script>` in the sample's directory; Inspect's output rule.
+///
+/// Not `bash --login` as Inspect runs it inside a sandbox: on this machine a login shell would
+/// source the user's profile, which can do anything (seen: a `pyenv rehash` that waits 60 s
+/// for a lock when commands run side by side). The command sees examen's environment.
+async fn run_bash(
+    script: &str,
+    input: Option<Vec<u8>>,
+    timeout: Option<f64>,
+    ctx: &super::ToolContext,
+) -> Result<MessageContent, ToolError> {
+    let dir = ctx.working_dir()?;
+    let mut command = std::process::Command::new("bash");
+    command.arg("-c").arg(script).current_dir(dir);
+    let timeout = timeout.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
+    let output = match examen_rt::process::run(command, input, timeout).await {
+        Ok(output) => output,
+        Err(examen_rt::process::ProcessError::TimedOut { .. }) => return Err(ToolError::timeout()),
+        Err(other) => return Err(ToolError::fatal(other.to_string())),
+    };
+    let stdout = String::from_utf8(output.stdout)?;
+    let stderr = String::from_utf8(output.stderr)?;
+    let text = if stderr.is_empty() {
+        stdout
+    } else {
+        format!("{stderr}\n{stdout}")
+    };
+    Ok(MessageContent::Text(text))
+}
+
+impl Tool for Bash {
+    fn name(&self) -> &str {
+        "bash"
+    }
+    fn description(&self) -> &str {
+        BASH_DESCRIPTION
+    }
+    fn parameters(&self) -> ToolParams {
+        one_string_param("command", "The bash command to execute.")
+    }
+    fn parallel(&self) -> bool {
+        true
+    }
+    async fn call(&self, _args: JsonObject) -> Result<MessageContent, ToolError> {
+        Err(ToolError::fatal(
+            "bash runs in a sample: call it through the tool loop (call_in)",
+        ))
+    }
+    async fn call_in(
+        &self,
+        args: JsonObject,
+        ctx: &super::ToolContext,
+    ) -> Result<MessageContent, ToolError> {
+        let command = string_arg(&args, "command")?;
+        run_bash(&command, None, self.timeout, ctx).await
+    }
+}
+
+impl Tool for Python {
+    fn name(&self) -> &str {
+        "python"
+    }
+    fn description(&self) -> &str {
+        PYTHON_DESCRIPTION
+    }
+    fn parameters(&self) -> ToolParams {
+        one_string_param("code", "The python code to execute.")
+    }
+    fn parallel(&self) -> bool {
+        true
+    }
+    async fn call(&self, _args: JsonObject) -> Result<MessageContent, ToolError> {
+        Err(ToolError::fatal(
+            "python runs in a sample: call it through the tool loop (call_in)",
+        ))
+    }
+    async fn call_in(
+        &self,
+        args: JsonObject,
+        ctx: &super::ToolContext,
+    ) -> Result<MessageContent, ToolError> {
+        let code = string_arg(&args, "code")?;
+        run_bash("python3 -", Some(code.into_bytes()), self.timeout, ctx).await
     }
 }

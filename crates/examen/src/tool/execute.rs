@@ -93,7 +93,10 @@ async fn call_tool(
         },
     };
     let outcome = match checked {
-        Ok(tool) => tool.call(call.arguments.clone()).await,
+        Ok(tool) => {
+            tool.call(call.arguments.clone(), record.ctx.tools.clone())
+                .await
+        }
         Err(error) => Err(error),
     };
     let limit = tool

@@ -187,6 +187,70 @@ pub trait Tool: Send + Sync + fmt::Debug + 'static {
         &self,
         args: JsonObject,
     ) -> impl Future<Output = Result<MessageContent, ToolError>> + Send;
+
+    /// Runs the tool in the sample it was called from ([`ToolContext`]: its working
+    /// directory). The default is [`call`](Self::call); tools that act on the sample's
+    /// environment (`bash`, `python`) use this.
+    fn call_in(
+        &self,
+        args: JsonObject,
+        ctx: &ToolContext,
+    ) -> impl Future<Output = Result<MessageContent, ToolError>> + Send {
+        let _ = ctx;
+        self.call(args)
+    }
+}
+
+/// What a tool call may use of the sample it runs in.
+///
+/// Until sandboxes arrive, commands run on this machine, in a temporary directory of the
+/// sample's own (made when first asked for, removed with everything in it when the sample
+/// ends); the sandbox issue replaces this with the sample's sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct ToolContext {
+    workdir: Arc<SampleWorkdir>,
+}
+
+impl ToolContext {
+    /// The sample's working directory, made on first use.
+    pub fn working_dir(&self) -> std::io::Result<std::path::PathBuf> {
+        self.workdir.get()
+    }
+}
+
+/// A sample's temporary working directory: made on first use, removed when the last handle
+/// to it goes (when the sample ends).
+#[derive(Debug, Default)]
+pub(crate) struct SampleWorkdir {
+    dir: std::sync::OnceLock<std::path::PathBuf>,
+}
+
+impl SampleWorkdir {
+    fn get(&self) -> std::io::Result<std::path::PathBuf> {
+        if let Some(dir) = self.dir.get() {
+            return Ok(dir.clone());
+        }
+        let dir =
+            std::env::temp_dir().join(format!("examen-sample-{}", examen_types::short_uuid()));
+        std::fs::create_dir(&dir)?;
+        match self.dir.set(dir.clone()) {
+            Ok(()) => Ok(dir),
+            // Another call of the same sample made one first: use it, drop ours.
+            Err(_) => {
+                let _ = std::fs::remove_dir(&dir);
+                Ok(self.dir.get().cloned().unwrap_or(dir))
+            }
+        }
+    }
+}
+
+impl Drop for SampleWorkdir {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.get() {
+            // Nothing to report to at this point; a leftover directory is only litter.
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// The object-safe form of [`Tool`], which the engine holds
@@ -200,8 +264,12 @@ pub trait DynTool: Send + Sync + fmt::Debug {
     fn parallel(&self) -> bool;
     /// [`Tool::max_output`].
     fn max_output(&self) -> Option<u64>;
-    /// [`Tool::call`], boxed.
-    fn call(&self, args: JsonObject) -> BoxFuture<'_, Result<MessageContent, ToolError>>;
+    /// [`Tool::call_in`], boxed.
+    fn call(
+        &self,
+        args: JsonObject,
+        ctx: ToolContext,
+    ) -> BoxFuture<'_, Result<MessageContent, ToolError>>;
 }
 
 impl<T: Tool> DynTool for T {
@@ -217,8 +285,12 @@ impl<T: Tool> DynTool for T {
     fn max_output(&self) -> Option<u64> {
         Tool::max_output(self)
     }
-    fn call(&self, args: JsonObject) -> BoxFuture<'_, Result<MessageContent, ToolError>> {
-        Box::pin(Tool::call(self, args))
+    fn call(
+        &self,
+        args: JsonObject,
+        ctx: ToolContext,
+    ) -> BoxFuture<'_, Result<MessageContent, ToolError>> {
+        Box::pin(async move { Tool::call_in(self, args, &ctx).await })
     }
 }
 

@@ -626,3 +626,80 @@ async fn a_message_limit_inside_the_loop_ends_the_sample_which_is_still_scored()
     );
     assert!(sample.scores.is_some(), "still scored");
 }
+
+#[examen_rt::test]
+async fn bash_and_python_run_in_the_samples_own_directory() {
+    use examen::tool::builtin::{Bash, Python};
+    // Two samples, each: write a file, list it, run python, print the directory.
+    let model = Model::from_mock(MockLlm::from_fn(|messages| {
+        let turns = messages.iter().filter(|m| m.role() == "assistant").count();
+        match turns {
+            0 => turn(vec![call(
+                "c1",
+                "bash",
+                json!({"command": "echo here > note.txt; echo to-stderr >&2; echo out"}),
+            )]),
+            1 => turn(vec![
+                call("c2", "bash", json!({"command": "cat note.txt; pwd"})),
+                call("c3", "python", json!({"code": "print(6 * 7)"})),
+            ]),
+            _ => text("done"),
+        }
+    }));
+    let task = Task::new("cmd", dataset(&[("a", "x"), ("b", "y")]))
+        .solver(solver::use_tools(vec![
+            Arc::new(Bash::default()),
+            Arc::new(Python::default()),
+        ]))
+        .solver(solver::generate());
+    let (_, run) = run(task, model, EvalOptions::default()).await;
+    let mut dirs = Vec::new();
+    for sample in run.sorted_samples() {
+        assert!(sample.error.is_none(), "{:?}", sample.error);
+        let answers: Vec<String> = tool_messages(&sample)
+            .iter()
+            .map(|m| m.content.text())
+            .collect();
+        // Inspect's rule: standard error, a newline, then standard output.
+        assert_eq!(answers[0], "to-stderr\n\nout\n");
+        let (note, pwd) = answers[1].split_once('\n').unwrap();
+        assert_eq!(note, "here", "the file from the previous call is there");
+        assert_eq!(answers[2], "42\n");
+        let dir = std::path::PathBuf::from(pwd.trim());
+        assert!(
+            dir.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("examen-sample-"),
+            "{dir:?}"
+        );
+        dirs.push(dir);
+    }
+    assert_ne!(dirs[0], dirs[1], "each sample has its own directory");
+    for dir in dirs {
+        assert!(!dir.exists(), "{dir:?} is removed when the sample ends");
+    }
+}
+
+#[examen_rt::test]
+async fn a_command_past_its_timeout_is_killed_and_reported_as_a_timeout() {
+    use examen::tool::builtin::Bash;
+    let model = mock(vec![
+        turn(vec![call(
+            "c1",
+            "bash",
+            json!({"command": "sleep 30; echo late"}),
+        )]),
+        text("done"),
+    ]);
+    let task = one_sample_task(vec![Arc::new(Bash { timeout: Some(0.3) })]);
+    let (_, run) = run(task, model, EvalOptions::default()).await;
+    let sample = only_sample(&run);
+    assert!(sample.error.is_none(), "{:?}", sample.error);
+    let error = tool_messages(&sample)[0]
+        .error
+        .clone()
+        .unwrap_or_else(|| panic!("a timeout"));
+    assert_eq!(error.kind, ToolCallErrorType::Timeout);
+    assert_eq!(error.message, "Command timed out before completing.");
+}
