@@ -18,6 +18,7 @@ use examen_types::{
 };
 
 use crate::context::{SampleContext, SampleError};
+use crate::template::py_repr;
 use crate::transcript::{utc_timestamp, Event};
 
 use super::{DynTool, ToolError};
@@ -306,7 +307,7 @@ pub fn validate_arguments(arguments: &JsonObject, parameters: &ToolParams) -> Op
     let unexpected: Vec<String> = arguments
         .keys()
         .filter(|name| !parameters.properties.contains_key(*name))
-        .map(|name| python_repr(&JsonValue::String(name.clone())))
+        .map(|name| py_repr(&JsonValue::String(name.clone())))
         .collect();
     if parameters.additional_properties == JsonValue::Bool(false) && !unexpected.is_empty() {
         let verb = if unexpected.len() == 1 { "was" } else { "were" };
@@ -342,7 +343,7 @@ fn check_value(value: &JsonValue, schema: &JsonValue, errors: &mut Vec<String>) 
         if !fits {
             errors.push(format!(
                 "{} is not valid under any of the given schemas",
-                python_repr(value)
+                py_repr(value)
             ));
         }
         return;
@@ -356,18 +357,18 @@ fn check_value(value: &JsonValue, schema: &JsonValue, errors: &mut Vec<String>) 
         if !kinds.is_empty() && !kinds.iter().any(|k| is_of_type(value, k)) {
             let expected = match kind {
                 JsonValue::String(one) => format!("'{one}'"),
-                other => python_repr(other),
+                other => py_repr(other),
             };
-            errors.push(format!("{} is not of type {expected}", python_repr(value)));
+            errors.push(format!("{} is not of type {expected}", py_repr(value)));
             return;
         }
     }
     if let Some(options) = schema.get("enum").and_then(JsonValue::as_array) {
         if !options.contains(value) {
-            let listed: Vec<String> = options.iter().map(python_repr).collect();
+            let listed: Vec<String> = options.iter().map(py_repr).collect();
             errors.push(format!(
                 "{} is not one of [{}]",
-                python_repr(value),
+                py_repr(value),
                 listed.join(", ")
             ));
         }
@@ -391,56 +392,5 @@ fn is_of_type(value: &JsonValue, kind: &str) -> bool {
         "object" => value.is_object(),
         "null" => value.is_null(),
         _ => true,
-    }
-}
-
-/// A JSON value as Python's `repr` prints it (what jsonschema's messages quote).
-fn python_repr(value: &JsonValue) -> String {
-    match value {
-        JsonValue::Null => "None".to_owned(),
-        JsonValue::Bool(true) => "True".to_owned(),
-        JsonValue::Bool(false) => "False".to_owned(),
-        JsonValue::Number(n) => n.to_string(),
-        JsonValue::String(s) => {
-            let quote = if s.contains('\'') && !s.contains('"') {
-                '"'
-            } else {
-                '\''
-            };
-            let mut out = String::with_capacity(s.len() + 2);
-            out.push(quote);
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\t' => out.push_str("\\t"),
-                    '\r' => out.push_str("\\r"),
-                    c if c == quote => {
-                        out.push('\\');
-                        out.push(c);
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push(quote);
-            out
-        }
-        JsonValue::Array(items) => {
-            let items: Vec<String> = items.iter().map(python_repr).collect();
-            format!("[{}]", items.join(", "))
-        }
-        JsonValue::Object(map) => {
-            let entries: Vec<String> = map
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{}: {}",
-                        python_repr(&JsonValue::String(k.clone())),
-                        python_repr(v)
-                    )
-                })
-                .collect();
-            format!("{{{}}}", entries.join(", "))
-        }
     }
 }
