@@ -310,7 +310,8 @@ fn parse_tool_call(call: &Value) -> Result<ToolCall, String> {
 }
 
 /// Tool arguments arrive as a JSON string (OpenAI) or, from some servers, as an object. A string
-/// that is not a JSON object is kept as a parse error for the agent to report back to the model.
+/// that is not a JSON object is kept as a parse error for the agent to report back to the model,
+/// in Inspect's words (`parse_tool_call`), since the model reads them.
 pub(crate) fn parse_arguments(raw: Option<&Value>) -> (JsonObject, Option<String>) {
     match raw {
         None | Some(Value::Null) => (JsonObject::new(), None),
@@ -327,7 +328,7 @@ pub(crate) fn parse_arguments(raw: Option<&Value>) -> (JsonObject, Option<String
             Err(err) => (
                 JsonObject::new(),
                 Some(format!(
-                    "error parsing tool arguments as JSON: {err}: {text}"
+                    "Error parsing the following tool call arguments:\n\n{text}\n\nError details: {err}"
                 )),
             ),
         },
@@ -498,7 +499,13 @@ mod tests {
         let message = output.message().unwrap();
         let calls = message.tool_calls.as_ref().unwrap();
         assert_eq!(calls[0].arguments["x"], json!(1));
-        assert!(calls[1].parse_error.as_ref().unwrap().contains("{oops"));
+        // In Inspect's words: the model reads them to correct its call.
+        let parse_error = calls[1].parse_error.as_ref().unwrap();
+        assert!(
+            parse_error.starts_with("Error parsing the following tool call arguments:\n\n{oops")
+                && parse_error.contains("\n\nError details: "),
+            "{parse_error}"
+        );
         assert!(
             matches!(&message.content, MessageContent::Parts(p) if matches!(&p[0], Content::Reasoning(r) if r.reasoning == "think"))
         );
