@@ -12,25 +12,28 @@ test_binary() {
         sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1
 }
 
-# Runs `filter` of `package`'s suite `runs` times, stopping at the first failure.
+# Runs the tests of `package`'s suite that match the filters `runs` times, stopping at the first
+# failure.
 stress() {
-    local package=$1 filter=$2 binary output
+    local package=$1 binary output
+    shift
+    local filters=("$@")
     binary=$(test_binary "$package")
     if [[ -z "$binary" ]]; then
         echo "stress: could not find the $package test binary" >&2
         exit 1
     fi
     for ((i = 1; i <= runs; i++)); do
-        if ! output=$("$binary" --quiet "$filter" 2>&1); then
+        if ! output=$("$binary" --quiet "${filters[@]}" 2>&1); then
             echo "$output" >&2
-            echo "stress: $package $filter failed on run $i of $runs" >&2
+            echo "stress: $package ${filters[*]} failed on run $i of $runs" >&2
             exit 1
         fi
     done
-    echo "stress: $package $filter: $runs runs, all passed"
+    echo "stress: $package ${filters[*]}: $runs runs, all passed"
 }
 
 # Shielded cleanup and abandoned blocking work that `run` must wait for.
 stress examen-rt shield::
 # Parallel tool calls: staging, declared order, siblings cancelled by a failing call.
-stress examen tools::
+stress examen tools::parallel_calls tools::a_fatal_call_cancels_its_parallel_siblings
