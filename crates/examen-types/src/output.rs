@@ -472,13 +472,26 @@ impl ModelOutput {
         call: ToolCall,
         content: Option<String>,
     ) -> Self {
+        Self::for_tool_calls(model, vec![call], content)
+    }
+
+    /// Output requesting several tool calls in one turn; the content defaults to
+    /// `"tool call for tool {name}"` of the first (as [`for_tool_call`](Self::for_tool_call)).
+    pub fn for_tool_calls(
+        model: impl Into<String>,
+        calls: Vec<ToolCall>,
+        content: Option<String>,
+    ) -> Self {
         let model = model.into();
-        let content = content.unwrap_or_else(|| format!("tool call for tool {}", call.function));
+        let content = content.unwrap_or_else(|| {
+            let first = calls.first().map_or("", |call| call.function.as_str());
+            format!("tool call for tool {first}")
+        });
         let message = ChatMessageAssistant {
             content: MessageContent::Text(content),
             model: Some(model.clone()),
             source: Some(MessageSource::Generate),
-            tool_calls: Some(vec![call]),
+            tool_calls: Some(calls),
             ..Default::default()
         };
         Self::from_message(model, message, StopReason::ToolCalls)

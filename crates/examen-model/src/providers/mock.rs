@@ -295,10 +295,5 @@ fn script_turn(index: usize, turn: serde_json::Value) -> Result<ModelOutput, Str
         };
         tool_calls.push(ToolCall::new(id, function, arguments.into_iter().collect()));
     }
-    let first = tool_calls[0].clone();
-    let mut output = ModelOutput::for_tool_call(model, first, content);
-    if let Some(choice) = output.choices.first_mut() {
-        choice.message.tool_calls = Some(tool_calls);
-    }
-    Ok(output)
+    Ok(ModelOutput::for_tool_calls(model, tool_calls, content))
 }

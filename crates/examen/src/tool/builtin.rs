@@ -23,18 +23,7 @@ impl Tool for Think {
     }
 
     fn parameters(&self) -> ToolParams {
-        let mut thought = JsonObject::new();
-        thought.insert("type".into(), JsonValue::from("string"));
-        thought.insert(
-            "description".into(),
-            JsonValue::from("A thought to think about."),
-        );
-        let mut params = ToolParams::default();
-        params
-            .properties
-            .insert("thought".into(), JsonValue::Object(thought));
-        params.required.push("thought".into());
-        params
+        super::params(&[("thought", "string", "A thought to think about.")])
     }
 
     fn parallel(&self) -> bool {
@@ -70,18 +59,6 @@ pub struct Bash {
 pub struct Python {
     /// Seconds before the interpreter is killed.
     pub timeout: Option<f64>,
-}
-
-fn one_string_param(name: &str, description: &str) -> ToolParams {
-    let mut property = JsonObject::new();
-    property.insert("type".into(), JsonValue::from("string"));
-    property.insert("description".into(), JsonValue::from(description));
-    let mut params = ToolParams::default();
-    params
-        .properties
-        .insert(name.into(), JsonValue::Object(property));
-    params.required.push(name.into());
-    params
 }
 
 fn string_arg(args: &JsonObject, name: &str) -> Result<String, ToolError> {
@@ -132,7 +109,7 @@ impl Tool for Bash {
         BASH_DESCRIPTION
     }
     fn parameters(&self) -> ToolParams {
-        one_string_param("command", "The bash command to execute.")
+        super::params(&[("command", "string", "The bash command to execute.")])
     }
     fn parallel(&self) -> bool {
         true
@@ -160,7 +137,7 @@ impl Tool for Python {
         PYTHON_DESCRIPTION
     }
     fn parameters(&self) -> ToolParams {
-        one_string_param("code", "The python code to execute.")
+        super::params(&[("code", "string", "The python code to execute.")])
     }
     fn parallel(&self) -> bool {
         true

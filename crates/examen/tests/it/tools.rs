@@ -29,11 +29,7 @@ fn call(id: &str, function: &str, arguments: serde_json::Value) -> ToolCall {
 
 /// One assistant turn calling every tool in `calls`.
 fn turn(calls: Vec<ToolCall>) -> ModelOutput {
-    let mut output = ModelOutput::for_tool_call("mockllm/model", calls[0].clone(), None);
-    if let Some(message) = output.choices.first_mut() {
-        message.message.tool_calls = Some(calls);
-    }
-    output
+    ModelOutput::for_tool_calls("mockllm/model", calls, None)
 }
 
 fn text(answer: &str) -> ModelOutput {
