@@ -72,6 +72,17 @@ fn examen_args(command: &str) -> Result<Vec<String>, String> {
     Ok(words[separator + 1..].to_vec())
 }
 
+/// Copies the repository's `examples/<name>` into the sandbox at the same relative path as from
+/// the repository root, so the README's relative paths resolve as written.
+fn copy_example(sandbox: &Sandbox, name: &str) {
+    let examples = sandbox.path().join("examples").join(name);
+    std::fs::create_dir_all(&examples).unwrap();
+    for entry in std::fs::read_dir(workspace().join("examples").join(name)).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, examples.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
 #[test]
 fn the_parser_reads_the_intended_forms() {
     let readme = "# x\n\n```sh\n# set up\ncargo run --release -- eval examples/a/task.yaml --model mockllm/model   # run\ncargo test\n```\n";
@@ -100,13 +111,7 @@ fn the_readme_first_command_runs_as_written() {
     });
     for backend in backends() {
         let sandbox = Sandbox::on(backend);
-        // The repository's examples/, at the same relative path as from the repository root.
-        let examples = sandbox.path().join("examples/arithmetic");
-        std::fs::create_dir_all(&examples).unwrap();
-        for entry in std::fs::read_dir(workspace().join("examples/arithmetic")).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, examples.join(path.file_name().unwrap())).unwrap();
-        }
+        copy_example(&sandbox, "arithmetic");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = run(&mut sandbox.examen(&args));
         assert_eq!(out.code, 0, "`{command}` failed on {backend}: {out:?}");
@@ -127,12 +132,7 @@ fn the_readme_agent_command_runs_as_written() {
     let args = examen_args(command).unwrap_or_else(|why| panic!("{why}"));
     for backend in backends() {
         let sandbox = Sandbox::on(backend);
-        let examples = sandbox.path().join("examples/agent");
-        std::fs::create_dir_all(&examples).unwrap();
-        for entry in std::fs::read_dir(workspace().join("examples/agent")).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, examples.join(path.file_name().unwrap())).unwrap();
-        }
+        copy_example(&sandbox, "agent");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = run(&mut sandbox.examen(&args));
         assert_eq!(out.code, 0, "`{command}` failed on {backend}: {out:?}");
