@@ -43,6 +43,7 @@ use serde::Serialize;
 use crate::context::{ModelSet, SampleContext};
 use crate::metric::Metric;
 use crate::registry::Registry;
+use crate::runner::finished::FinishedEvents;
 use crate::runner::log_dir::{OnFailure, WriterSink};
 use crate::runner::results::{compute_results, metadata_subset, EvalResults, ScorerSlot};
 use crate::runner::score_step::{
@@ -353,7 +354,7 @@ pub async fn score_log(
     }));
     let context = Arc::new(WriterContext {
         metadata_keys: metadata_keys.clone(),
-        events: events.clone(),
+        finished: FinishedEvents::new(events.clone()),
         temp: temp.path.clone(),
         dest: dest.to_path_buf(),
     });
@@ -1058,7 +1059,8 @@ struct Written {
 
 struct WriterContext {
     metadata_keys: Vec<String>,
-    events: Option<examen_rt::Sender<EvalEvent>>,
+    /// `SampleFinished` events, in the order of their progress counts.
+    finished: FinishedEvents,
     temp: PathBuf,
     dest: PathBuf,
 }
@@ -1091,30 +1093,28 @@ async fn write_scored(
         )
     };
     let sample_id = item.sample.id.clone();
+    let slot = context.finished.slot(completed);
     sink.write(item.sample).await.map_err(|e| {
         ScoreError::Write(e.message.replace(
             &context.temp.display().to_string(),
             &context.dest.display().to_string(),
         ))
     })?;
-    emit(
-        context.events.as_ref(),
-        EvalEvent::SampleFinished {
-            run: 0,
-            sample_id,
-            epoch,
-            scores: item
-                .new_scores
-                .iter()
-                .map(|(k, v)| (k.clone(), v.value.clone()))
-                .collect(),
-            usage: item.usage,
-            error: None,
-            limit: None,
-            completed,
-            running,
-        },
-    )
+    slot.send(EvalEvent::SampleFinished {
+        run: 0,
+        sample_id,
+        epoch,
+        scores: item
+            .new_scores
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect(),
+        usage: item.usage,
+        error: None,
+        limit: None,
+        completed,
+        running,
+    })
     .await;
     Ok(())
 }

@@ -23,6 +23,7 @@
 //! (in `retry.rs`) runs a task again from a previous log, carrying over the
 //! samples it holds.
 
+pub(crate) mod finished;
 pub mod log;
 pub(crate) mod log_dir;
 pub mod results;
@@ -351,6 +352,8 @@ pub(crate) struct RunShared {
     pub(crate) stopping: examen_rt::CancelToken,
     /// The error that tripped `fail_on_error`.
     pub(crate) tripped: Mutex<Option<EvalError>>,
+    /// `SampleFinished` events, sent in the order of their progress counts.
+    pub(crate) finished: finished::FinishedEvents,
 }
 
 /// How long samples already running may take to finish after `fail_on_error` trips, before they
@@ -603,6 +606,7 @@ async fn run_task(
     let max_samples = score_step::max_samples(options.max_samples, &config, &model);
 
     let first_scorer = scorer_names.first().cloned();
+    let events_for_finished = events.clone();
     let shared = Arc::new(RunShared {
         run,
         task: task.clone(),
@@ -635,6 +639,7 @@ async fn run_task(
         }),
         stopping: examen_rt::CancelToken::new(),
         tripped: Mutex::new(None),
+        finished: finished::FinishedEvents::new(events_for_finished),
     });
     shared
         .emit(EvalEvent::TaskStarted {

@@ -546,12 +546,13 @@ impl Carry {
                     completed,
                     running,
                 };
+                let slot = shared.finished.slot(completed);
                 if let Some(sink) = &shared.sink {
                     sink.carry_over(sample)
                         .await
                         .map_err(|e| RunAbort::Log(e.to_string()))?;
                 }
-                shared.emit(event).await;
+                slot.send(event).await;
             }
         }
         Ok(carried)

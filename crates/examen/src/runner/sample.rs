@@ -315,6 +315,7 @@ async fn finish(
         &model_usage,
         error.as_ref(),
     );
+    let slot = shared.finished.slot(completed);
 
     if let Some(sink) = &shared.sink {
         let mut record = EvalSample::new(
@@ -362,19 +363,18 @@ async fn finish(
             .map_err(|e| RunAbort::Log(e.to_string()))?;
     }
 
-    shared
-        .emit(EvalEvent::SampleFinished {
-            run: shared.run,
-            sample_id,
-            epoch,
-            scores: score_values,
-            usage,
-            error: error.as_ref().map(|e| e.message.clone()),
-            limit: limit_text,
-            completed,
-            running,
-        })
-        .await;
+    slot.send(EvalEvent::SampleFinished {
+        run: shared.run,
+        sample_id,
+        epoch,
+        scores: score_values,
+        usage,
+        error: error.as_ref().map(|e| e.message.clone()),
+        limit: limit_text,
+        completed,
+        running,
+    })
+    .await;
     let (in_use, limit) = shared.models.model.connections();
     if limit > 0 {
         shared
