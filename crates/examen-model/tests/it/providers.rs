@@ -187,16 +187,22 @@ async fn anthropic_request_shape() {
 }
 
 #[examen_rt::test]
-async fn tool_calls_come_back_in_both_formats() {
+async fn parallel_tool_calls_come_back_in_both_formats() {
+    // Two calls in one answer, as models make them when `parallel_tool_calls` is on: both are
+    // kept, in the order the server sent them, with their own ids and arguments.
     let openai = TestServer::start(|_, _| {
         Reply::json(
             200,
             json!({
                 "model": "m",
                 "choices": [{"finish_reason": "tool_calls", "message": {
-                    "role": "assistant", "content": null,
-                    "tool_calls": [{"id": "call_7", "type": "function",
-                                    "function": {"name": "search", "arguments": "{\"q\":\"rust\"}"}}],
+                    "role": "assistant", "content": "Searching twice.",
+                    "tool_calls": [
+                        {"id": "call_7", "type": "function",
+                         "function": {"name": "search", "arguments": "{\"q\":\"rust\"}"}},
+                        {"id": "call_8", "type": "function",
+                         "function": {"name": "search", "arguments": "{\"q\":\"smol\"}"}},
+                    ],
                 }}],
             }),
         )
@@ -207,15 +213,19 @@ async fn tool_calls_come_back_in_both_formats() {
             200,
             json!({
                 "model": "m", "stop_reason": "tool_use",
-                "content": [{"type": "tool_use", "id": "toolu_7", "name": "search", "input": {"q": "rust"}}],
+                "content": [
+                    {"type": "text", "text": "Searching twice."},
+                    {"type": "tool_use", "id": "toolu_7", "name": "search", "input": {"q": "rust"}},
+                    {"type": "tool_use", "id": "toolu_8", "name": "search", "input": {"q": "smol"}},
+                ],
                 "usage": {"input_tokens": 1, "output_tokens": 1},
             }),
         )
     })
     .await;
-    for (name, server, id) in [
-        ("openai/gpt-4o", &openai, "call_7"),
-        ("anthropic/claude-x", &anthropic, "toolu_7"),
+    for (name, server, ids) in [
+        ("openai/gpt-4o", &openai, ["call_7", "call_8"]),
+        ("anthropic/claude-x", &anthropic, ["toolu_7", "toolu_8"]),
     ] {
         let model = model_at(name, &server.url(), GenerateConfig::default());
         let output = model
@@ -224,9 +234,190 @@ async fn tool_calls_come_back_in_both_formats() {
             .unwrap()
             .output;
         assert_eq!(output.stop_reason(), StopReason::ToolCalls, "{name}");
-        let call = &output.message().unwrap().tool_calls.as_ref().unwrap()[0];
-        assert_eq!((call.id.as_str(), call.function.as_str()), (id, "search"));
-        assert_eq!(call.arguments["q"], json!("rust"), "{name}");
+        assert_eq!(output.completion, "Searching twice.", "{name}");
+        let calls = output.message().unwrap().tool_calls.clone().unwrap();
+        let got: Vec<(&str, &str, &serde_json::Value)> = calls
+            .iter()
+            .map(|c| (c.id.as_str(), c.function.as_str(), &c.arguments["q"]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (ids[0], "search", &json!("rust")),
+                (ids[1], "search", &json!("smol")),
+            ],
+            "{name}"
+        );
+        assert!(calls.iter().all(|c| c.parse_error.is_none()), "{name}");
+    }
+}
+
+/// The conversation after the model called `search` twice in one turn, with `answered` of the
+/// two calls answered (results in the calls' order).
+fn after_two_calls(ids: [&str; 2], answered: usize) -> Vec<ChatMessage> {
+    let mut assistant = examen_model::ChatMessageAssistant::new("Searching twice.");
+    assistant.tool_calls = Some(
+        ids.iter()
+            .zip(["rust", "smol"])
+            .map(|(id, q)| {
+                let arguments = json!({ "q": q }).as_object().unwrap().clone();
+                examen_model::ToolCall::new(*id, "search", arguments)
+            })
+            .collect(),
+    );
+    let mut messages = input();
+    messages.push(ChatMessage::Assistant(assistant));
+    for (id, result) in ids
+        .iter()
+        .zip(["Rust is a language.", "smol is small."])
+        .take(answered)
+    {
+        messages.push(ChatMessage::tool(result, *id, "search"));
+    }
+    messages
+}
+
+/// What a strict server says about a request whose tool calls and results do not pair up, in
+/// the words of the real APIs (the OpenAI and Anthropic errors for this mistake), or `None`
+/// when every call made is answered in the next turn(s) and every result answers a call.
+fn unpaired_tool_calls(anthropic: bool, request: &serde_json::Value) -> Option<String> {
+    let messages = request["messages"].as_array()?;
+    for (index, message) in messages.iter().enumerate() {
+        let calls: Vec<&str> = if anthropic {
+            message["content"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|b| b["type"] == "tool_use")
+                .filter_map(|b| b["id"].as_str())
+                .collect()
+        } else {
+            message["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["id"].as_str())
+                .collect()
+        };
+        if calls.is_empty() {
+            continue;
+        }
+        let answered: Vec<&str> = if anthropic {
+            // Anthropic: every result in the single user turn that follows.
+            messages
+                .get(index + 1)
+                .and_then(|m| m["content"].as_array())
+                .into_iter()
+                .flatten()
+                .filter(|b| b["type"] == "tool_result")
+                .filter_map(|b| b["tool_use_id"].as_str())
+                .collect()
+        } else {
+            // OpenAI: one `tool` message per call, right after the assistant message.
+            messages[index + 1..]
+                .iter()
+                .take_while(|m| m["role"] == "tool")
+                .filter_map(|m| m["tool_call_id"].as_str())
+                .collect()
+        };
+        let missing: Vec<&str> = calls
+            .into_iter()
+            .filter(|id| !answered.contains(id))
+            .collect();
+        if !missing.is_empty() {
+            return Some(if anthropic {
+                format!(
+                    "messages.{}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+                    index,
+                    missing.join(", ")
+                )
+            } else {
+                format!(
+                    "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {}",
+                    missing.join(", ")
+                )
+            });
+        }
+    }
+    None
+}
+
+/// A server for `anthropic` or OpenAI Chat that answers "Found." when the tool calls pair up
+/// and otherwise refuses the request with a 400, as the real ones do.
+async fn strict_server(anthropic: bool) -> TestServer {
+    TestServer::start(move |_, request| match unpaired_tool_calls(anthropic, &request.json()) {
+        None if anthropic => anthropic_ok("Found."),
+        None => openai_ok("Found."),
+        Some(message) if anthropic => Reply::json(
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}}),
+        ),
+        Some(message) => Reply::json(
+            400,
+            json!({"error": {"message": message, "type": "invalid_request_error", "param": "messages", "code": null}}),
+        ),
+    })
+    .await
+}
+
+#[examen_rt::test]
+async fn a_strict_server_accepts_answered_parallel_calls_and_its_refusal_of_unpaired_ones_is_reported(
+) {
+    for (name, anthropic, ids) in [
+        ("openai/gpt-4o", false, ["call_7", "call_8"]),
+        ("anthropic/claude-x", true, ["toolu_7", "toolu_8"]),
+    ] {
+        let server = strict_server(anthropic).await;
+        let model = model_at(name, &server.url(), GenerateConfig::default());
+
+        // Both results, as examen's tool loop sends them: the server accepts the pairing
+        // (Anthropic: both `tool_result` blocks merged into one user turn).
+        let output = model
+            .generate(
+                &after_two_calls(ids, 2),
+                &[search_tool()],
+                &GenerateConfig::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .output;
+        assert_eq!(output.completion, "Found.", "{name}");
+        let sent = server.requests()[0].json();
+        if anthropic {
+            let turn = &sent["messages"][2];
+            assert_eq!(turn["role"], "user", "{name}");
+            let results: Vec<&str> = turn["content"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|b| b["tool_use_id"].as_str())
+                .collect();
+            assert_eq!(results, ids, "{name}");
+        }
+
+        // One result missing: the server's refusal reaches the caller in its own words, and
+        // a 400 is not retried (asking again would be refused again).
+        let error = model
+            .generate(
+                &after_two_calls(ids, 1),
+                &[search_tool()],
+                &GenerateConfig::default(),
+            )
+            .await
+            .map(|g| g.output.completion)
+            .expect_err(name);
+        let text = error.to_string();
+        assert!(text.contains("400"), "{name}: {text}");
+        assert!(
+            text.contains(ids[1]) && !text.contains(&format!("{}, ", ids[0])),
+            "{name}: {text}"
+        );
+        assert!(
+            text.contains("did not have response messages")
+                || text.contains("without `tool_result` blocks immediately after"),
+            "{name}: {text}"
+        );
+        assert_eq!(server.requests().len(), 2, "{name}: the 400 was retried");
     }
 }
 
