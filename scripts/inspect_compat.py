@@ -481,7 +481,13 @@ def cmd_transcript(logs: list[str]) -> int:
                         "role": m.role,
                         "text": m.text,
                         "tool_calls": [
-                            {"id": c.id, "function": c.function, "arguments": c.arguments}
+                            {
+                                "id": c.id,
+                                "function": c.function,
+                                "arguments": c.arguments,
+                                # how the viewer shows the call (the tool's viewer)
+                                "view": c.view.model_dump() if c.view else None,
+                            }
                             for c in (getattr(m, "tool_calls", None) or [])
                         ],
                         "tool_call_id": getattr(m, "tool_call_id", None),
@@ -503,6 +509,7 @@ def cmd_transcript(logs: list[str]) -> int:
                         "arguments": e.arguments,
                         "result": e.result if isinstance(e.result, str) else str(e.result),
                         "error": e.error.model_dump() if e.error else None,
+                        "view": e.view.model_dump() if e.view else None,
                         # the span just opened around the event, and whether the event
                         # sits in that span's parent (Inspect's placement)
                         "span": spans.get(before.id) if before is not None and before.event == "span_begin" else None,

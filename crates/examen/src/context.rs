@@ -381,20 +381,20 @@ impl SampleContext {
             check_token_limit(state, true)?;
         }
         let config = self.config.merge(config);
-        let tools: Vec<ToolInfo> = tools
+        let offered: Vec<Arc<dyn crate::tool::DynTool>> = tools
             .iter()
             .filter(|t| match tool_choice {
                 ToolChoice::Function(f) => t.name() == f.name,
                 _ => true,
             })
-            .map(|t| t.info())
+            .cloned()
             .collect();
         let (output, usage) = self
             .call(
                 &ModelRef::Evaluated,
                 &state.messages,
                 &config,
-                &tools,
+                &offered,
                 tool_choice,
             )
             .await?;
@@ -439,10 +439,12 @@ impl SampleContext {
         model: &ModelRef,
         input: &[ChatMessage],
         config: &GenerateConfig,
-        tools: &[ToolInfo],
+        offered: &[Arc<dyn crate::tool::DynTool>],
         tool_choice: &ToolChoice,
     ) -> Result<(ModelOutput, ModelUsage), SampleError> {
         let (model, role) = self.models.resolve(model)?;
+        let tools: Vec<ToolInfo> = offered.iter().map(|t| t.info()).collect();
+        let tools = tools.as_slice();
         let working_start = self.lock().working_time().as_secs_f64();
         // What is sent is what is recorded: with no tools, no choice is sent (`none`).
         let tool_choice = if tools.is_empty() {
@@ -482,7 +484,8 @@ impl SampleContext {
             }))
         };
         match result {
-            Ok(generation) => {
+            Ok(mut generation) => {
+                crate::tool::set_views(&mut generation.output, offered);
                 transcript.add_waiting(generation.limiter_wait);
                 let usage = generation.output.usage.clone().unwrap_or_default();
                 transcript.push(event(

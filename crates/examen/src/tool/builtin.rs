@@ -2,7 +2,7 @@
 //! the same tools: `think`, and `bash` and `python`, which run on this machine in the sample's
 //! temporary directory until sandboxes arrive (`text_editor` comes with them).
 
-use examen_types::{JsonObject, JsonValue, MessageContent, ToolParams};
+use examen_types::{JsonObject, JsonValue, MessageContent, ToolCall, ToolCallContent, ToolParams};
 
 use super::{Tool, ToolError};
 
@@ -28,6 +28,20 @@ impl Tool for Think {
 
     fn parallel(&self) -> bool {
         true
+    }
+
+    /// Inspect's `think_tool_viewer`: the thought, as markdown.
+    fn view(&self, call: &ToolCall) -> Option<ToolCallContent> {
+        let thought = match call.arguments.get("thought") {
+            Some(JsonValue::String(thought)) => thought.clone(),
+            Some(other) => crate::template::py_str(other),
+            None => String::new(),
+        };
+        Some(ToolCallContent {
+            title: None,
+            format: "markdown".to_owned(),
+            content: thought,
+        })
     }
 
     async fn call(&self, _args: JsonObject) -> Result<MessageContent, ToolError> {
@@ -114,6 +128,9 @@ impl Tool for Bash {
     fn parallel(&self) -> bool {
         true
     }
+    fn view(&self, call: &ToolCall) -> Option<ToolCallContent> {
+        Some(super::code_view("bash", "command", call))
+    }
     async fn call(&self, _args: JsonObject) -> Result<MessageContent, ToolError> {
         Err(ToolError::fatal(
             "bash runs in a sample: call it through the tool loop (call_in)",
@@ -141,6 +158,9 @@ impl Tool for Python {
     }
     fn parallel(&self) -> bool {
         true
+    }
+    fn view(&self, call: &ToolCall) -> Option<ToolCallContent> {
+        Some(super::code_view("python", "code", call))
     }
     async fn call(&self, _args: JsonObject) -> Result<MessageContent, ToolError> {
         Err(ToolError::fatal(

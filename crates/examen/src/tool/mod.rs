@@ -47,7 +47,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use examen_types::{
-    JsonObject, JsonValue, MessageContent, ToolCallError, ToolCallErrorType, ToolInfo, ToolParams,
+    JsonObject, JsonValue, MessageContent, ToolCall, ToolCallContent, ToolCallError,
+    ToolCallErrorType, ToolInfo, ToolParams,
 };
 
 use crate::context::BoxFuture;
@@ -172,6 +173,14 @@ pub trait Tool: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// How a call of it is shown in the log viewer (Inspect's tool `viewer`): set on the
+    /// model's tool calls and on the call's `tool` event. `None` (the default): the viewer
+    /// shows the call as a function call.
+    fn view(&self, call: &ToolCall) -> Option<ToolCallContent> {
+        let _ = call;
+        None
+    }
+
     /// What the model is shown: name, description and parameters.
     fn info(&self) -> ToolInfo {
         ToolInfo {
@@ -198,6 +207,46 @@ pub trait Tool: Send + Sync + fmt::Debug + 'static {
     ) -> impl Future<Output = Result<MessageContent, ToolError>> + Send {
         let _ = ctx;
         self.call(args)
+    }
+}
+
+/// Inspect's `code_viewer(language, code_param)`: the call's `code_param` argument (or, when
+/// it has none, the function's name) as a fenced `language` block titled `language`, which
+/// is how Inspect's viewer shows `bash` and `python` calls.
+pub fn code_view(language: &str, code_param: &str, call: &ToolCall) -> ToolCallContent {
+    // Python's `str(code or function).strip()`: falsy arguments give way to the name.
+    let truthy = |value: &JsonValue| match value {
+        JsonValue::Null => false,
+        JsonValue::Bool(b) => *b,
+        JsonValue::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        JsonValue::String(s) => !s.is_empty(),
+        JsonValue::Array(a) => !a.is_empty(),
+        JsonValue::Object(o) => !o.is_empty(),
+    };
+    let code = match call.arguments.get(code_param).filter(|v| truthy(v)) {
+        Some(value) => crate::template::py_str(value),
+        None => call.function.clone(),
+    };
+    let code = crate::text::py_strip(&code);
+    ToolCallContent {
+        title: Some(language.to_owned()),
+        format: "markdown".to_owned(),
+        content: format!("```{language}\n{code}\n```\n"),
+    }
+}
+
+/// Sets each tool call's `view` from the tool it calls (Inspect does this to the model's
+/// output before the model event is recorded).
+pub(crate) fn set_views(output: &mut examen_types::ModelOutput, tools: &[Arc<dyn DynTool>]) {
+    if tools.is_empty() {
+        return;
+    }
+    for choice in &mut output.choices {
+        for call in choice.message.tool_calls.iter_mut().flatten() {
+            if let Some(tool) = tools.iter().find(|t| t.name() == call.function) {
+                call.view = tool.view(call);
+            }
+        }
     }
 }
 
@@ -264,6 +313,8 @@ pub trait DynTool: Send + Sync + fmt::Debug {
     fn parallel(&self) -> bool;
     /// [`Tool::max_output`].
     fn max_output(&self) -> Option<u64>;
+    /// [`Tool::view`].
+    fn view(&self, call: &ToolCall) -> Option<ToolCallContent>;
     /// [`Tool::call_in`], boxed.
     fn call(
         &self,
@@ -284,6 +335,9 @@ impl<T: Tool> DynTool for T {
     }
     fn max_output(&self) -> Option<u64> {
         Tool::max_output(self)
+    }
+    fn view(&self, call: &ToolCall) -> Option<ToolCallContent> {
+        Tool::view(self, call)
     }
     fn call(
         &self,
@@ -325,4 +379,38 @@ pub fn params(fields: &[(&str, &str, &str)]) -> ToolParams {
         params.required.push((*name).to_string());
     }
     params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(function: &str, arguments: JsonValue) -> ToolCall {
+        ToolCall::new("c1", function, arguments.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn code_views_are_inspects_fenced_blocks() {
+        let view = code_view(
+            "bash",
+            "command",
+            &call("bash", serde_json::json!({"command": "  ls -l\n"})),
+        );
+        assert_eq!(view.title.as_deref(), Some("bash"));
+        assert_eq!(view.format, "markdown");
+        assert_eq!(view.content, "```bash\nls -l\n```\n");
+        // `str(code or function)`: an empty or missing argument shows the function's name, a
+        // number shows as Python prints it.
+        for empty in [serde_json::json!({"command": ""}), serde_json::json!({})] {
+            assert_eq!(
+                code_view("bash", "command", &call("bash", empty)).content,
+                "```bash\nbash\n```\n"
+            );
+        }
+        let number = call("python", serde_json::json!({"code": 1.5}));
+        assert_eq!(
+            code_view("python", "code", &number).content,
+            "```python\n1.5\n```\n"
+        );
+    }
 }
