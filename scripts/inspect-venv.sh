@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Creates the Python venv used by examen's Inspect compatibility tests: .venv in the
-# repository root with the pinned inspect-ai. Idempotent and quick when the venv
-# already has the pinned version. Prints the venv's python path on success.
+# repository root with the pinned inspect-ai and the provider SDKs its `openai` and
+# `anthropic` providers need (the agent cross-check runs Inspect against examen's mock
+# server in both wire formats). Idempotent and quick when the venv already has the pinned
+# versions. Prints the venv's python path on success.
 #
 # Usage: scripts/inspect-venv.sh            (PYTHON=python3.11 to pick the interpreter)
 set -euo pipefail
 
 PIN_VERSION="0.3.285"
+# Inspect 0.3.285 needs openai >= 3.4.0 and anthropic >= 2.0.0 (model/_providers/providers.py).
+PINS=("inspect-ai==$PIN_VERSION" "openai==3.57.0" "anthropic==2.16.0")
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${EXAMEN_INSPECT_VENV:-$ROOT/.venv}"
 VPY="$VENV/bin/python"
 
 installed() {
-  "$VPY" - "$PIN_VERSION" <<'PY' 2>/dev/null
+  "$VPY" - "${PINS[@]}" <<'PY' 2>/dev/null
 import importlib.metadata as m, sys
-sys.exit(0 if m.version("inspect-ai") == sys.argv[1] else 1)
+sys.exit(0 if all(m.version(p.split("==")[0]) == p.split("==")[1] for p in sys.argv[1:]) else 1)
 PY
 }
 
@@ -46,7 +50,7 @@ if [ ! -x "$VPY" ]; then
   echo "inspect-venv: creating $VENV" >&2
   "$PYTHON" -m venv "$VENV"
 fi
-echo "inspect-venv: installing inspect-ai==$PIN_VERSION into $VENV" >&2
-"$VPY" -m pip install --quiet --disable-pip-version-check --no-input "inspect-ai==$PIN_VERSION" >&2
-installed || { echo "inspect-venv: inspect-ai $PIN_VERSION did not install" >&2; exit 1; }
+echo "inspect-venv: installing ${PINS[*]} into $VENV" >&2
+"$VPY" -m pip install --quiet --disable-pip-version-check --no-input "${PINS[@]}" >&2
+installed || { echo "inspect-venv: ${PINS[*]} did not install" >&2; exit 1; }
 echo "$VPY"

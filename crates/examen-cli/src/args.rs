@@ -54,7 +54,7 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
-    /// List the solvers, scorers, metrics, reducers or model providers, one line each.
+    /// List the solvers, scorers, metrics, reducers, tools or model providers, one line each.
     List(ListArgs),
     /// Print the reference of the EXAMEN_* environment variables (Markdown).
     Env,
@@ -472,6 +472,8 @@ pub(crate) enum ListKind {
     Metrics,
     /// Epoch reducers.
     Reducers,
+    /// Tools `use_tools` and `react` can offer the model.
+    Tools,
     /// Model providers (`--model provider/model`).
     Providers,
 }

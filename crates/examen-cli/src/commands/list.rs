@@ -1,4 +1,4 @@
-//! `examen list solvers|scorers|metrics|reducers|providers`: one line of help per name, from the
+//! `examen list solvers|scorers|metrics|reducers|tools|providers`: one line of help per name, from the
 //! engine's registry (and the model layer's providers).
 
 use std::io::Write;
@@ -44,6 +44,12 @@ pub(crate) fn rows(what: ListKind) -> Vec<(String, String)> {
             .collect()
     };
     match what {
+        ListKind::Tools => from(
+            &registry::entries()
+                .into_iter()
+                .filter(|e| e.kind == registry::Kind::Tool)
+                .collect::<Vec<_>>(),
+        ),
         ListKind::Solvers => from(registry::SOLVERS),
         ListKind::Scorers => from(registry::SCORERS),
         ListKind::Metrics => from(registry::METRICS),
