@@ -43,6 +43,13 @@ Run with the venv made by scripts/inspect-venv.sh (pinned inspect-ai).
       (each sample gets the whole script, samples one at a time), writing one .eval log
       to OUT_DIR; prints {"logs": [...]}.
 
+  agent-server TASK.yaml MODEL OUT_DIR
+      Runs the same kind of task (tools think, bash and python; bash and python in
+      Inspect's `local` sandbox) with Inspect against a real model API, MODEL such as
+      `openai-api/mock/mock-model` or `anthropic/claude-x` with its base URL and key in
+      the environment (examen's test points them at examen-mock-server on 127.0.0.1),
+      samples one at a time, writing one .eval log to OUT_DIR; prints {"logs": [...]}.
+
   transcript LOG...
       Reads each LOG with Inspect's reader and prints, per sample "<id>:<epoch>", its
       messages (role, text, tool calls as function and arguments, tool_call_id, function,
@@ -395,22 +402,34 @@ def cmd_inputs(logs: list[str]) -> int:
     return 0
 
 
-def cmd_agent(task_path: str, script_path: str, out_dir: str) -> int:
-    _offline_tokens()
+def _agent_task(task_path: str) -> Any:
+    """examples/agent-style task YAML as an Inspect Task: its samples, its solvers
+    (system_message, use_tools, generate(), react(prompt, tools, attempts)), its config and
+    includes(); tools from think, bash and python, with Inspect's `local` sandbox when a tool
+    runs commands."""
     import yaml
-    from inspect_ai import Task, eval
+    from inspect_ai import Task
+    from inspect_ai.agent import react
     from inspect_ai.dataset import Sample
-    from inspect_ai.model import ModelOutput, get_model
+    from inspect_ai.model import GenerateConfig
     from inspect_ai.scorer import includes
     from inspect_ai.solver import generate, system_message, use_tools
-    from inspect_ai.tool import ToolCall, think
+    from inspect_ai.tool import bash, python, think
 
     spec = yaml.safe_load(Path(task_path).read_text())
     samples = [
         Sample(id=s["id"], input=s["input"], target=s["target"])
         for s in spec["dataset"]["samples"]
     ]
-    from inspect_ai.agent import react
+    known = {"think": think, "bash": bash, "python": python}
+    used: set[str] = set()
+
+    def tools(names: Any) -> list[Any]:
+        for name in names:
+            if name not in known:
+                raise SystemExit(f"cannot translate tool {name!r}")
+        used.update(names)
+        return [known[name]() for name in names]
 
     def solver_step(step: Any) -> Any:
         if step == "generate":
@@ -419,18 +438,34 @@ def cmd_agent(task_path: str, script_path: str, out_dir: str) -> int:
         if name == "system_message":
             return system_message(args)
         if name == "use_tools":
-            assert args == ["think"], args
-            return use_tools([think()])
+            return use_tools(tools(args))
         if name == "react":
-            assert args.get("tools", []) in ([], ["think"]), args
             return react(
                 prompt=args.get("prompt"),
-                tools=[think()] if args.get("tools") else [],
+                tools=tools(args.get("tools", [])),
                 attempts=args.get("attempts", 1),
             )
         raise SystemExit(f"cannot translate solver step {step!r}")
 
     steps = spec["solver"] if isinstance(spec["solver"], list) else [spec["solver"]]
+    solver = [solver_step(step) for step in steps]
+    return Task(
+        name=spec["name"],
+        dataset=samples,
+        solver=solver,
+        scorer=[includes()],
+        config=GenerateConfig(**spec.get("config", {})),
+        sandbox="local" if used & {"bash", "python"} else None,
+    ), len(samples)
+
+
+def cmd_agent(task_path: str, script_path: str, out_dir: str) -> int:
+    _offline_tokens()
+    from inspect_ai import eval
+    from inspect_ai.model import ModelOutput, get_model
+    from inspect_ai.tool import ToolCall
+
+    task, sample_count = _agent_task(task_path)
     turns = []
     for index, line in enumerate(Path(script_path).read_text().splitlines()):
         if not line.strip():
@@ -452,14 +487,20 @@ def cmd_agent(task_path: str, script_path: str, out_dir: str) -> int:
         turns.append(output)
     # A copy of each turn per sample: react appends the answer to the output's message in
     # place, so shared objects would carry one sample's answer into the next.
-    outputs = [turn.model_copy(deep=True) for _ in samples for turn in turns]
+    outputs = [turn.model_copy(deep=True) for _ in range(sample_count) for turn in turns]
     model = get_model("mockllm/model", custom_outputs=outputs)
-    task = Task(
-        name=spec["name"],
-        dataset=samples,
-        solver=[solver_step(step) for step in steps],
-        scorer=[includes()],
-    )
+    log = eval(task, model=model, log_dir=out_dir, display="none", max_samples=1)[0]
+    if log.status != "success":
+        raise SystemExit(f"Inspect run failed: {log.error}")
+    print(json.dumps({"logs": [log.location]}))
+    return 0
+
+
+def cmd_agent_server(task_path: str, model: str, out_dir: str) -> int:
+    _offline_tokens()
+    from inspect_ai import eval
+
+    task, _ = _agent_task(task_path)
     log = eval(task, model=model, log_dir=out_dir, display="none", max_samples=1)[0]
     if log.status != "success":
         raise SystemExit(f"Inspect run failed: {log.error}")
@@ -550,6 +591,8 @@ def main(argv: list[str]) -> int:
         return cmd_inputs(argv[1:])
     if len(argv) == 4 and argv[0] == "agent":
         return cmd_agent(argv[1], argv[2], argv[3])
+    if len(argv) == 4 and argv[0] == "agent-server":
+        return cmd_agent_server(argv[1], argv[2], argv[3])
     if len(argv) >= 2 and argv[0] == "transcript":
         return cmd_transcript(argv[1:])
     print(__doc__, file=sys.stderr)
