@@ -1,31 +1,79 @@
-//! A loopback OpenAI-compatible model server for examen's benchmarks: it answers every Chat
-//! Completions request with the same reply after a configurable latency, and counts what it saw.
+//! A loopback model server for examen's benchmarks and end-to-end tests, speaking OpenAI Chat
+//! Completions and Anthropic Messages: it answers every request with the same reply, or plays a
+//! scripted conversation with tool calls, after a configurable latency, and counts what it saw.
 //!
-//! The server owns nothing but its socket and counters. It binds to `127.0.0.1` only, serves
-//! HTTP/1.1 with keep-alive through hyper's server half (over `examen_rt` sockets via
-//! [`examen_http::io::HyperIo`]), and runs on whichever `examen_rt` backend is current, so it is
-//! exercised on tokio and on smol like everything else. One connection costs one small task and
-//! its buffers, so thousands of concurrent keep-alive connections are cheap.
+//! The server owns nothing but its socket, its script and its counters. It binds to
+//! `127.0.0.1` only, serves HTTP/1.1 with keep-alive through hyper's server half (over
+//! `examen_rt` sockets via [`examen_http::io::HyperIo`]), and runs on whichever `examen_rt`
+//! backend is current, so it is exercised on tokio and on smol like everything else. One
+//! connection costs one small task and its buffers, so thousands of concurrent keep-alive
+//! connections are cheap.
 //!
 //! # Endpoints
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST …/chat/completions` | after the latency, a `chat.completion` whose message is the configured reply; `usage` estimates tokens as bytes ÷ 4 |
+//! | `POST …/chat/completions` | after the latency, a `chat.completion` whose message is the reply or the script's turn; `usage` estimates tokens as bytes ÷ 4 |
+//! | `POST …/messages` | the same as an Anthropic Messages `message` (`/v1/messages`, where examen's `anthropic/` provider and the `anthropic` SDK post) |
 //! | `GET /stats` | the [`Stats`] as JSON |
 //! | `POST /stats/reset` | zeroes the counters (the maxima restart from the current values) and returns the stats before the reset |
 //! | `GET …/models` | a model list naming `mock` |
 //!
 //! Anything else gets a 404 with an OpenAI-style error body. A streaming request (`"stream":
-//! true`) gets a 400: the benchmarks measure plain completions.
+//! true`) gets a 400: the benchmarks measure plain completions. (Inspect's `anthropic`
+//! provider streams whenever `max_tokens` is 8192 or more, and its default for current models
+//! is 32000; run it with `--max-tokens 4096` or less.) Errors on `…/messages` have
+//! Anthropic's shape, `{"type": "error", "error": {"type": "invalid_request_error", "message"}}`;
+//! the others OpenAI's, `{"error": {"message", "type": "invalid_request_error", "param", "code"}}`.
+//!
+//! # Scripts
+//!
+//! With [`Config::script`] (the binary's `--script FILE`, read by [`read_script`] in examen's
+//! mockllm script format) a request whose `messages` hold `n` assistant messages is answered
+//! with turn `n`, counted from 0. The server keeps no state between requests, so any number
+//! of conversations side by side each play the whole script, and every client gets the same
+//! answers, tool-call ids included (a call without an id of its own gets `call_{turn}_{index}`,
+//! both from 0). A request past the end of the script gets a 400 that says how many turns the
+//! script has and how many assistant messages the request had. A turn with tool calls answers
+//! Chat Completions with `tool_calls` (arguments JSON-encoded) and `finish_reason:
+//! "tool_calls"`, and Messages with `tool_use` blocks and `stop_reason: "tool_use"`; a turn
+//! without them finishes with `"stop"` or `"end_turn"`.
+//!
+//! # Tool-call pairing
+//!
+//! Every request is checked as the real APIs check it, and refused with a 400 carrying their
+//! error text, so a client that breaks the pairing fails here as it would in production:
+//!
+//! - Chat Completions: an assistant message with `tool_calls` must be followed at once by
+//!   `tool` messages answering each call id (`An assistant message with 'tool_calls' must be
+//!   followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids
+//!   did not have response messages: …`); a `tool` message must answer a call of the assistant
+//!   message before its run (`Invalid parameter: messages with role 'tool' must be a response
+//!   to a preceeding message with 'tool_calls'.`, or `Invalid parameter: 'tool_call_id' of '…'
+//!   not found in 'tool_calls' of previous message.`) and must have a `tool_call_id`.
+//! - Messages: each assistant `tool_use` block must be answered by a `tool_result` block in
+//!   the next message (``messages.N: `tool_use` ids were found without `tool_result` blocks
+//!   immediately after: …``), and each `tool_result` must answer a `tool_use` of the message
+//!   before (``messages.N.content.M: unexpected `tool_use_id` found in `tool_result` blocks:
+//!   …``).
 //!
 //! # Example
 //!
 //! ```
-//! use examen_mock_server::{Config, MockServer};
+//! use examen_mock_server::{Config, MockServer, ScriptToolCall, ScriptTurn};
 //!
+//! let think = ScriptToolCall {
+//!     function: "think".to_owned(),
+//!     arguments: serde_json::json!({"thought": "four"}).as_object().unwrap().clone(),
+//!     id: None,
+//! };
+//! let script = vec![
+//!     ScriptTurn { content: None, tool_calls: vec![think] },
+//!     ScriptTurn::text("ANSWER: 4"),
+//! ];
 //! examen_rt::run(examen_rt::Backend::Tokio, async {
-//!     let server = MockServer::start(Config::default()).await.unwrap();
+//!     let config = Config { script: Some(script), ..Config::default() };
+//!     let server = MockServer::start(config).await.unwrap();
 //!     assert!(server.base_url().starts_with("http://127.0.0.1:"));
 //!     assert_eq!(server.stats().requests, 0);
 //! });
@@ -50,6 +98,12 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
+mod script;
+mod wire;
+
+pub use script::{read_script, ScriptToolCall, ScriptTurn};
+use wire::{Turn, Wire};
+
 /// The reply the server gives when none is configured.
 pub const DEFAULT_REPLY: &str = "ANSWER: 4";
 
@@ -60,8 +114,11 @@ pub struct Config {
     pub port: u16,
     /// Time between reading a completion request and answering it.
     pub latency: Duration,
-    /// The assistant message content of every completion.
+    /// The assistant message content of every completion without a script.
     pub reply: String,
+    /// The conversation to play instead of `reply`: a request with `n` assistant messages is
+    /// answered with turn `n` (see the crate docs).
+    pub script: Option<Vec<ScriptTurn>>,
 }
 
 impl Default for Config {
@@ -70,6 +127,7 @@ impl Default for Config {
             port: 0,
             latency: Duration::ZERO,
             reply: DEFAULT_REPLY.to_owned(),
+            script: None,
         }
     }
 }
@@ -77,11 +135,12 @@ impl Default for Config {
 /// What the server has seen since it started (or since the last reset).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Chat Completions requests received (answered or not).
+    /// Completion requests received (answered or not): Chat Completions and Messages.
     pub requests: u64,
-    /// Chat Completions requests answered with a completion.
+    /// Completion requests answered with a completion.
     pub completions: u64,
-    /// Requests answered with an error status (bad JSON, streaming, unknown path).
+    /// Requests answered with an error status (bad JSON, streaming, unknown path, broken
+    /// tool-call pairing, past the end of the script).
     pub errors: u64,
     /// Completion requests being held for their latency right now.
     pub in_flight: u64,
@@ -213,15 +272,29 @@ impl Drop for Gauge<'_> {
     }
 }
 
+/// What the server answers with, prepared once at start.
+enum Answers {
+    /// The same reply to every request.
+    Reply(Turn),
+    /// Turn `n` to a request with `n` assistant messages.
+    Script(Vec<Turn>),
+}
+
 struct Shared {
-    config: Config,
+    latency: Duration,
+    answers: Answers,
     counters: Counters,
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let turns = match &self.answers {
+            Answers::Reply(_) => None,
+            Answers::Script(turns) => Some(turns.len()),
+        };
         f.debug_struct("Shared")
-            .field("latency", &self.config.latency)
+            .field("latency", &self.latency)
+            .field("script_turns", &turns)
             .field("stats", &self.counters.snapshot())
             .finish_non_exhaustive()
     }
@@ -254,8 +327,19 @@ impl MockServer {
                 )
             })?;
         let addr = listener.local_addr()?;
+        let answers = match &config.script {
+            Some(turns) => Answers::Script(
+                turns
+                    .iter()
+                    .enumerate()
+                    .map(|(index, turn)| Turn::new(index, turn))
+                    .collect(),
+            ),
+            None => Answers::Reply(Turn::new(0, &ScriptTurn::text(config.reply.as_str()))),
+        };
         let shared = Arc::new(Shared {
-            config,
+            latency: config.latency,
+            answers,
             counters: Counters::default(),
         });
         let accept = examen_rt::spawn(accept_loop(listener, Arc::clone(&shared)));
@@ -325,14 +409,19 @@ type Reply = Response<Full<Bytes>>;
 
 async fn handle(shared: &Shared, request: Request<Incoming>) -> Reply {
     let counters = &shared.counters;
-    let path = request.uri().path().to_owned();
-    let method = request.method().clone();
-    if method == Method::POST && path.ends_with("/chat/completions") {
+    let path = request.uri().path();
+    let method = request.method();
+    let wire = match *method {
+        Method::POST if path.ends_with("/chat/completions") => Some(Wire::OpenAi),
+        Method::POST if path.ends_with("/messages") => Some(Wire::Anthropic),
+        _ => None,
+    };
+    if let Some(wire) = wire {
         counters.requests.fetch_add(1, Ordering::Relaxed);
         counters
             .first_request_us
             .fetch_min(counters.now_us(), Ordering::Relaxed);
-        let reply = completion(shared, request).await;
+        let reply = completion(shared, request, wire).await;
         if reply.status().is_success() {
             counters.completions.fetch_add(1, Ordering::Relaxed);
             // At least 1 so that "none yet" (0) stays distinguishable.
@@ -344,10 +433,10 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Reply {
         }
         return reply;
     }
-    match (method, path.as_str()) {
-        (Method::GET, "/stats") => json_reply(StatusCode::OK, &counters.snapshot().to_json()),
-        (Method::POST, "/stats/reset") => json_reply(StatusCode::OK, &counters.reset().to_json()),
-        (Method::GET, p) if p.ends_with("/models") => json_reply(
+    match (method, path) {
+        (&Method::GET, "/stats") => json_reply(StatusCode::OK, &counters.snapshot().to_json()),
+        (&Method::POST, "/stats/reset") => json_reply(StatusCode::OK, &counters.reset().to_json()),
+        (&Method::GET, p) if p.ends_with("/models") => json_reply(
             StatusCode::OK,
             &json!({"object": "list", "data": [
                 {"id": "mock", "object": "model", "created": 0, "owned_by": "examen"}
@@ -356,100 +445,112 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Reply {
         (method, path) => {
             counters.errors.fetch_add(1, Ordering::Relaxed);
             error_reply(
+                Wire::OpenAi,
                 StatusCode::NOT_FOUND,
                 &format!("examen-mock-server: no route for {method} {path}"),
+                None,
             )
         }
     }
 }
 
-async fn completion(shared: &Shared, request: Request<Incoming>) -> Reply {
+async fn completion(shared: &Shared, request: Request<Incoming>, wire: Wire) -> Reply {
+    let bad_request = |message: &str| error_reply(wire, StatusCode::BAD_REQUEST, message, None);
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
         Err(err) => {
-            return error_reply(
-                StatusCode::BAD_REQUEST,
-                &format!("examen-mock-server: could not read the request body: {err}"),
-            )
+            return bad_request(&format!(
+                "examen-mock-server: could not read the request body: {err}"
+            ))
         }
     };
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(err) => {
-            return error_reply(
-                StatusCode::BAD_REQUEST,
-                &format!("examen-mock-server: the request body is not JSON ({err}); expected a Chat Completions request"),
-            )
+            return bad_request(&format!(
+                "examen-mock-server: the request body is not JSON ({err}); expected {}",
+                wire.request_name()
+            ))
         }
     };
     if parsed.get("stream").and_then(Value::as_bool) == Some(true) {
-        return error_reply(
-            StatusCode::BAD_REQUEST,
+        return bad_request(
             "examen-mock-server: streaming is not supported; send \"stream\": false",
         );
     }
+    let messages = parsed
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let checked = match wire {
+        Wire::OpenAi => wire::check_openai(messages),
+        Wire::Anthropic => wire::check_anthropic(messages),
+    };
+    if let Err(invalid) = checked {
+        return error_reply(
+            wire,
+            StatusCode::BAD_REQUEST,
+            &invalid.message,
+            invalid.param.as_deref(),
+        );
+    }
+    let turn = match &shared.answers {
+        Answers::Reply(turn) => turn,
+        Answers::Script(turns) => {
+            let asked = wire::assistant_messages(messages);
+            match turns.get(asked) {
+                Some(turn) => turn,
+                None => {
+                    return bad_request(&format!(
+                        "examen-mock-server: the script has {} and the request had {} \
+                         (asking for turn {}, counted from 0); there is no turn to answer with",
+                        plural(turns.len(), "turn"),
+                        plural(asked, "assistant message"),
+                        asked
+                    ))
+                }
+            }
+        }
+    };
     let model = parsed
         .get("model")
         .and_then(Value::as_str)
-        .unwrap_or("mock")
-        .to_owned();
-    let prompt_bytes: usize = parsed
-        .get("messages")
-        .and_then(Value::as_array)
-        .map(|messages| messages.iter().map(content_len).sum())
-        .unwrap_or(0);
-    let config = &shared.config;
+        .unwrap_or("mock");
+    let mut prompt_bytes: usize = messages
+        .iter()
+        .map(|message| wire::text_len(message.get("content")))
+        .sum();
+    if wire == Wire::Anthropic {
+        prompt_bytes += wire::text_len(parsed.get("system"));
+    }
     let counters = &shared.counters;
     {
         let _held = Gauge::raise(&counters.in_flight, &counters.max_in_flight);
-        if !config.latency.is_zero() {
-            examen_rt::sleep(config.latency).await;
+        if !shared.latency.is_zero() {
+            examen_rt::sleep(shared.latency).await;
         }
     }
-    let prompt_tokens = tokens(prompt_bytes);
-    let completion_tokens = tokens(config.reply.len());
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let prompt_tokens = wire::tokens(prompt_bytes);
     let id = counters.completions.load(Ordering::Relaxed);
-    json_reply(
-        StatusCode::OK,
-        &json!({
-            "id": format!("chatcmpl-mock-{id}"),
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": config.reply},
-                "logprobs": null,
-                "finish_reason": "stop",
-            }],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        }),
-    )
+    let body = match wire {
+        Wire::OpenAi => {
+            let created = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            turn.openai(id, created, model, prompt_tokens)
+        }
+        Wire::Anthropic => turn.anthropic(id, model, prompt_tokens),
+    };
+    json_reply(StatusCode::OK, &body)
 }
 
-/// Bytes of text in one message's content, whether a string or a list of parts.
-fn content_len(message: &Value) -> usize {
-    match message.get("content") {
-        Some(Value::String(text)) => text.len(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .map(str::len)
-            .sum(),
-        _ => 0,
+/// `1 turn`, `2 turns`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
-}
-
-/// The usual rule of thumb for English text: four bytes a token, at least one.
-fn tokens(bytes: usize) -> u64 {
-    u64::try_from(bytes.div_ceil(4).max(1)).unwrap_or(u64::MAX)
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> Reply {
@@ -461,34 +562,13 @@ fn json_reply(status: StatusCode, body: &Value) -> Reply {
     response
 }
 
-fn error_reply(status: StatusCode, message: &str) -> Reply {
-    json_reply(
-        status,
-        &json!({"error": {"message": message, "type": "invalid_request_error", "code": null}}),
-    )
+fn error_reply(wire: Wire, status: StatusCode, message: &str, param: Option<&str>) -> Reply {
+    json_reply(status, &wire.error_body(message, param))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_round_up_and_never_reach_zero() {
-        assert_eq!(tokens(0), 1);
-        assert_eq!(tokens(4), 1);
-        assert_eq!(tokens(5), 2);
-    }
-
-    #[test]
-    fn content_length_counts_text_parts_only() {
-        let message = json!({"role": "user", "content": [
-            {"type": "text", "text": "abc"},
-            {"type": "image_url", "image_url": {"url": "data:..."}},
-            {"type": "text", "text": "de"},
-        ]});
-        assert_eq!(content_len(&message), 5);
-        assert_eq!(content_len(&json!({"role": "user", "content": "hello"})), 5);
-    }
 
     #[test]
     fn reset_keeps_live_gauges_and_zeroes_totals() {

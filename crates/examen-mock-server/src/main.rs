@@ -1,9 +1,14 @@
-//! `examen-mock-server`: runs the loopback OpenAI-compatible mock server from the command line.
+//! `examen-mock-server`: runs the loopback mock model server (OpenAI Chat Completions and
+//! Anthropic Messages) from the command line.
 //!
 //! ```text
-//! examen-mock-server [--port N] [--latency-ms MS] [--reply TEXT]
+//! examen-mock-server [--port N] [--latency-ms MS] [--reply TEXT | --script FILE]
 //!                    [--async-backend tokio|smol] [--exit-on-stdin-eof]
 //! ```
+//!
+//! `--reply` gives every request the same answer (default `ANSWER: 4`); `--script` plays the
+//! conversation in FILE instead, a `.json` list of turns or a `.jsonl` file with a turn a line
+//! in examen's mockllm script format: a request with `n` assistant messages gets turn `n`.
 //!
 //! The first line on stdout is `listening on http://127.0.0.1:<port>/v1`, printed once the port
 //! is bound, so a script can start it on port 0 and read the address. With
@@ -14,11 +19,11 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use examen_mock_server::{Config, MockServer};
+use examen_mock_server::{read_script, Config, MockServer};
 use examen_rt::Backend;
 
-const USAGE: &str = "usage: examen-mock-server [--port N] [--latency-ms MS] [--reply TEXT] \
-[--async-backend tokio|smol] [--exit-on-stdin-eof]";
+const USAGE: &str = "usage: examen-mock-server [--port N] [--latency-ms MS] \
+[--reply TEXT | --script FILE] [--async-backend tokio|smol] [--exit-on-stdin-eof]";
 
 struct Args {
     config: Config,
@@ -30,6 +35,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut config = Config::default();
     let mut backend = None;
     let mut exit_on_stdin_eof = false;
+    let mut reply_given = false;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => {
@@ -61,7 +67,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     })?;
                 config.latency = Duration::from_secs_f64(ms / 1000.0);
             }
-            "--reply" => config.reply = value("the reply text")?,
+            "--reply" => {
+                config.reply = value("the reply text")?;
+                reply_given = true;
+            }
+            "--script" => {
+                let path = value("a script file (.json or .jsonl)")?;
+                let turns = read_script(std::path::Path::new(&path))
+                    .map_err(|err| format!("--script: {err}"))?;
+                config.script = Some(turns);
+            }
             "--async-backend" => {
                 let raw = value("tokio or smol")?;
                 backend = Some(
@@ -73,6 +88,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if reply_given && config.script.is_some() {
+        return Err(
+            "--reply and --script cannot be used together: the script gives every answer"
+                .to_owned(),
+        );
     }
     let backend = match backend {
         Some(backend) => backend,
