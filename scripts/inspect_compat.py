@@ -508,6 +508,13 @@ def cmd_agent_server(task_path: str, model: str, out_dir: str) -> int:
     return 0
 
 
+def _error(error: Any) -> dict[str, Any] | None:
+    """A ToolCallError (a dataclass in Inspect) as a plain dict."""
+    import dataclasses
+
+    return dataclasses.asdict(error) if error is not None else None
+
+
 def cmd_transcript(logs: list[str]) -> int:
     from inspect_ai.log import read_eval_log
 
@@ -533,7 +540,7 @@ def cmd_transcript(logs: list[str]) -> int:
                         ],
                         "tool_call_id": getattr(m, "tool_call_id", None),
                         "function": getattr(m, "function", None),
-                        "error": m.error.model_dump() if getattr(m, "error", None) else None,
+                        "error": _error(getattr(m, "error", None)),
                     }
                 )
             spans = {e.id: e.type for e in sample.events if e.event == "span_begin"}
@@ -549,7 +556,7 @@ def cmd_transcript(logs: list[str]) -> int:
                         "function": e.function,
                         "arguments": e.arguments,
                         "result": e.result if isinstance(e.result, str) else str(e.result),
-                        "error": e.error.model_dump() if e.error else None,
+                        "error": _error(e.error),
                         "view": e.view.model_dump() if e.view else None,
                         # the span just opened around the event, and whether the event
                         # sits in that span's parent (Inspect's placement)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use examen_types::event::{
     ErrorEvent, Event, EventBase, ModelEvent, SampleInitEvent, SampleLimitEvent, ScoreEvent,
-    SpanBeginEvent, SpanEndEvent,
+    SpanBeginEvent, SpanEndEvent, ToolEvent,
 };
 pub use examen_types::{EvalError, EvalSampleLimit as SampleLimit};
 
@@ -61,6 +61,19 @@ impl Transcript {
 
     pub(crate) fn push(&mut self, event: Event) {
         self.events.push(event);
+    }
+
+    /// Puts a finished tool event in place of its pending one (same uuid), where the call
+    /// was first recorded: Inspect updates a pending event in place, so a tool's event stays
+    /// just after its span's start however long the call runs. Pushes it if there is none.
+    pub(crate) fn complete_tool(&mut self, event: ToolEvent) {
+        let pending = self.events.iter().rposition(|e| {
+            matches!(e, Event::Tool(t) if t.base.pending == Some(true) && t.base.uuid == event.base.uuid)
+        });
+        match pending {
+            Some(index) => self.events[index] = Event::Tool(Box::new(event)),
+            None => self.events.push(Event::Tool(Box::new(event))),
+        }
     }
 
     pub(crate) fn begin_span(&mut self, name: &str, kind: &str) {

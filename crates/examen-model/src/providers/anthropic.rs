@@ -232,12 +232,9 @@ pub(crate) fn parse_response(body: &Value) -> Result<ModelOutput, String> {
             _ => {}
         }
     }
-    // A single text block reads best (and logs like Inspect's) as plain string content.
-    let content = match parts.as_slice() {
-        [] => MessageContent::Text(String::new()),
-        [Content::Text(text)] => MessageContent::Text(text.text.clone()),
-        _ => MessageContent::Parts(parts),
-    };
+    // A list of blocks, even one text block, as Inspect's provider makes it: what follows
+    // (react appending the answer as a block of its own) and the log depend on it.
+    let content = MessageContent::Parts(parts);
     let stop_reason = match body.get("stop_reason").and_then(Value::as_str) {
         Some("end_turn" | "stop_sequence") => StopReason::Stop,
         Some("max_tokens") => StopReason::MaxTokens,
@@ -431,9 +428,11 @@ mod tests {
             "content": [{"type": "text", "text": "hi"}],
         }))
         .unwrap();
+        // One text block stays a list, as in Inspect's provider.
         assert_eq!(
             plain.message().unwrap().content,
-            MessageContent::Text("hi".into())
+            MessageContent::Parts(vec![Content::text("hi")])
         );
+        assert_eq!(plain.completion, "hi");
     }
 }

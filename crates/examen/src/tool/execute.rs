@@ -177,6 +177,10 @@ impl CallRecord {
                 failed: None,
                 message_id: None,
             };
+            // Recorded now, as pending, and completed in place when the call ends.
+            let mut pending = event.clone();
+            pending.base.pending = Some(true);
+            t.push(Event::Tool(Box::new(pending)));
             (span, event)
         });
         CallRecord {
@@ -218,7 +222,7 @@ impl CallRecord {
         self.ctx.with_transcript(move |t| {
             event.completed = Some(utc_timestamp(std::time::SystemTime::now()));
             event.working_time = Some((t.working_time().as_secs_f64() - working_start).max(0.0));
-            t.push(Event::Tool(Box::new(event)));
+            t.complete_tool(event);
             t.end_side_span(span);
         });
     }

@@ -410,3 +410,212 @@ async fn the_agent_examples_give_the_transcripts_inspect_gives() {
         }
     }
 }
+
+/// Like [`inspect_json`], with `env` added to the script's environment.
+async fn inspect_json_with_env(
+    python: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+) -> Json {
+    let output = examen_rt::to_thread(move || {
+        Command::new(python)
+            .arg(repo_root().join("scripts/inspect_compat.py"))
+            .args(&args)
+            .envs(env)
+            .output()
+            .expect("run inspect_compat.py")
+    })
+    .await;
+    assert!(
+        output.status.success(),
+        "inspect_compat.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[examen_rt::test]
+async fn a_react_agent_with_bash_python_and_think_on_a_loopback_server_matches_inspect() {
+    // Issue 14: the react agent with bash, python and think, against a real model server on
+    // 127.0.0.1 (examen-mock-server playing a five-turn tool conversation, strict about tool
+    // call pairing like the real APIs) in both wire formats. Parallel calls (think beside
+    // bash), a file one tool writes and the next reads, a command that fails, a call of a tool
+    // that does not exist, and the submission. The same task run by Inspect against the same
+    // server must give the same messages, tool calls, results, errors, views, tool events,
+    // spans and scores.
+    let fixture = repo_root().join("crates/examen/tests/fixtures/agent-tools");
+    let script = examen_mock_server::read_script(&fixture.join("script.jsonl"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let server = examen_mock_server::MockServer::start(examen_mock_server::Config {
+        script: Some(script),
+        ..examen_mock_server::Config::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = server.base_url();
+    let python = inspect_python();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let formats = [
+        (
+            "openai-api/mock/mock-model",
+            vec![
+                ("MOCK_BASE_URL", format!("{url}/v1")),
+                ("MOCK_API_KEY", "test-key".to_owned()),
+            ],
+        ),
+        (
+            "anthropic/claude-x",
+            vec![
+                ("ANTHROPIC_BASE_URL", url.clone()),
+                ("ANTHROPIC_API_KEY", "test-key".to_owned()),
+            ],
+        ),
+    ];
+    for (model_name, env) in formats {
+        let before = server.stats().requests;
+        let model = examen_model::get_model(
+            model_name,
+            examen_model::ModelOptions {
+                env: examen_model::Env::from_pairs(env.iter().map(|(k, v)| (*k, v.clone()))),
+                ..examen_model::ModelOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let task = load_task_file(fixture.join("task.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        let options = EvalOptions {
+            logger: Some(Arc::new(LogDir::new(
+                dir.path().join("examen"),
+                LogFormat::Eval,
+            ))),
+            ..EvalOptions::default()
+        };
+        let outcome = examen::eval(vec![task], vec![model], options, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .remove(0);
+        assert_eq!(
+            outcome.status,
+            examen_types::EvalStatus::Success,
+            "{model_name}: {:?}",
+            outcome.error
+        );
+        assert_eq!(
+            outcome
+                .results
+                .as_ref()
+                .and_then(|r| r.metric("includes", "accuracy")),
+            Some(1.0),
+            "{model_name}"
+        );
+        // Five turns per sample, every one accepted by the strict server.
+        assert_eq!(server.stats().requests - before, 10, "{model_name}");
+        let log = outcome.log_location.clone().expect("a log");
+        let read =
+            read_log(Path::new(&log), ReadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let sample = &read.samples.as_ref().expect("samples")[0];
+        let tool_texts: Vec<(String, String, Option<String>)> = sample
+            .messages
+            .iter()
+            .filter_map(|m| match m {
+                examen_types::ChatMessage::Tool(t) => Some((
+                    t.function.clone().unwrap_or_default(),
+                    t.content.text(),
+                    t.error.as_ref().map(|e| e.message.clone()),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            tool_texts,
+            vec![
+                ("think".to_owned(), String::new(), None),
+                ("bash".to_owned(), "42\n".to_owned(), None),
+                ("python".to_owned(), "True 42\n".to_owned(), None),
+                (
+                    "bash".to_owned(),
+                    "ls: cannot access 'missing-file': No such file or directory\n\ndone\n"
+                        .to_owned(),
+                    None
+                ),
+                (
+                    "calculator".to_owned(),
+                    String::new(),
+                    Some("Tool calculator not found".to_owned())
+                ),
+            ],
+            "{model_name}"
+        );
+        assert_eq!(
+            sample.output.completion, "Both agree.\n\n42",
+            "{model_name}"
+        );
+
+        let Some(python) = python.clone() else {
+            continue;
+        };
+        let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut inspect_env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        // Inspect's local sandbox runs `bash --login`: keep this user's profile out of it.
+        inspect_env.push(("HOME".to_owned(), home.path().display().to_string()));
+        let before = server.stats().requests;
+        let inspect = inspect_json_with_env(
+            python.clone(),
+            vec![
+                "agent-server".into(),
+                fixture.join("task.yaml").display().to_string(),
+                model_name.to_owned(),
+                dir.path().join("inspect").display().to_string(),
+            ],
+            inspect_env,
+        )
+        .await;
+        assert_eq!(
+            server.stats().requests - before,
+            10,
+            "{model_name}: Inspect's requests"
+        );
+        let inspect_log = inspect["logs"][0]
+            .as_str()
+            .expect("Inspect's log")
+            .to_owned();
+        let transcripts = inspect_json(
+            python,
+            vec!["transcript".into(), inspect_log.clone(), log.clone()],
+        )
+        .await;
+        let theirs = &transcripts[&inspect_log];
+        assert_eq!(theirs.as_object().map(Map::len), Some(2), "{theirs}");
+        assert_same_json(
+            &transcripts[&log],
+            theirs,
+            &format!("{model_name}: examen's transcript against Inspect's"),
+        );
+    }
+}
+
+/// Asserts two JSON values are equal, showing the first differing line of their pretty forms
+/// with some context (the whole values are too long to compare by eye).
+fn assert_same_json(ours: &Json, theirs: &Json, what: &str) {
+    if ours == theirs {
+        return;
+    }
+    let pretty = |v: &Json| serde_json::to_string_pretty(v).unwrap_or_default();
+    let (ours, theirs) = (pretty(ours), pretty(theirs));
+    let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), theirs.lines().collect());
+    let at = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let from = at.saturating_sub(12);
+    panic!(
+        "{what}: they differ at line {}\n--- examen\n{}\n--- Inspect\n{}",
+        at + 1,
+        a[from..(at + 3).min(a.len())].join("\n"),
+        b[from..(at + 3).min(b.len())].join("\n"),
+    );
+}
