@@ -1219,6 +1219,14 @@ impl Registry {
                         .map(|timeout| crate::tool::builtin::Python { timeout })
                 },
             );
+            registry.tool(
+                "text_editor",
+                "view, create and edit files in the sample's directory (Inspect's text_editor; on this machine until sandboxes arrive)",
+                |args| {
+                    command_tool_timeout("text_editor", args)
+                        .map(|timeout| crate::tool::builtin::TextEditor { timeout })
+                },
+            );
             registry
         })
     }

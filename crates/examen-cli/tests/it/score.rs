@@ -502,6 +502,9 @@ fn a_crashed_log_is_refused_by_score_and_read_whole_by_every_reader() {
             let pid = rustix::process::Pid::from_child(&child);
             loop {
                 rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+                // The signal is delivered asynchronously: look at the files only once every
+                // thread has stopped, or a write still under way could change them after.
+                wait_stopped(child.id());
                 if format == "eval" || main_only(&sandbox, &log) < flushed_count(&log) {
                     break;
                 }
@@ -606,5 +609,23 @@ fn a_crashed_log_is_refused_by_score_and_read_whole_by_every_reader() {
                 .collect();
             assert_eq!(logs, vec![log.clone()], "no -scored log");
         }
+    }
+}
+
+/// Waits until every thread of process `pid` is stopped (state `T` in `/proc`).
+fn wait_stopped(pid: u32) {
+    let stopped = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .all(|task| {
+                let stat =
+                    std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
+                // `pid (comm) S ...`: the state follows the last `)`.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T'))
+            })
+    };
+    while !stopped() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

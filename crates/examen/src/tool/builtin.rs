@@ -1,10 +1,14 @@
 //! examen's built-in tools, with Inspect's names, descriptions and parameters so that models see
-//! the same tools: `think`, and `bash` and `python`, which run on this machine in the sample's
-//! temporary directory until sandboxes arrive (`text_editor` comes with them).
+//! the same tools: `think`; `bash` and `python`, which run on this machine in the sample's
+//! temporary directory until sandboxes arrive; and [`TextEditor`] (Inspect's `text_editor`),
+//! which views and edits files there (relative paths are the sample's directory's) with
+//! Inspect's answers, word for word.
 
 use examen_types::{JsonObject, JsonValue, MessageContent, ToolCall, ToolCallContent, ToolParams};
 
 use super::{Tool, ToolError};
+
+pub use super::text_editor::{TextEditor, MAX_HISTORY_ENTRIES_PER_FILE, TEXT_EDITOR_DESCRIPTION};
 
 /// Inspect's `think()`: somewhere for the model to write a thought down; answers `""`.
 #[derive(Debug, Clone, Default)]

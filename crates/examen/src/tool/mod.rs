@@ -41,6 +41,7 @@
 
 pub mod builtin;
 pub mod execute;
+mod text_editor;
 
 use std::fmt;
 use std::future::Future;

@@ -26,5 +26,7 @@ mod resume;
 mod taskfile;
 /// The task-file parser on random and mutated text: errors, never panics.
 mod taskfile_fuzz;
+/// The `text_editor` built-in on real files: Inspect's answers and errors, undo, listings.
+mod text_editor;
 /// The tool loop on scripted mockllm: calls, errors, truncation, parallel stages, limits.
 mod tools;
