@@ -1203,25 +1203,28 @@ impl Registry {
                 "a place for the model to write a thought down (Inspect's think)",
                 |_| Ok::<_, String>(crate::tool::builtin::Think),
             );
-            registry.tool(
+            registry.insert_tool(
                 "bash",
                 "run a bash command in the sample's directory (Inspect's bash; on this machine until sandboxes arrive)",
+                "{timeout?}",
                 |args| {
                     command_tool_timeout("bash", args)
                         .map(|timeout| crate::tool::builtin::Bash { timeout })
                 },
             );
-            registry.tool(
+            registry.insert_tool(
                 "python",
                 "run Python code in the sample's directory (Inspect's python; on this machine until sandboxes arrive)",
+                "{timeout?}",
                 |args| {
                     command_tool_timeout("python", args)
                         .map(|timeout| crate::tool::builtin::Python { timeout })
                 },
             );
-            registry.tool(
+            registry.insert_tool(
                 "text_editor",
                 "view, create and edit files in the sample's directory (Inspect's text_editor; on this machine until sandboxes arrive)",
+                "{timeout?}",
                 |args| {
                     command_tool_timeout("text_editor", args)
                         .map(|timeout| crate::tool::builtin::TextEditor { timeout })
@@ -1364,10 +1367,26 @@ impl Registry {
         E: fmt::Display,
         F: Fn(&Args<'_>) -> Result<T, E> + Send + Sync + 'static,
     {
+        self.insert_tool(name, description, "", factory)
+    }
+
+    /// [`tool`](Self::tool) with the arguments shown in listings (`{timeout?}`).
+    fn insert_tool<T, E, F>(
+        &mut self,
+        name: &'static str,
+        description: &'static str,
+        args: &'static str,
+        factory: F,
+    ) -> &mut Self
+    where
+        T: crate::tool::IntoTool,
+        E: fmt::Display,
+        F: Fn(&Args<'_>) -> Result<T, E> + Send + Sync + 'static,
+    {
         self.tools.insert(
             name,
             Registered {
-                entry: entry(Kind::Tool, name, description, ""),
+                entry: entry(Kind::Tool, name, description, args),
                 factory: Arc::new(move |args| {
                     factory(args)
                         .map(crate::tool::IntoTool::into_tool)
