@@ -444,7 +444,6 @@ impl SampleContext {
     ) -> Result<(ModelOutput, ModelUsage), SampleError> {
         let (model, role) = self.models.resolve(model)?;
         let tools: Vec<ToolInfo> = offered.iter().map(|t| t.info()).collect();
-        let tools = tools.as_slice();
         let working_start = self.lock().working_time().as_secs_f64();
         // What is sent is what is recorded: with no tools, no choice is sent (`none`).
         let tool_choice = if tools.is_empty() {
@@ -453,7 +452,7 @@ impl SampleContext {
             tool_choice
         };
         let result = model
-            .generate_with_tool_choice(input, tools, tool_choice, config)
+            .generate_with_tool_choice(input, &tools, tool_choice, config)
             .await;
         let mut transcript = self.lock();
         let mut base = transcript.base();
@@ -468,7 +467,7 @@ impl SampleContext {
                 requested_model: None,
                 input: input.to_vec(),
                 input_refs: None,
-                tools: tools.to_vec(),
+                tools,
                 tool_choice: tool_choice.clone(),
                 config: config.clone(),
                 output,

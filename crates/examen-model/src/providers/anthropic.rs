@@ -107,7 +107,7 @@ pub(crate) fn request_body(
                         json!({
                             "name": tool.name,
                             "description": tool.description,
-                            "input_schema": serde_json::to_value(&tool.parameters).unwrap_or(Value::Null),
+                            "input_schema": tool.parameters.to_json(),
                         })
                     })
                     .collect(),

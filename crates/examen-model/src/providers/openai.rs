@@ -133,7 +133,7 @@ fn message(message: &ChatMessage) -> Value {
                                     "type": "function",
                                     "function": {
                                         "name": call.function,
-                                        "arguments": Value::Object(call.arguments.clone()).to_string(),
+                                        "arguments": serde_json::to_string(&call.arguments).unwrap_or_default(),
                                     },
                                 })
                             })
@@ -194,7 +194,7 @@ fn tool(tool: &ToolInfo) -> Value {
         "function": {
             "name": tool.name,
             "description": tool.description,
-            "parameters": serde_json::to_value(&tool.parameters).unwrap_or(Value::Null),
+            "parameters": tool.parameters.to_json(),
         },
     })
 }
