@@ -1,5 +1,7 @@
 //! Subprocesses: [`run`] a command with its output captured, a deadline, and the whole process
-//! group killed when the call is cancelled or times out.
+//! group killed when the call is cancelled or times out; [`exec`], the sandbox form, which
+//! keeps the partial output of a command that timed out (after `SIGTERM`, then `SIGKILL`)
+//! and counts output over a limit rather than cutting it silently.
 
 use std::fmt;
 use std::io;
@@ -75,6 +77,13 @@ impl KillGroupOnDrop {
 
     fn disarm(mut self) {
         self.pgid = None;
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        if let Some(pgid) = self.pgid {
+            // The group may already be gone.
+            let _ = rustix::process::kill_process_group(pgid, signal);
+        }
     }
 }
 
@@ -185,5 +194,262 @@ async fn run_to_end(
                 stderr: output.stderr,
             })
         }
+    }
+}
+
+/// How [`exec`] runs a command.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Written to the command's standard input, which is then closed (`None`: no input).
+    pub input: Option<Vec<u8>>,
+    /// How long the command may run. When it passes, the process group gets `SIGTERM`, then
+    /// `SIGKILL` [`kill_grace`](Self::kill_grace) later if it is still there.
+    pub timeout: Option<Duration>,
+    /// Between `SIGTERM` and `SIGKILL` after a timeout.
+    pub kill_grace: Duration,
+    /// Bytes kept of each output stream: the last ones, as Inspect keeps; what is over is
+    /// counted in [`Execution::stdout_dropped`] and [`Execution::stderr_dropped`].
+    pub output_limit: usize,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            input: None,
+            timeout: None,
+            kill_grace: Duration::from_secs(2),
+            output_limit: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// What [`exec`] saw of a command: its end (when it had one) and its output, partial when it
+/// timed out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// How the process ended; `None` when it was killed and its pipes were still held open
+    /// (by a process that left its group) after the kill.
+    pub status: Option<ExitStatus>,
+    /// Its standard output (the last [`ExecOptions::output_limit`] bytes).
+    pub stdout: Vec<u8>,
+    /// Its standard error (the last [`ExecOptions::output_limit`] bytes).
+    pub stderr: Vec<u8>,
+    /// Bytes of standard output over the limit, left out from the start.
+    pub stdout_dropped: u64,
+    /// Bytes of standard error over the limit, left out from the start.
+    pub stderr_dropped: u64,
+    /// The timeout passed and the process group was signalled.
+    pub timed_out: bool,
+}
+
+impl fmt::Debug for Execution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Execution")
+            .field("status", &self.status)
+            .field("stdout", &String::from_utf8_lossy(&self.stdout))
+            .field("stderr", &String::from_utf8_lossy(&self.stderr))
+            .field("stdout_dropped", &self.stdout_dropped)
+            .field("stderr_dropped", &self.stderr_dropped)
+            .field("timed_out", &self.timed_out)
+            .finish()
+    }
+}
+
+/// The last `limit` bytes of a stream, and how many came before them.
+struct Tail {
+    buf: Vec<u8>,
+    limit: usize,
+    dropped: u64,
+}
+
+impl Tail {
+    fn new(limit: usize) -> Tail {
+        Tail {
+            buf: Vec::new(),
+            limit,
+            dropped: 0,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+        // Trimmed once the buffer holds twice the limit, so a stream far over it costs a
+        // copy per `limit` bytes rather than per chunk.
+        if self.buf.len() > self.limit.saturating_mul(2).max(64 * 1024) {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        if self.buf.len() > self.limit {
+            let over = self.buf.len() - self.limit;
+            self.buf.drain(..over);
+            self.dropped += over as u64;
+        }
+    }
+
+    fn finish(mut self) -> (Vec<u8>, u64) {
+        self.trim();
+        (self.buf, self.dropped)
+    }
+}
+
+/// How long output is still read once the group has been killed: a process that left the
+/// group (with `setsid`) could hold the pipes open for ever.
+const DRAIN_AFTER_KILL: Duration = Duration::from_millis(500);
+
+/// Runs `command` in a process group of its own with `options`: Inspect's `exec` on this
+/// machine. Unlike [`run`], a timeout is not an error: the output read so far comes back with
+/// [`Execution::timed_out`] set. Output over the limit is counted, never silently cut.
+/// Dropping the future (cancellation) kills the whole group with `SIGKILL`.
+pub async fn exec(mut command: Command, options: ExecOptions) -> Result<Execution, ProcessError> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    command.process_group(0);
+    let io_error = |source| ProcessError::Io {
+        program: program.clone(),
+        source,
+    };
+    let spawn_error = |source| ProcessError::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let stdin = if options.input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut out = Tail::new(options.output_limit);
+    let mut err = Tail::new(options.output_limit);
+    let (status, timed_out) = match expect_context("process::exec").spawner {
+        Spawner::Tokio => {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut child = tokio::process::Command::from(command)
+                .stdin(stdin)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(spawn_error)?;
+            let group = KillGroupOnDrop::new(child.id());
+            let stdin = child.stdin.take();
+            let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
+            else {
+                return Err(io_error(io::Error::other("the output pipes are missing")));
+            };
+            let input = options.input;
+            let feed = async move {
+                if let (Some(mut stdin), Some(input)) = (stdin, input) {
+                    // A process that exits without reading its input is not an error of ours.
+                    let _ = stdin.write_all(&input).await;
+                }
+            };
+            let read_out = async {
+                let mut chunk = vec![0; 16 * 1024];
+                while let Ok(n @ 1..) = stdout.read(&mut chunk).await {
+                    out.push(&chunk[..n]);
+                }
+            };
+            let read_err = async {
+                let mut chunk = vec![0; 16 * 1024];
+                while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
+                    err.push(&chunk[..n]);
+                }
+            };
+            let all = async {
+                let ((), (), (), status) =
+                    futures_util::future::join4(feed, read_out, read_err, child.wait()).await;
+                status
+            };
+            let outcome = wait_with_deadline(all, &group, options.timeout, options.kill_grace)
+                .await
+                .map_err(io_error)?;
+            group.disarm();
+            outcome
+        }
+        Spawner::Smol(_) => {
+            use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+            let mut child = async_process::Command::from(command)
+                .stdin(stdin)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(spawn_error)?;
+            let group = KillGroupOnDrop::new(Some(child.id()));
+            let stdin = child.stdin.take();
+            let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
+            else {
+                return Err(io_error(io::Error::other("the output pipes are missing")));
+            };
+            let input = options.input;
+            let feed = async move {
+                if let (Some(mut stdin), Some(input)) = (stdin, input) {
+                    let _ = stdin.write_all(&input).await;
+                    let _ = stdin.close().await;
+                }
+            };
+            let read_out = async {
+                let mut chunk = vec![0; 16 * 1024];
+                while let Ok(n @ 1..) = stdout.read(&mut chunk).await {
+                    out.push(&chunk[..n]);
+                }
+            };
+            let read_err = async {
+                let mut chunk = vec![0; 16 * 1024];
+                while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
+                    err.push(&chunk[..n]);
+                }
+            };
+            let all = async {
+                let ((), (), (), status) =
+                    futures_util::future::join4(feed, read_out, read_err, child.status()).await;
+                status
+            };
+            let outcome = wait_with_deadline(all, &group, options.timeout, options.kill_grace)
+                .await
+                .map_err(io_error)?;
+            group.disarm();
+            outcome
+        }
+    };
+    let (stdout, stdout_dropped) = out.finish();
+    let (stderr, stderr_dropped) = err.finish();
+    Ok(Execution {
+        status,
+        stdout,
+        stderr,
+        stdout_dropped,
+        stderr_dropped,
+        timed_out,
+    })
+}
+
+/// Drives `all` (the process's I/O and its exit) to its end, or past `timeout`: then
+/// `SIGTERM` to the group, `SIGKILL` after `grace`, and a last short drain of the pipes.
+/// Gives the exit status (if there was one) and whether the timeout passed.
+async fn wait_with_deadline<F>(
+    all: F,
+    group: &KillGroupOnDrop,
+    timeout: Option<Duration>,
+    grace: Duration,
+) -> io::Result<(Option<ExitStatus>, bool)>
+where
+    F: std::future::Future<Output = io::Result<ExitStatus>>,
+{
+    let mut all = std::pin::pin!(all);
+    let Some(timeout) = timeout else {
+        return all.await.map(|status| (Some(status), false));
+    };
+    if let Ok(status) = crate::time::timeout(timeout, all.as_mut()).await {
+        return status.map(|status| (Some(status), false));
+    }
+    group.signal(rustix::process::Signal::TERM);
+    if let Ok(status) = crate::time::timeout(grace, all.as_mut()).await {
+        return status.map(|status| (Some(status), true));
+    }
+    group.signal(rustix::process::Signal::KILL);
+    match crate::time::timeout(DRAIN_AFTER_KILL, all.as_mut()).await {
+        Ok(status) => status.map(|status| (Some(status), true)),
+        Err(_) => Ok((None, true)),
     }
 }

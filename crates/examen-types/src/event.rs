@@ -270,6 +270,39 @@ pub struct SampleLimitEvent {
     pub limit: Option<f64>,
 }
 
+/// A sandbox operation (`SandboxEvent`, `"sandbox"`): a command run, or a file read or
+/// written, in the sample's sandbox. `timestamp` is when it started, `completed` when it
+/// ended; `input` and `output` are cut for display as Inspect cuts them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxEvent {
+    /// Common fields.
+    #[serde(flatten)]
+    pub base: EventBase,
+    /// `exec`, `read_file` or `write_file`.
+    pub action: String,
+    /// The command, shell-quoted and joined (exec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<String>,
+    /// `cwd`, `env`, `user`, `timeout` as given (exec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<JsonObject>,
+    /// The file (read_file, write_file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// What was sent: standard input (exec) or the contents (write_file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// The exit code (exec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<i64>,
+    /// What came back: `stderr\n\nstdout` (exec) or the contents (read_file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<String>,
+}
+
 /// A log record (`LoggingMessage`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoggingMessage {
@@ -328,6 +361,8 @@ pub enum Event {
     SampleLimit(SampleLimitEvent),
     /// `"logger"`.
     Logger(LoggerEvent),
+    /// `"sandbox"`.
+    Sandbox(Box<SandboxEvent>),
     /// Any other event type, kept as the JSON object it was read from.
     Other(JsonValue),
 }
@@ -345,6 +380,7 @@ impl Event {
             Event::Error(_) => "error",
             Event::SampleLimit(_) => "sample_limit",
             Event::Logger(_) => "logger",
+            Event::Sandbox(_) => "sandbox",
             Event::Other(v) => v.get("event").and_then(JsonValue::as_str).unwrap_or(""),
         }
     }
@@ -376,6 +412,7 @@ impl Serialize for Event {
             Event::Error(e) => serialize_tagged(s, "error", e),
             Event::SampleLimit(e) => serialize_tagged(s, "sample_limit", e),
             Event::Logger(e) => serialize_tagged(s, "logger", e),
+            Event::Sandbox(e) => serialize_tagged(s, "sandbox", e),
             Event::Other(v) => v.serialize(s),
         }
     }
@@ -410,6 +447,7 @@ impl<'de> Deserialize<'de> for Event {
             "error" => Event::Error(parse(&kind, text)?),
             "sample_limit" => Event::SampleLimit(parse(&kind, text)?),
             "logger" => Event::Logger(parse(&kind, text)?),
+            "sandbox" => Event::Sandbox(Box::new(parse(&kind, text)?)),
             _ => Event::Other(parse(&kind, text)?),
         })
     }

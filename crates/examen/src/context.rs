@@ -3,8 +3,7 @@
 //! under evaluation and those bound to roles), the transcript recorded so far, and the limits
 //! in force. Model calls go through it: it applies the sample's message and token limits,
 //! records every call as a `model` event, and counts token usage and waiting time.
-//!
-//! (The sample's sandboxes join it with the sandbox issue.)
+//! Tool calls reach the sample's sandboxes through its [`ToolContext`](crate::tool::ToolContext).
 
 use std::collections::HashMap;
 use std::fmt;

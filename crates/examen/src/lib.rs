@@ -102,6 +102,7 @@ pub use taskfile::{TaskFileError, TaskSpec};
 // The facade: a program that extends examen needs only this crate.
 pub use examen_model as model;
 pub use examen_rt as rt;
+pub use examen_sandbox as sandbox;
 pub use examen_types as types;
 
 pub use examen_log::LogFormat;

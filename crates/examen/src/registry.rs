@@ -1205,7 +1205,7 @@ impl Registry {
             );
             registry.insert_tool(
                 "bash",
-                "run a bash command in the sample's directory (Inspect's bash; on this machine until sandboxes arrive)",
+                "run a bash command in the sample's sandbox (Inspect's bash)",
                 "{timeout?}",
                 |args| {
                     command_tool_timeout("bash", args)
@@ -1214,7 +1214,7 @@ impl Registry {
             );
             registry.insert_tool(
                 "python",
-                "run Python code in the sample's directory (Inspect's python; on this machine until sandboxes arrive)",
+                "run Python code in the sample's sandbox (Inspect's python)",
                 "{timeout?}",
                 |args| {
                     command_tool_timeout("python", args)
@@ -1223,7 +1223,7 @@ impl Registry {
             );
             registry.insert_tool(
                 "text_editor",
-                "view, create and edit files in the sample's directory (Inspect's text_editor; on this machine until sandboxes arrive)",
+                "view, create and edit files in the sample's sandbox (Inspect's text_editor)",
                 "{timeout?}",
                 |args| {
                     command_tool_timeout("text_editor", args)

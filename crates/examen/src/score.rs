@@ -972,6 +972,7 @@ fn base_mut(event: &mut Event) -> Option<&mut EventBase> {
         Event::Error(e) => &mut e.base,
         Event::SampleLimit(e) => &mut e.base,
         Event::Logger(e) => &mut e.base,
+        Event::Sandbox(e) => &mut e.base,
         Event::Other(_) => return None,
     })
 }

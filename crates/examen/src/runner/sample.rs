@@ -131,7 +131,7 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
         transcript: transcript.clone(),
         limits: Some(shared.limits),
         scorers: Some(shared.scorers.clone()),
-        tools: crate::tool::ToolContext::default(),
+        tools: crate::tool::ToolContext::for_sample(transcript.clone(), None),
     };
 
     lock().begin_span("solvers", "solvers");

@@ -26,6 +26,43 @@ pub(crate) fn py_isspace(c: char) -> bool {
     unicode_tables::PY_SPACE.binary_search(&(c as u32)).is_ok()
 }
 
+/// Python's `str.splitlines()`: lines without their endings, split at every line boundary
+/// Python knows (`\r\n` counts once); no empty last line for a trailing ending.
+pub(crate) fn py_splitlines(s: &str) -> Vec<&str> {
+    let is_break = |c: char| {
+        matches!(
+            c,
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+    };
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if !is_break(c) {
+            continue;
+        }
+        lines.push(&s[start..at]);
+        start = at + c.len_utf8();
+        if c == '\r' && matches!(chars.peek(), Some((_, '\n'))) {
+            chars.next();
+            start += 1;
+        }
+    }
+    if start < s.len() {
+        lines.push(&s[start..]);
+    }
+    lines
+}
+
 /// Python's `str.strip()` with no argument.
 pub(crate) fn py_strip(s: &str) -> &str {
     s.trim_matches(py_isspace)
@@ -134,6 +171,18 @@ fn numeric_entry(c: char) -> Option<(i8, i8, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splitlines_matches_python() {
+        // Python: "a\nb\r\nc\rd\x0ce\u2028f\n".splitlines()
+        assert_eq!(
+            py_splitlines("a\nb\r\nc\rd\x0ce\u{2028}f\n"),
+            ["a", "b", "c", "d", "e", "f"]
+        );
+        assert_eq!(py_splitlines("x\n\n"), ["x", ""]);
+        assert!(py_splitlines("").is_empty());
+        assert_eq!(py_splitlines("no end"), ["no end"]);
+    }
 
     #[test]
     fn casefold_matches_python() {

@@ -1,8 +1,8 @@
 //! examen's built-in tools, with Inspect's names, descriptions and parameters so that models see
-//! the same tools: `think`; `bash` and `python`, which run on this machine in the sample's
-//! temporary directory until sandboxes arrive; and [`TextEditor`] (Inspect's `text_editor`),
-//! which views and edits files there (relative paths are the sample's directory's) with
-//! Inspect's answers, word for word.
+//! the same tools: `think`; `bash` and `python`, which run in the sample's sandbox
+//! ([`ToolContext::sandbox`](super::ToolContext::sandbox)); and [`TextEditor`] (Inspect's
+//! `text_editor`), which views and edits files there (relative paths are the sandbox's working
+//! directory's) with Inspect's answers, word for word.
 
 use examen_types::{JsonObject, JsonValue, MessageContent, ToolCall, ToolCallContent, ToolParams};
 
@@ -59,12 +59,12 @@ pub const BASH_DESCRIPTION: &str = "Use this function to execute bash commands."
 /// Inspect's description of `python`.
 pub const PYTHON_DESCRIPTION: &str = "Use the python function to execute Python code.\n\nThe Python tool executes single-run Python scripts. Important notes:\n1. Each execution is independent - no state is preserved between runs\n2. You must explicitly use print() statements to see any output\n3. Simply writing expressions (like in notebooks) will not display results\n4. The script cannot accept interactive input during execution\n5. Return statements alone won't produce visible output\n6. All variables and imports are cleared between executions\n7. Standard output (via print()) is the only way to see results";
 
-/// Inspect's `bash(timeout)`: runs `bash -c <command>` in the sample's working
-/// directory and answers with its output (standard error, a newline, then standard output,
+/// Inspect's `bash(timeout)`: runs `bash -c <command>` in the sample's sandbox and answers with its output (standard error, a newline, then standard output,
 /// when there was standard error; the exit code is not reported, as in Inspect).
 ///
-/// Until sandboxes arrive this runs on this machine, in the sample's temporary directory
-/// ([`ToolContext`](super::ToolContext)): use it only with models and tasks you trust.
+/// It runs in the sample's sandbox ([`ToolContext::sandbox`](super::ToolContext::sandbox)),
+/// which is this machine (a temporary directory of the sample's own, no isolation) when the
+/// task names none: then use it only with models and tasks you trust.
 #[derive(Debug, Clone, Default)]
 pub struct Bash {
     /// Seconds before the command is killed (with its whole process group).
@@ -89,33 +89,37 @@ fn string_arg(args: &JsonObject, name: &str) -> Result<String, ToolError> {
     }
 }
 
-/// Runs `bash -c <script>` in the sample's directory; Inspect's output rule.
+/// Runs `bash -c <script>` in the sample's sandbox; Inspect's output rule.
 ///
-/// Not `bash --login` as Inspect runs it inside a sandbox: on this machine a login shell would
+/// Not `bash --login` as Inspect runs it: in the implicit local sandbox a login shell would
 /// source the user's profile, which can do anything (seen: a `pyenv rehash` that waits 60 s
-/// for a lock when commands run side by side). The command sees examen's environment.
+/// for a lock when commands run side by side). The command sees examen's environment there.
 async fn run_bash(
     script: &str,
     input: Option<Vec<u8>>,
     timeout: Option<f64>,
     ctx: &super::ToolContext,
 ) -> Result<MessageContent, ToolError> {
-    let dir = ctx.working_dir()?;
-    let mut command = std::process::Command::new("bash");
-    command.arg("-c").arg(script).current_dir(dir);
-    let timeout = timeout.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
-    let output = match examen_rt::process::run(command, input, timeout).await {
-        Ok(output) => output,
-        Err(examen_rt::process::ProcessError::TimedOut { .. }) => return Err(ToolError::timeout()),
-        Err(other) => return Err(ToolError::fatal(other.to_string())),
-    };
-    let stdout = String::from_utf8(output.stdout)?;
-    let stderr = String::from_utf8(output.stderr)?;
-    let text = if stderr.is_empty() {
-        stdout
+    let sandbox = ctx.sandbox()?;
+    let mut request = examen_sandbox::ExecRequest::new(["bash", "-c", script]);
+    request.input = input;
+    request.timeout = timeout.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
+    let result = sandbox.exec(request).await?;
+    let truncated = result.truncated();
+    let text = if result.stderr.is_empty() {
+        result.stdout
     } else {
-        format!("{stderr}\n{stdout}")
+        format!("{}\n{}", result.stderr, result.stdout)
     };
+    if truncated {
+        // Inspect's `OutputLimitExceededError`, which its own providers never raise (they
+        // cut silently): the model is told, and shown what was kept.
+        return Err(ToolError::of(
+            examen_types::ToolCallErrorType::Limit,
+            "The tool exceeded its output limit of 10 MiB.",
+        )
+        .with_partial(text));
+    }
     Ok(MessageContent::Text(text))
 }
 

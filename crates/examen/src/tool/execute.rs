@@ -95,8 +95,11 @@ async fn call_tool(
     };
     let outcome = match checked {
         Ok(tool) => {
-            tool.call(call.arguments.clone(), record.ctx.tools.clone())
-                .await
+            tool.call(
+                call.arguments.clone(),
+                record.ctx.tools.in_span(&record.span),
+            )
+            .await
         }
         Err(error) => Err(error),
     };
@@ -127,12 +130,19 @@ async fn call_tool(
             )))
         }
         Err(error) => {
-            let error = error.to_call_error();
-            let empty = MessageContent::Text(String::new());
-            record.finish(empty.clone(), None, Some(error.clone()), &message_id);
+            let call_error = error.to_call_error();
+            // What the call had produced goes with the error, cut as any output is.
+            let (content, truncated) = match error.partial {
+                Some(partial) => {
+                    truncate_output(&call.function, MessageContent::Text(partial), limit)
+                }
+                None => (MessageContent::Text(String::new()), None),
+            };
+            let error = call_error;
+            record.finish(content.clone(), truncated, Some(error.clone()), &message_id);
             Ok(ChatMessage::Tool(ChatMessageTool {
                 id: Some(message_id),
-                content: empty,
+                content,
                 tool_call_id: Some(call.id),
                 function: Some(call.function),
                 error: Some(error),

@@ -41,6 +41,7 @@
 
 pub mod builtin;
 pub mod execute;
+pub mod sandbox;
 mod text_editor;
 
 use std::fmt;
@@ -71,6 +72,10 @@ pub struct ToolError {
     pub message: String,
     /// Whether the sample ends with this error instead of the model being told.
     pub fatal: bool,
+    /// What the call had produced when it failed (a command's output up to its timeout):
+    /// the model is shown it along with the error, as Inspect shows a sandbox timeout's
+    /// partial output.
+    pub partial: Option<String>,
 }
 
 impl ToolError {
@@ -85,7 +90,14 @@ impl ToolError {
             kind,
             message: message.into(),
             fatal: false,
+            partial: None,
         }
+    }
+
+    /// With `partial`, what the call had produced, shown to the model with the error.
+    pub fn with_partial(mut self, partial: impl Into<String>) -> Self {
+        self.partial = Some(partial.into());
+        self
     }
 
     /// Inspect's timeout: "Command timed out before completing.".
@@ -102,6 +114,7 @@ impl ToolError {
             kind: ToolCallErrorType::Unknown,
             message: message.into(),
             fatal: true,
+            partial: None,
         }
     }
 
@@ -120,6 +133,9 @@ impl fmt::Display for ToolError {
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for ToolError {
     fn from(error: E) -> Self {
         let dynamic: &(dyn std::error::Error + 'static) = &error;
+        if let Some(sandbox) = dynamic.downcast_ref::<examen_sandbox::SandboxError>() {
+            return sandbox_error(sandbox);
+        }
         if let Some(io) = dynamic.downcast_ref::<std::io::Error>() {
             let kind = match io.kind() {
                 std::io::ErrorKind::PermissionDenied => Some(ToolCallErrorType::Permission),
@@ -145,6 +161,55 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for ToolError {
             source = cause.source();
         }
         ToolError::fatal(message)
+    }
+}
+
+/// Inspect's mapping of a sandbox's errors to what the model is told (`tool_call_error`). A
+/// sandbox that is gone ends the sample: every later call would fail the same way, and a
+/// model told of it would only run on to its limits (Inspect's #4709).
+fn sandbox_error(error: &examen_sandbox::SandboxError) -> ToolError {
+    use examen_sandbox::SandboxError as E;
+    match error {
+        E::Timeout { partial } => {
+            let output = if partial.stderr.is_empty() {
+                partial.stdout.clone()
+            } else {
+                format!("{}\n{}", partial.stderr, partial.stdout)
+            };
+            let error = ToolError::timeout();
+            if output.is_empty() {
+                error
+            } else {
+                error.with_partial(output)
+            }
+        }
+        E::FileNotFound { path } => ToolError::of(
+            ToolCallErrorType::FileNotFound,
+            format!("File '{path}' was not found."),
+        ),
+        E::IsADirectory { path } => ToolError::of(
+            ToolCallErrorType::IsADirectory,
+            format!("Is a directory. Filename '{path}'."),
+        ),
+        E::PermissionDenied { path } => ToolError::of(
+            ToolCallErrorType::Permission,
+            format!("Permission denied. Filename '{path}'."),
+        ),
+        E::UnicodeDecode { .. } => ToolError::of(
+            ToolCallErrorType::UnicodeDecode,
+            "Error decoding bytes to utf-8: invalid utf-8",
+        ),
+        E::TooLarge { .. } => ToolError::of(
+            ToolCallErrorType::Limit,
+            "The tool exceeded its output limit of 100 MiB.",
+        ),
+        E::Unavailable(_) => ToolError {
+            kind: ToolCallErrorType::SandboxUnavailable,
+            message: error.to_string(),
+            fatal: true,
+            partial: None,
+        },
+        _ => ToolError::fatal(error.to_string()),
     }
 }
 
@@ -251,20 +316,102 @@ pub(crate) fn set_views(output: &mut examen_types::ModelOutput, tools: &[Arc<dyn
     }
 }
 
-/// What a tool call may use of the sample it runs in.
+/// What a tool call may use of the sample it runs in: its sandbox
+/// ([`sandbox`](Self::sandbox)), each operation recorded as a `sandbox` event in the call's
+/// span.
 ///
-/// Until sandboxes arrive, commands run on this machine, in a temporary directory of the
-/// sample's own (made when first asked for, removed with everything in it when the sample
-/// ends); the sandbox issue replaces this with the sample's sandbox.
-#[derive(Debug, Clone, Default)]
+/// A sample whose task names no sandbox gets an implicit `local` one: a temporary directory
+/// of its own on this machine (made when first asked for, removed with everything in it when
+/// the sample ends), with no isolation.
+#[derive(Clone, Default)]
 pub struct ToolContext {
     workdir: Arc<SampleWorkdir>,
+    sandboxes: Option<examen_sandbox::SandboxEnvironments>,
+    transcript: Option<Arc<std::sync::Mutex<crate::transcript::Transcript>>>,
+    span: Option<String>,
+}
+
+impl fmt::Debug for ToolContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToolContext")
+            .field("workdir", &self.workdir)
+            .field("sandboxes", &self.sandboxes)
+            .field("span", &self.span)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ToolContext {
-    /// The sample's working directory, made on first use.
+    /// The context of a sample whose events go to `transcript`, with its `sandboxes` (`None`:
+    /// the implicit local one).
+    pub(crate) fn for_sample(
+        transcript: Arc<std::sync::Mutex<crate::transcript::Transcript>>,
+        sandboxes: Option<examen_sandbox::SandboxEnvironments>,
+    ) -> ToolContext {
+        ToolContext {
+            workdir: Arc::default(),
+            sandboxes,
+            transcript: Some(transcript),
+            span: None,
+        }
+    }
+
+    /// The same sample, its sandbox events in the span `span` (a tool call's).
+    pub(crate) fn in_span(&self, span: &str) -> ToolContext {
+        ToolContext {
+            span: Some(span.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The sample's working directory on this machine (the implicit local sandbox's), made on
+    /// first use.
     pub fn working_dir(&self) -> std::io::Result<std::path::PathBuf> {
         self.workdir.get()
+    }
+
+    /// The sample's default sandbox: the one named `default`, else its first; the implicit
+    /// local one when its task names none.
+    pub fn sandbox(&self) -> Result<sandbox::RecordedSandbox, ToolError> {
+        let inner: Arc<dyn examen_sandbox::Sandbox> = match &self.sandboxes {
+            Some(envs) => envs
+                .default_sandbox()
+                .cloned()
+                .ok_or_else(|| ToolError::fatal("the sample has no sandbox"))?,
+            None => Arc::new(examen_sandbox::local::LocalSandbox::new(
+                self.working_dir()?,
+                examen_sandbox::DEFAULT_OUTPUT_LIMIT,
+            )),
+        };
+        Ok(sandbox::RecordedSandbox::new(
+            inner,
+            self.transcript.clone(),
+            self.span.clone(),
+        ))
+    }
+
+    /// The sample's sandbox named `name` (Inspect's `sandbox(name)`).
+    pub fn sandbox_named(&self, name: &str) -> Result<sandbox::RecordedSandbox, ToolError> {
+        let Some(envs) = &self.sandboxes else {
+            return match name {
+                "default" => self.sandbox(),
+                _ => Err(ToolError::fatal(format!(
+                    "the sample has no sandbox named `{name}` (its task names no sandbox)"
+                ))),
+            };
+        };
+        let inner = envs.get(name).cloned().ok_or_else(|| {
+            let names: Vec<&str> = envs.names().collect();
+            ToolError::fatal(format!(
+                "the sample has no sandbox named `{name}`; it has: {}",
+                names.join(", ")
+            ))
+        })?;
+        Ok(sandbox::RecordedSandbox::new(
+            inner,
+            self.transcript.clone(),
+            self.span.clone(),
+        ))
     }
 }
 

@@ -122,8 +122,18 @@ impl Tool for TextEditor {
         ctx: &ToolContext,
     ) -> Result<MessageContent, ToolError> {
         let command = parse_command(&args)?;
+        let sandbox = ctx.sandbox()?;
+        let Some(local) = sandbox
+            .inner()
+            .as_any()
+            .downcast_ref::<examen_sandbox::local::LocalSandbox>()
+        else {
+            return Err(ToolError::fatal(
+                "text_editor works in local sandboxes only for now",
+            ));
+        };
         let files = LocalFiles {
-            cwd: ctx.working_dir()?,
+            cwd: local.dir().to_owned(),
         };
         let history = sample_history(ctx);
         let editor = Editor {

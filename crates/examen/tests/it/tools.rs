@@ -669,6 +669,38 @@ async fn bash_and_python_run_in_the_samples_own_directory() {
                 .starts_with("examen-sample-"),
             "{dir:?}"
         );
+        // Each command is a `sandbox` event inside its tool call's span, as Inspect records.
+        let events = &sample.events;
+        let execs: Vec<&examen::types::event::SandboxEvent> = events
+            .iter()
+            .filter_map(|e| match e {
+                examen::types::event::Event::Sandbox(e) => Some(&**e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(execs.len(), 3, "{execs:#?}");
+        let first = execs[0];
+        assert_eq!(first.action, "exec");
+        assert_eq!(
+            first.cmd.as_deref(),
+            Some("bash -c 'echo here > note.txt; echo to-stderr >&2; echo out'")
+        );
+        assert_eq!(first.result, Some(0));
+        assert_eq!(first.output.as_deref(), Some("to-stderr\n\n\nout\n"));
+        assert!(first.completed.is_some());
+        let python = execs
+            .iter()
+            .find(|e| e.input.is_some())
+            .expect("python's exec");
+        assert_eq!(python.input.as_deref(), Some("print(6 * 7)"));
+        for exec in &execs {
+            let span = exec.base.span_id.as_deref().expect("in a span");
+            let opened = events.iter().any(|e| {
+                matches!(e, examen::types::event::Event::SpanBegin(b)
+                    if b.id == span && b.kind.as_deref() == Some("tool"))
+            });
+            assert!(opened, "{span} is a tool call's span");
+        }
         dirs.push(dir);
     }
     assert_ne!(dirs[0], dirs[1], "each sample has its own directory");
@@ -684,7 +716,7 @@ async fn a_command_past_its_timeout_is_killed_and_reported_as_a_timeout() {
         turn(vec![call(
             "c1",
             "bash",
-            json!({"command": "sleep 30; echo late"}),
+            json!({"command": "echo early; sleep 30; echo late"}),
         )]),
         text("done"),
     ]);
@@ -692,10 +724,11 @@ async fn a_command_past_its_timeout_is_killed_and_reported_as_a_timeout() {
     let (_, run) = run(task, model, EvalOptions::default()).await;
     let sample = only_sample(&run);
     assert!(sample.error.is_none(), "{:?}", sample.error);
-    let error = tool_messages(&sample)[0]
-        .error
-        .clone()
-        .unwrap_or_else(|| panic!("a timeout"));
+    let answer = &tool_messages(&sample)[0];
+    let error = answer.error.clone().unwrap_or_else(|| panic!("a timeout"));
     assert_eq!(error.kind, ToolCallErrorType::Timeout);
     assert_eq!(error.message, "Command timed out before completing.");
+    // What the command wrote before it was killed is shown with the error (Inspect 0.3.285's
+    // `SandboxTimeoutError.truncated_output`).
+    assert_eq!(answer.content.text(), "early\n");
 }
