@@ -133,12 +133,22 @@ impl LocalSandbox {
     }
 }
 
-/// The current user's name, for the `user` check.
-fn current_user() -> Option<String> {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|name| !name.is_empty())
+/// Whether `user` (a name or a numeric id) is the effective user running examen: the only
+/// one the local sandbox can run commands as (Inspect's `_is_current_user`).
+fn is_current_user(user: &str) -> bool {
+    let euid = rustix::process::geteuid().as_raw();
+    if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
+        return user.parse::<u32>() == Ok(euid);
+    }
+    // `pwd.getpwnam`, from the password file: `name:password:uid:...`.
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+        return false;
+    };
+    passwd.lines().any(|line| {
+        let mut fields = line.split(':');
+        fields.next() == Some(user)
+            && fields.nth(1).and_then(|uid| uid.parse::<u32>().ok()) == Some(euid)
+    })
 }
 
 impl Sandbox for LocalSandbox {
@@ -148,15 +158,14 @@ impl Sandbox for LocalSandbox {
                 return Err(SandboxError::Invalid("exec needs a command".to_owned()));
             };
             if let Some(user) = &request.user {
-                let uid = rustix::process::geteuid().as_raw().to_string();
-                let me = current_user();
-                let is_me = *user == uid
-                    || me.as_deref() == Some(user.as_str())
-                    || (user == "root" && rustix::process::geteuid().is_root());
-                if !is_me {
+                let known = {
+                    let user = user.clone();
+                    examen_rt::to_thread(move || is_current_user(&user)).await
+                };
+                if !known {
+                    // Inspect's `SandboxUserUnsupportedError`, word for word.
                     return Err(SandboxError::Invalid(format!(
-                        "the local sandbox runs commands as the user running examen ({}); it cannot run them as `{user}`",
-                        me.unwrap_or(uid)
+                        "LocalSandboxEnvironment cannot execute as '{user}'; only the current effective user is supported."
                     )));
                 }
             }

@@ -354,3 +354,40 @@ fn the_registry_knows_local_and_names_the_known_ones_for_an_unknown_one() {
         "unknown sandbox type `dokcer`; expected one of: local"
     );
 }
+
+#[examen_rt::test]
+async fn the_local_sandbox_runs_as_the_current_user_only() {
+    let sample = Sample::start(providers().remove(0)).await;
+    let sandbox = sample.sandbox();
+    let uid = sandbox
+        .exec(ExecRequest::new(["id", "-u"]))
+        .await
+        .unwrap()
+        .stdout;
+    let name = sandbox
+        .exec(ExecRequest::new(["id", "-un"]))
+        .await
+        .unwrap()
+        .stdout;
+    for user in [uid.trim(), name.trim()] {
+        let me = sandbox
+            .exec(ExecRequest::new(["id", "-u"]).user(user))
+            .await
+            .unwrap();
+        assert_eq!(me.stdout, uid, "as `{user}`");
+    }
+    let other = if uid.trim() == "65534" {
+        "root"
+    } else {
+        "nobody"
+    };
+    let refused = sandbox
+        .exec(ExecRequest::new(["id", "-u"]).user(other))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        format!("LocalSandboxEnvironment cannot execute as '{other}'; only the current effective user is supported.")
+    );
+    sample.cleanup(false).await;
+}

@@ -609,7 +609,31 @@ fn command_tool_timeout(tool: &str, given: &Args<'_>) -> Result<Option<f64>, Str
         timeout: Option<f64>,
     }
     let parsed: ToolArgs = args::<ToolArgs>(tool, given.yaml().cloned())?;
-    match parsed.timeout {
+    checked_timeout(tool, parsed.timeout)
+}
+
+/// `bash` and `python`'s arguments: `timeout` (seconds) and `user`.
+fn command_tool_args(
+    tool: &str,
+    given: &Args<'_>,
+) -> Result<(Option<f64>, Option<String>), String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ToolArgs {
+        timeout: Option<f64>,
+        user: Option<String>,
+    }
+    let parsed: ToolArgs = args::<ToolArgs>(tool, given.yaml().cloned())?;
+    if parsed.user.as_deref() == Some("") {
+        return Err(format!(
+            "{tool}: `user` is empty; leave it out for the sandbox's default user"
+        ));
+    }
+    Ok((checked_timeout(tool, parsed.timeout)?, parsed.user))
+}
+
+fn checked_timeout(tool: &str, timeout: Option<f64>) -> Result<Option<f64>, String> {
+    match timeout {
         Some(t) if !(t > 0.0 && t.is_finite()) => Err(format!(
             "{tool}: `timeout` must be a number of seconds above 0, got {t}"
         )),
@@ -1206,19 +1230,19 @@ impl Registry {
             registry.insert_tool(
                 "bash",
                 "run a bash command in the sample's sandbox (Inspect's bash)",
-                "{timeout?}",
+                "{timeout?, user?}",
                 |args| {
-                    command_tool_timeout("bash", args)
-                        .map(|timeout| crate::tool::builtin::Bash { timeout })
+                    command_tool_args("bash", args)
+                        .map(|(timeout, user)| crate::tool::builtin::Bash { timeout, user })
                 },
             );
             registry.insert_tool(
                 "python",
                 "run Python code in the sample's sandbox (Inspect's python)",
-                "{timeout?}",
+                "{timeout?, user?}",
                 |args| {
-                    command_tool_timeout("python", args)
-                        .map(|timeout| crate::tool::builtin::Python { timeout })
+                    command_tool_args("python", args)
+                        .map(|(timeout, user)| crate::tool::builtin::Python { timeout, user })
                 },
             );
             registry.insert_tool(

@@ -59,8 +59,9 @@ pub const BASH_DESCRIPTION: &str = "Use this function to execute bash commands."
 /// Inspect's description of `python`.
 pub const PYTHON_DESCRIPTION: &str = "Use the python function to execute Python code.\n\nThe Python tool executes single-run Python scripts. Important notes:\n1. Each execution is independent - no state is preserved between runs\n2. You must explicitly use print() statements to see any output\n3. Simply writing expressions (like in notebooks) will not display results\n4. The script cannot accept interactive input during execution\n5. Return statements alone won't produce visible output\n6. All variables and imports are cleared between executions\n7. Standard output (via print()) is the only way to see results";
 
-/// Inspect's `bash(timeout)`: runs `bash -c <command>` in the sample's sandbox and answers with its output (standard error, a newline, then standard output,
-/// when there was standard error; the exit code is not reported, as in Inspect).
+/// Inspect's `bash(timeout, user)`: runs `bash -c <command>` in the sample's sandbox and
+/// answers with its output (standard error, a newline, then standard output, when there was
+/// standard error; the exit code is not reported, as in Inspect).
 ///
 /// It runs in the sample's sandbox ([`ToolContext::sandbox`](super::ToolContext::sandbox)),
 /// which is this machine (a temporary directory of the sample's own, no isolation) when the
@@ -69,14 +70,18 @@ pub const PYTHON_DESCRIPTION: &str = "Use the python function to execute Python 
 pub struct Bash {
     /// Seconds before the command is killed (with its whole process group).
     pub timeout: Option<f64>,
+    /// The user the command runs as in the sandbox (`None`: the sandbox's default user).
+    pub user: Option<String>,
 }
 
-/// Inspect's `python(timeout)`: runs the code with `python3 -` through `bash -c` in
-/// the sample's working directory; output as [`Bash`]'s.
+/// Inspect's `python(timeout, user)`: runs the code with `python3 -` through `bash -c` in
+/// the sample's sandbox; output as [`Bash`]'s.
 #[derive(Debug, Clone, Default)]
 pub struct Python {
     /// Seconds before the interpreter is killed.
     pub timeout: Option<f64>,
+    /// The user the interpreter runs as in the sandbox (`None`: the sandbox's default user).
+    pub user: Option<String>,
 }
 
 fn string_arg(args: &JsonObject, name: &str) -> Result<String, ToolError> {
@@ -98,11 +103,13 @@ async fn run_bash(
     script: &str,
     input: Option<Vec<u8>>,
     timeout: Option<f64>,
+    user: Option<&str>,
     ctx: &super::ToolContext,
 ) -> Result<MessageContent, ToolError> {
     let sandbox = ctx.sandbox()?;
     let mut request = examen_sandbox::ExecRequest::new(["bash", "-c", script]);
     request.input = input;
+    request.user = user.map(str::to_owned);
     request.timeout = timeout.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
     let result = sandbox.exec(request).await?;
     let truncated = result.truncated();
@@ -150,7 +157,7 @@ impl Tool for Bash {
         ctx: &super::ToolContext,
     ) -> Result<MessageContent, ToolError> {
         let command = string_arg(&args, "command")?;
-        run_bash(&command, None, self.timeout, ctx).await
+        run_bash(&command, None, self.timeout, self.user.as_deref(), ctx).await
     }
 }
 
@@ -181,6 +188,13 @@ impl Tool for Python {
         ctx: &super::ToolContext,
     ) -> Result<MessageContent, ToolError> {
         let code = string_arg(&args, "code")?;
-        run_bash("python3 -", Some(code.into_bytes()), self.timeout, ctx).await
+        run_bash(
+            "python3 -",
+            Some(code.into_bytes()),
+            self.timeout,
+            self.user.as_deref(),
+            ctx,
+        )
+        .await
     }
 }

@@ -720,7 +720,10 @@ async fn a_command_past_its_timeout_is_killed_and_reported_as_a_timeout() {
         )]),
         text("done"),
     ]);
-    let task = one_sample_task(vec![Arc::new(Bash { timeout: Some(0.3) })]);
+    let task = one_sample_task(vec![Arc::new(Bash {
+        timeout: Some(0.3),
+        ..Bash::default()
+    })]);
     let (_, run) = run(task, model, EvalOptions::default()).await;
     let sample = only_sample(&run);
     assert!(sample.error.is_none(), "{:?}", sample.error);
@@ -731,4 +734,64 @@ async fn a_command_past_its_timeout_is_killed_and_reported_as_a_timeout() {
     // What the command wrote before it was killed is shown with the error (Inspect 0.3.285's
     // `SandboxTimeoutError.truncated_output`).
     assert_eq!(answer.content.text(), "early\n");
+}
+
+#[examen_rt::test]
+async fn bash_runs_as_the_user_it_is_given_where_the_sandbox_allows() {
+    use examen::tool::builtin::Bash;
+    let me = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let other = if me == "65534" { "root" } else { "nobody" };
+    // As the user running examen: allowed (the local sandbox runs everything as it).
+    let model = mock(vec![
+        turn(vec![call("c1", "bash", json!({"command": "id -u"}))]),
+        text("done"),
+    ]);
+    let task = one_sample_task(vec![Arc::new(Bash {
+        user: Some(me.clone()),
+        ..Bash::default()
+    })]);
+    let (_, ran) = run(task, model, EvalOptions::default()).await;
+    let sample = only_sample(&ran);
+    assert!(sample.error.is_none(), "{:?}", sample.error);
+    assert_eq!(tool_messages(&sample)[0].content.text(), format!("{me}\n"));
+    // Anyone else: the local sandbox cannot, and says so as Inspect does (the sample fails).
+    let model = mock(vec![
+        turn(vec![call("c1", "bash", json!({"command": "id -u"}))]),
+        text("done"),
+    ]);
+    let task = one_sample_task(vec![Arc::new(Bash {
+        user: Some(other.to_owned()),
+        ..Bash::default()
+    })]);
+    let (_, ran) = run(task, model, EvalOptions::default()).await;
+    let error = only_sample(&ran).error.clone().expect("the sample fails");
+    assert!(
+        error.message.contains(&format!(
+            "LocalSandboxEnvironment cannot execute as '{other}'; only the current effective user is supported."
+        )),
+        "{}",
+        error.message
+    );
+    // From a task file: `user` is an argument of bash and python, and an empty one is refused.
+    let parse = |tools: &str| {
+        let yaml = format!(
+            "name: t\ndataset:\n  samples: [{{input: a, target: b}}]\nsolver:\n  - use_tools: {tools}\n"
+        );
+        examen::taskfile::parse_task(&yaml, std::path::Path::new("task.yaml")).map(|_| ())
+    };
+    parse("[{bash: {user: nobody, timeout: 5}}, {python: {user: '0'}}]")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let empty = parse("[{bash: {user: ''}}]")
+        .expect_err("refused")
+        .to_string();
+    assert!(empty.contains("bash: `user` is empty"), "{empty}");
 }
