@@ -294,6 +294,19 @@ impl Tail {
     }
 }
 
+/// Reads `$stream` to its end (or its first error) into the [`Tail`] `$tail`, with whichever
+/// backend's `AsyncReadExt` is in scope: the loop is the same on both, the traits are not.
+macro_rules! drain_into {
+    ($stream:expr, $tail:expr) => {
+        async {
+            let mut chunk = vec![0; 16 * 1024];
+            while let Ok(n @ 1..) = $stream.read(&mut chunk).await {
+                $tail.push(&chunk[..n]);
+            }
+        }
+    };
+}
+
 /// How long output is still read once the group has been killed: a process that left the
 /// group (with `setsid`) could hold the pipes open for ever.
 const DRAIN_AFTER_KILL: Duration = Duration::from_millis(500);
@@ -343,21 +356,14 @@ pub async fn exec(mut command: Command, options: ExecOptions) -> Result<Executio
                     let _ = stdin.write_all(&input).await;
                 }
             };
-            let read_out = async {
-                let mut chunk = vec![0; 16 * 1024];
-                while let Ok(n @ 1..) = stdout.read(&mut chunk).await {
-                    out.push(&chunk[..n]);
-                }
-            };
-            let read_err = async {
-                let mut chunk = vec![0; 16 * 1024];
-                while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
-                    err.push(&chunk[..n]);
-                }
-            };
             let all = async {
-                let ((), (), (), status) =
-                    futures_util::future::join4(feed, read_out, read_err, child.wait()).await;
+                let ((), (), (), status) = futures_util::future::join4(
+                    feed,
+                    drain_into!(stdout, out),
+                    drain_into!(stderr, err),
+                    child.wait(),
+                )
+                .await;
                 status
             };
             let outcome = wait_with_deadline(all, &group, options.timeout, options.kill_grace)
@@ -388,21 +394,14 @@ pub async fn exec(mut command: Command, options: ExecOptions) -> Result<Executio
                     let _ = stdin.close().await;
                 }
             };
-            let read_out = async {
-                let mut chunk = vec![0; 16 * 1024];
-                while let Ok(n @ 1..) = stdout.read(&mut chunk).await {
-                    out.push(&chunk[..n]);
-                }
-            };
-            let read_err = async {
-                let mut chunk = vec![0; 16 * 1024];
-                while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
-                    err.push(&chunk[..n]);
-                }
-            };
             let all = async {
-                let ((), (), (), status) =
-                    futures_util::future::join4(feed, read_out, read_err, child.status()).await;
+                let ((), (), (), status) = futures_util::future::join4(
+                    feed,
+                    drain_into!(stdout, out),
+                    drain_into!(stderr, err),
+                    child.status(),
+                )
+                .await;
                 status
             };
             let outcome = wait_with_deadline(all, &group, options.timeout, options.kill_grace)
