@@ -61,8 +61,8 @@ pub use group::{collect, collect_all, collect_limited, ErrorGroup, TaskGroup};
 pub use limiter::{Acquire, CapacityLimiter, Permit};
 pub use ordered::{ordered, Ordered};
 pub use runtime::{
-    current_backend, run, shield, shield_with_grace, spawn, yield_now, JoinError, JoinHandle,
-    DEFAULT_SHIELD_GRACE,
+    current_backend, run, shield, shield_detached, shield_with_grace, spawn, yield_now, JoinError,
+    JoinHandle, DEFAULT_SHIELD_GRACE,
 };
 pub use time::{fail_after, move_on_after, sleep, timeout, timeout_at, Elapsed, Sleep, Timeout};
 

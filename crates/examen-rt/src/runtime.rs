@@ -501,6 +501,26 @@ where
     }
 }
 
+/// Starts `future` now as shielded cleanup that nobody awaits, within [`DEFAULT_SHIELD_GRACE`]:
+/// the form of [`shield`] for a `Drop` implementation, where there is no caller left to await
+/// anything (a sample's sandbox, say, whose sample was cancelled mid-way).
+///
+/// [`run`] waits for it before shutting down, as for [`shield`]. It has no output: the future
+/// reports its own errors. Panics when called outside an examen runtime.
+pub fn shield_detached<F>(future: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let context = expect_context("shield_detached");
+    let guard = context.outstanding.enter();
+    let task = spawn_on(&context.spawner, async move {
+        let _guard = guard;
+        // Past its grace period the cleanup is abandoned, as `shield`'s is.
+        let _ = crate::time::timeout(DEFAULT_SHIELD_GRACE, future).await;
+    });
+    task.detach();
+}
+
 /// Yields once to the scheduler, letting other tasks run. A cancellation point.
 pub async fn yield_now() {
     let mut yielded = false;

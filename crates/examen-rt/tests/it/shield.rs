@@ -188,3 +188,36 @@ async fn to_thread_returns_the_value_and_re_raises_panics() {
         .await;
     assert!(caught.is_err());
 }
+
+/// Cleanup started from a `Drop` (the guard of work a deadline cancelled) with `shield_detached` runs to its
+/// end, and `run` waits for it before returning.
+#[test]
+fn cleanup_started_from_a_drop_finishes_before_run_returns() {
+    struct Guard(Arc<AtomicBool>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let flag = self.0.clone();
+            examen_rt::shield_detached(async move {
+                examen_rt::sleep(Duration::from_millis(30)).await;
+                flag.store(true, Ordering::SeqCst);
+            });
+        }
+    }
+    for backend in Backend::ALL {
+        let cleaned = Arc::new(AtomicBool::new(false));
+        let flag = cleaned.clone();
+        examen_rt::run(backend, async move {
+            // A deadline cancels the work (drops it, and its guard, which starts the cleanup);
+            // then `run`'s future ends at once.
+            examen_rt::move_on_after(Duration::from_millis(10), async move {
+                let _guard = Guard(flag);
+                std::future::pending::<()>().await;
+            })
+            .await;
+        });
+        assert!(
+            cleaned.load(Ordering::SeqCst),
+            "cleanup finished on {backend}"
+        );
+    }
+}
