@@ -23,6 +23,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod local;
+pub mod spec;
 
 use std::fmt;
 use std::future::Future;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 pub use local::LocalProvider;
+pub use spec::SandboxSpec;
 
 /// A boxed future, as the object-safe traits here return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
