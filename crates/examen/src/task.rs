@@ -150,6 +150,11 @@ pub struct Task {
     /// [`load_task_file_with_args`](crate::taskfile::load_task_file_with_args)),
     /// recorded as the log's `task_args` so a retry loads the same task.
     pub args: JsonObject,
+    /// The sandbox each sample's tools run in (`None`: an implicit local one per sample).
+    pub sandbox: Option<examen_sandbox::SandboxSpec>,
+    /// The provider of that sandbox, when it is not one of the built-in ones found by the
+    /// spec's type (a custom provider from Rust).
+    pub sandbox_provider: Option<Arc<dyn examen_sandbox::SandboxProvider>>,
 }
 
 impl Task {
@@ -172,6 +177,8 @@ impl Task {
             source_file: None,
             source_text: None,
             args: JsonObject::new(),
+            sandbox: None,
+            sandbox_provider: None,
         }
     }
 
@@ -217,6 +224,29 @@ impl Task {
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Runs each sample's tools in a sandbox of `spec`'s type (a built-in provider, found by
+    /// name): each sample gets its own, made before its solvers and taken down after.
+    #[must_use]
+    pub fn sandbox(mut self, spec: examen_sandbox::SandboxSpec) -> Self {
+        self.sandbox = Some(spec);
+        self
+    }
+
+    /// Runs each sample's tools in sandboxes of a custom `provider` (with `config`).
+    #[must_use]
+    pub fn sandbox_provider(
+        mut self,
+        provider: Arc<dyn examen_sandbox::SandboxProvider>,
+        config: Option<String>,
+    ) -> Self {
+        self.sandbox = Some(examen_sandbox::SandboxSpec {
+            kind: provider.name().to_owned(),
+            config,
+        });
+        self.sandbox_provider = Some(provider);
         self
     }
 

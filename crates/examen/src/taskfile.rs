@@ -238,6 +238,8 @@ pub struct TaskSpec {
     pub model_roles: IndexMap<String, String>,
     /// `metadata`.
     pub metadata: JsonObject,
+    /// `sandbox`.
+    pub sandbox: Option<examen_sandbox::SandboxSpec>,
     /// The `-T` overrides applied, as `{key: value}` (recorded in the log).
     pub args: JsonObject,
 }
@@ -433,6 +435,7 @@ impl TaskSpec {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         task.metadata = self.metadata.clone();
+        task.sandbox = self.sandbox.clone();
         task.source_file = Some(path.clone());
         task.source_text = Some(self.text.clone());
         task.args = self.args.clone();
@@ -610,6 +613,7 @@ fn locate(raw: RawTask, text: &str, file: &Path, args: &[(String, String)]) -> T
         },
         model_roles: raw.model_roles.unwrap_or_default(),
         metadata: raw.metadata.unwrap_or_default(),
+        sandbox: raw.sandbox.map(|s| s.0),
         args: JsonObject::new(),
     }
 }
@@ -729,6 +733,49 @@ struct RawTask {
     model_roles: Option<IndexMap<String, String>>,
     #[serde(default)]
     metadata: Option<JsonObject>,
+    #[serde(default)]
+    sandbox: Option<SandboxField>,
+}
+
+/// `sandbox`, in any of Inspect's forms (see [`examen_sandbox::SandboxSpec::from_json`]).
+struct SandboxField(examen_sandbox::SandboxSpec);
+
+impl<'de> Deserialize<'de> for SandboxField {
+    /// Checked inside the visitor, so that an error carries the line it is on.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        fn spec<E: de::Error>(value: JsonValue) -> Result<SandboxField, E> {
+            match examen_sandbox::SandboxSpec::from_json(&value) {
+                Ok(Some(spec)) => Ok(SandboxField(spec)),
+                Ok(None) => Err(E::custom("expected a sandbox type")),
+                Err(why) => Err(E::custom(why)),
+            }
+        }
+        impl<'de> Visitor<'de> for V {
+            type Value = SandboxField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sandbox type (`docker`), [type, config] or {type: ..., config: ...}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SandboxField, E> {
+                spec(JsonValue::String(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SandboxField, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<JsonValue>()? {
+                    items.push(item);
+                }
+                spec(JsonValue::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SandboxField, A::Error> {
+                let mut object = JsonObject::new();
+                while let Some((key, value)) = map.next_entry::<String, JsonValue>()? {
+                    object.insert(key, value);
+                }
+                spec(JsonValue::Object(object))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One component entry: a name, or `{name: arguments}`.

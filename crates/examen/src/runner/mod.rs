@@ -354,6 +354,8 @@ pub(crate) struct RunShared {
     pub(crate) tripped: Mutex<Option<EvalError>>,
     /// `SampleFinished` events, sent in the order of their progress counts.
     pub(crate) finished: finished::FinishedEvents,
+    /// The provider and configuration of the samples' sandboxes (`None`: implicit local ones).
+    pub(crate) sandbox: Option<sample::TaskSandbox>,
 }
 
 /// How long samples already running may take to finish after `fail_on_error` trips, before they
@@ -454,6 +456,27 @@ async fn run_task(
         };
     }
 
+    // The sandbox provider is found before anything runs: an unknown type fails the task now.
+    let sandbox = match &task.sandbox {
+        Some(spec) => {
+            let provider = match &task.sandbox_provider {
+                Some(provider) => Ok(provider.clone()),
+                None => examen_sandbox::ProviderRegistry::default().get(&spec.kind),
+            };
+            match provider {
+                Ok(provider) => Some(sample::TaskSandbox {
+                    provider,
+                    config: examen_sandbox::SandboxConfig {
+                        config: spec.config.clone(),
+                    },
+                    live: sample::LiveSandboxes::new(),
+                }),
+                Err(e) => return failed_outcome(format!("task `{}`: sandbox: {e}", task.name)),
+            }
+        }
+        None => None,
+    };
+
     // Roles: the eval's bindings win over the task's defaults.
     let mut roles = options.model_roles.clone();
     for (role, name) in &task.model_roles {
@@ -518,6 +541,10 @@ async fn run_task(
         eval.created = to_the_second(&started_at);
         eval.task_version = JsonValue::from(task.version);
         eval.task_file = task.source_file.as_ref().map(|p| p.display().to_string());
+        eval.sandbox = task
+            .sandbox
+            .as_ref()
+            .map(examen_sandbox::SandboxSpec::to_json);
         eval.task_args = task.args.clone();
         eval.task_args_passed = task.args.clone();
         eval.model_base_url = model.base_url().map(crate::context::redact_url);
@@ -640,6 +667,7 @@ async fn run_task(
         stopping: examen_rt::CancelToken::new(),
         tripped: Mutex::new(None),
         finished: finished::FinishedEvents::new(events_for_finished),
+        sandbox,
     });
     shared
         .emit(EvalEvent::TaskStarted {
@@ -689,7 +717,44 @@ async fn run_task(
     // Boxed: it holds the carry-over and the sample fan-out, which would
     // otherwise make every run's future (spawned, so moved on the stack in
     // debug builds) tens of kilobytes larger.
-    let outcome = cancel.run_until_cancelled(Box::pin(run_units)).await;
+    let task_init = async {
+        match &shared.sandbox {
+            Some(sandbox) => {
+                sandbox
+                    .provider
+                    .task_init(&shared.task.name, &sandbox.config)
+                    .await
+            }
+            None => Ok(()),
+        }
+    };
+    // A task whose sandbox cannot start runs no sample: each would fail the same way.
+    let task_init_error = task_init.await.err().map(|e| {
+        let provider = shared.sandbox.as_ref().map_or("", |s| s.provider.name());
+        format!("task `{}`: sandbox `{provider}`: {e}", task.name)
+    });
+    let outcome = match &task_init_error {
+        None => cancel.run_until_cancelled(Box::pin(run_units)).await,
+        Some(_) => Some(Ok(())),
+    };
+    // What the task's sandboxes left is taken down even when the run was cancelled; a failure
+    // is the run's error, since it may leave resources behind.
+    let mut task_cleanup_error = None;
+    if let Some(sandbox) = shared.sandbox.clone() {
+        let name = shared.task.name.clone();
+        // After every sample's own cleanup (Inspect's order), cancelled ones included.
+        let cleaned = examen_rt::shield(async move {
+            sandbox.live.wait_idle().await;
+            sandbox
+                .provider
+                .task_cleanup(&name, &sandbox.config, true)
+                .await
+        })
+        .await;
+        if let Some(Err(e)) = cleaned {
+            task_cleanup_error = Some(format!("task `{}`: sandbox cleanup failed: {e}", task.name));
+        }
+    }
 
     let errored = shared.errors.load(Ordering::SeqCst);
     let (mut status, mut error) = match outcome {
@@ -742,6 +807,11 @@ async fn run_task(
         }
         None => (None, Vec::new()),
     };
+    // The sandbox's own failures come first: nothing ran, or something may be left behind.
+    if let Some(message) = task_init_error.or(task_cleanup_error) {
+        status = EvalStatus::Error;
+        error = Some(EvalError::new(message.clone(), message));
+    }
     let finish = Arc::new(LogFinish {
         status,
         results,

@@ -20,6 +20,101 @@ use crate::transcript::{
 };
 use examen_types::log::{EvalRetryError, EvalSample};
 
+/// The provider and configuration of a task's sandboxes, and the count of samples' sandboxes
+/// not taken down yet (the task's cleanup waits for them).
+#[derive(Clone)]
+pub(crate) struct TaskSandbox {
+    pub(crate) provider: Arc<dyn examen_sandbox::SandboxProvider>,
+    pub(crate) config: examen_sandbox::SandboxConfig,
+    pub(crate) live: Arc<LiveSandboxes>,
+}
+
+/// Samples' sandboxes made and taken down, and a wake-up for [`wait_idle`](Self::wait_idle).
+/// A cancelled sample is dropped whenever its runtime gets to it (after the run's future has
+/// moved on), so its cleanup is counted rather than awaited where it starts.
+pub(crate) struct LiveSandboxes {
+    made: std::sync::atomic::AtomicUsize,
+    taken_down: std::sync::atomic::AtomicUsize,
+    wake: examen_rt::Sender<()>,
+    woken: examen_rt::Receiver<()>,
+}
+
+impl LiveSandboxes {
+    pub(crate) fn new() -> Arc<LiveSandboxes> {
+        let (wake, woken) = examen_rt::channel(1);
+        Arc::new(LiveSandboxes {
+            made: Default::default(),
+            taken_down: Default::default(),
+            wake,
+            woken,
+        })
+    }
+
+    fn made(&self) {
+        self.made.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn taken_down(&self) {
+        self.taken_down.fetch_add(1, Ordering::SeqCst);
+        // A full channel already holds a wake-up: the waiter will look at the counts again.
+        let _ = self.wake.try_send(());
+    }
+
+    /// Waits until every sandbox made has been taken down.
+    pub(crate) async fn wait_idle(&self) {
+        while self.taken_down.load(Ordering::SeqCst) < self.made.load(Ordering::SeqCst) {
+            if self.woken.recv().await.is_none() {
+                return;
+            }
+        }
+    }
+}
+
+/// A sample's sandboxes while it runs. Dropped before [`cleanup`](Self::cleanup) (the sample
+/// was cancelled), it takes them down anyway, shielded, as interrupted.
+struct SampleSandboxes {
+    task: TaskSandbox,
+    envs: Option<examen_sandbox::SandboxEnvironments>,
+}
+
+impl SampleSandboxes {
+    /// Takes the sandboxes down (shielded from cancellation, within its grace period).
+    async fn cleanup(mut self, interrupted: bool) -> Result<(), String> {
+        let Some(envs) = self.envs.take() else {
+            return Ok(());
+        };
+        let task = self.task.clone();
+        let cleaned = examen_rt::shield(async move {
+            let cleaned = task
+                .provider
+                .sample_cleanup(&task.config, envs, interrupted)
+                .await;
+            task.live.taken_down();
+            cleaned
+        })
+        .await;
+        match cleaned {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("it did not finish within its grace period".to_owned()),
+        }
+    }
+}
+
+impl Drop for SampleSandboxes {
+    fn drop(&mut self) {
+        if let Some(envs) = self.envs.take() {
+            let task = self.task.clone();
+            examen_rt::shield_detached(async move {
+                // The sample was cancelled: there is no record left to put a failure in.
+                // What a failed cleanup leaves is labelled for `examen sandbox cleanup`.
+                let _ = task.provider.sample_cleanup(&task.config, envs, true).await;
+                task.live.taken_down();
+            });
+        }
+    }
+}
+
 struct Attempt {
     state: TaskState,
     events: Vec<Event>,
@@ -125,13 +220,47 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
         })));
         t.end_span();
     }
+    // The sample's sandboxes, made before its solvers; a sample whose sandbox cannot be made
+    // fails without running.
+    let mut init_error = None;
+    let sandboxes = match &shared.sandbox {
+        Some(task) => {
+            let info = examen_sandbox::SampleInfo {
+                task: shared.task.name.clone(),
+                eval_id: String::new(),
+                sample_id: sample
+                    .id
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                epoch: epoch as u64,
+                metadata: sample.metadata.clone().unwrap_or_default(),
+            };
+            match task.provider.sample_init(&task.config, &info).await {
+                Ok(envs) => {
+                    task.live.made();
+                    Some(SampleSandboxes {
+                        task: task.clone(),
+                        envs: Some(envs),
+                    })
+                }
+                Err(e) => {
+                    let message = format!("sandbox `{}`: {e}", task.provider.name());
+                    init_error = Some(EvalError::new(message.clone(), message));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let envs = sandboxes.as_ref().and_then(|s| s.envs.clone());
     let generate = SampleContext {
         models: shared.models.clone(),
         config: shared.config.clone(),
         transcript: transcript.clone(),
         limits: Some(shared.limits),
         scorers: Some(shared.scorers.clone()),
-        tools: crate::tool::ToolContext::for_sample(transcript.clone(), None),
+        tools: crate::tool::ToolContext::for_sample(transcript.clone(), envs),
     };
 
     lock().begin_span("solvers", "solvers");
@@ -148,10 +277,15 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
         }
         Ok(())
     };
-    let solved = with_limits(solve, shared, &transcript).await;
+    let solved = if init_error.is_none() {
+        with_limits(solve, shared, &transcript).await
+    } else {
+        drop(solve);
+        Ok(())
+    };
     lock().close_spans();
 
-    let mut error = None;
+    let mut error = init_error;
     let mut limit = None;
     match solved {
         Ok(()) => {}
@@ -212,6 +346,28 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
             base,
             error: e.clone(),
         }));
+    }
+    if let Some(sandboxes) = sandboxes {
+        let interrupted = error.is_some() || limit.is_some();
+        if let Err(why) = sandboxes.cleanup(interrupted).await {
+            // Recorded in the sample, as Inspect logs it: the sample's result stands.
+            let mut t = lock();
+            let base = t.base();
+            t.push(Event::Logger(examen_types::event::LoggerEvent {
+                base,
+                message: examen_types::event::LoggingMessage {
+                    name: Some("examen.sandbox".to_owned()),
+                    level: "warning".to_owned(),
+                    message: format!("the sample's sandbox cleanup failed: {why}"),
+                    created: SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                    filename: "unknown".to_owned(),
+                    module: "unknown".to_owned(),
+                    lineno: 0,
+                },
+            }));
+        }
     }
     let (events, working_time) = {
         let mut t = lock();

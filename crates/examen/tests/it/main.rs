@@ -22,6 +22,8 @@ mod policy;
 mod react;
 /// Cancelling an eval, and continuing one from its log (`eval_retry`).
 mod resume;
+/// Samples in sandboxes: the provider lifecycle the runner drives, the task file's field.
+mod sandboxes;
 /// Task files: the example, the contract shape, and error locations.
 mod taskfile;
 /// The task-file parser on random and mutated text: errors, never panics.
