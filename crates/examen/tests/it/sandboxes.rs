@@ -28,6 +28,13 @@ impl Recording {
     fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
     }
+    /// How many sample cleanups were told the sample was interrupted.
+    fn interrupted_cleanups(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| *c == "sample_cleanup interrupted=true")
+            .count()
+    }
     fn note(&self, call: String) {
         self.calls.lock().unwrap().push(call);
     }
@@ -162,12 +169,7 @@ async fn a_sample_that_fails_or_hits_a_limit_is_cleaned_up_as_interrupted() {
     )
     .await;
     assert!(ran.sorted_samples().iter().all(|s| s.error.is_some()));
-    let interrupted = provider
-        .calls()
-        .iter()
-        .filter(|c| *c == "sample_cleanup interrupted=true")
-        .count();
-    assert_eq!(interrupted, 2, "{:?}", provider.calls());
+    assert_eq!(provider.interrupted_cleanups(), 2, "{:?}", provider.calls());
 
     // A time limit stops a command mid-way.
     let provider = Arc::new(Recording::default());
@@ -179,12 +181,7 @@ async fn a_sample_that_fails_or_hits_a_limit_is_cleaned_up_as_interrupted() {
     for sample in ran.sorted_samples() {
         assert_eq!(sample.limit.as_ref().map(|l| l.kind.as_str()), Some("time"));
     }
-    let interrupted = provider
-        .calls()
-        .iter()
-        .filter(|c| *c == "sample_cleanup interrupted=true")
-        .count();
-    assert_eq!(interrupted, 2, "{:?}", provider.calls());
+    assert_eq!(provider.interrupted_cleanups(), 2, "{:?}", provider.calls());
 }
 
 #[examen_rt::test]
@@ -272,10 +269,10 @@ fn a_cancelled_eval_still_takes_its_samples_sandboxes_down() {
             assert_eq!(outcome.status, examen_types::log::EvalStatus::Cancelled);
         });
         let calls = provider.calls();
-        let interrupted = calls
-            .iter()
-            .filter(|c| *c == "sample_cleanup interrupted=true")
-            .count();
-        assert_eq!(interrupted, 2, "on {backend}: {calls:?}");
+        assert_eq!(
+            provider.interrupted_cleanups(),
+            2,
+            "on {backend}: {calls:?}"
+        );
     }
 }
