@@ -108,92 +108,24 @@ pub async fn run(
     timeout: Option<Duration>,
 ) -> Result<Output, ProcessError> {
     let program = command.get_program().to_string_lossy().into_owned();
-    let work = run_to_end(command, input, program.clone());
-    match timeout {
-        None => work.await,
-        Some(after) => match crate::time::timeout(after, work).await {
-            Ok(result) => result,
-            Err(_) => Err(ProcessError::TimedOut { program, after }),
-        },
-    }
-}
-
-async fn run_to_end(
-    mut command: Command,
-    input: Option<Vec<u8>>,
-    program: String,
-) -> Result<Output, ProcessError> {
-    command.process_group(0);
-    let has_input = input.is_some();
-    let stdin = || {
-        if has_input {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        }
+    // `exec` with no grace period (the kill follows at once) and nothing left out.
+    let options = ExecOptions {
+        input,
+        timeout,
+        kill_grace: Duration::ZERO,
+        output_limit: usize::MAX,
     };
-    let io_error = |source| ProcessError::Io {
-        program: program.clone(),
-        source,
-    };
-    let spawn_error = |source| ProcessError::Spawn {
-        program: program.clone(),
-        source,
-    };
-    match expect_context("process::run").spawner {
-        Spawner::Tokio => {
-            use tokio::io::AsyncWriteExt;
-            let mut child = tokio::process::Command::from(command)
-                .stdin(stdin())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(spawn_error)?;
-            let group = KillGroupOnDrop::new(child.id());
-            let stdin = child.stdin.take();
-            let feed = async move {
-                if let (Some(mut stdin), Some(input)) = (stdin, input) {
-                    // A process that exits without reading its input is not an error of ours.
-                    let _ = stdin.write_all(&input).await;
-                }
-            };
-            let ((), output) = futures_util::future::join(feed, child.wait_with_output()).await;
-            let output = output.map_err(io_error)?;
-            group.disarm();
-            Ok(Output {
-                status: output.status,
-                stdout: output.stdout,
-                stderr: output.stderr,
-            })
-        }
-        Spawner::Smol(_) => {
-            use futures_util::io::AsyncWriteExt;
-            // async-process keeps stdio settings of its own, so they are set after the conversion.
-            let mut child = async_process::Command::from(command)
-                .stdin(stdin())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(spawn_error)?;
-            let group = KillGroupOnDrop::new(Some(child.id()));
-            let stdin = child.stdin.take();
-            let feed = async move {
-                if let (Some(mut stdin), Some(input)) = (stdin, input) {
-                    let _ = stdin.write_all(&input).await;
-                    let _ = stdin.close().await;
-                }
-            };
-            let ((), output) = futures_util::future::join(feed, child.output()).await;
-            let output = output.map_err(io_error)?;
-            group.disarm();
-            Ok(Output {
-                status: output.status,
-                stdout: output.stdout,
-                stderr: output.stderr,
-            })
-        }
+    let execution = exec(command, options).await?;
+    match execution.status {
+        Some(status) if !execution.timed_out => Ok(Output {
+            status,
+            stdout: execution.stdout,
+            stderr: execution.stderr,
+        }),
+        _ => Err(ProcessError::TimedOut {
+            program,
+            after: timeout.unwrap_or_default(),
+        }),
     }
 }
 
