@@ -444,6 +444,28 @@ impl ProviderRegistry {
     }
 }
 
+/// `text` quoted for a POSIX shell, as Python's `shlex.quote` quotes it (sandbox events show
+/// commands in this form, as Inspect's do).
+pub fn shell_quote(text: &str) -> String {
+    if text.is_empty() {
+        return "''".to_owned();
+    }
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if text.chars().all(safe) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', r#"'"'"'"#))
+}
+
+/// A command line, each part quoted by [`shell_quote`] (Python's
+/// `" ".join(shlex.quote(c) for c in cmd)`).
+pub fn shell_join(cmd: &[String]) -> String {
+    cmd.iter()
+        .map(|part| shell_quote(part))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The exit code a shell reports for `status`: the code, or 128 + the signal that ended it.
 pub(crate) fn returncode(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;

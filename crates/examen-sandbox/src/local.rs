@@ -278,7 +278,7 @@ impl Sandbox for LocalSandbox {
     fn connection(&self) -> Result<SandboxConnection, SandboxError> {
         Ok(SandboxConnection {
             kind: "local".to_owned(),
-            command: format!("cd {}", shell_quote(&self.dir.to_string_lossy())),
+            command: format!("cd {}", crate::shell_quote(&self.dir.to_string_lossy())),
             container: None,
         })
     }
@@ -286,16 +286,4 @@ impl Sandbox for LocalSandbox {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
-}
-
-/// `text` quoted for a POSIX shell.
-pub(crate) fn shell_quote(text: &str) -> String {
-    if !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:=@%,".contains(&b))
-    {
-        return text.to_owned();
-    }
-    format!("'{}'", text.replace('\'', r"'\''"))
 }

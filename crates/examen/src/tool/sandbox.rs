@@ -51,7 +51,7 @@ impl RecordedSandbox {
     /// had written.
     pub async fn exec(&self, request: ExecRequest) -> Result<ExecResult, SandboxError> {
         let started = self.started();
-        let cmd = shell_join(&request.cmd);
+        let cmd = examen_sandbox::shell_join(&request.cmd);
         let options = exec_options(&request);
         let input = request
             .input
@@ -192,26 +192,6 @@ fn exec_options(request: &ExecRequest) -> JsonObject {
     options
 }
 
-/// Python's `" ".join(shlex.quote(c) for c in cmd)`.
-pub(crate) fn shell_join(cmd: &[String]) -> String {
-    cmd.iter()
-        .map(|part| shlex_quote(part))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Python's `shlex.quote`.
-fn shlex_quote(text: &str) -> String {
-    if text.is_empty() {
-        return "''".to_owned();
-    }
-    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
-    if text.chars().all(safe) {
-        return text.to_owned();
-    }
-    format!("'{}'", text.replace('\'', r#"'"'"'"#))
-}
-
 /// Inspect's `content_display` for text: at most 10,000 characters and 20 lines, then a note
 /// of how many lines were left out.
 pub(crate) fn content_display(text: &str) -> String {
@@ -263,7 +243,7 @@ mod tests {
             .map(String::from)
             .to_vec();
         assert_eq!(
-            shell_join(&cmd),
+            examen_sandbox::shell_join(&cmd),
             r#"bash --login -c 'echo '"'"'hi'"'"' && ls' ''"#
         );
     }
