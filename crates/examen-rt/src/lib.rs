@@ -62,7 +62,7 @@ pub use limiter::{Acquire, CapacityLimiter, Permit};
 pub use ordered::{ordered, Ordered};
 pub use runtime::{
     current_backend, run, shield, shield_detached, shield_with_grace, spawn, yield_now, JoinError,
-    JoinHandle, DEFAULT_SHIELD_GRACE,
+    JoinHandle, Outstanding, OutstandingGuard, DEFAULT_SHIELD_GRACE,
 };
 pub use time::{fail_after, move_on_after, sleep, timeout, timeout_at, Elapsed, Sleep, Timeout};
 

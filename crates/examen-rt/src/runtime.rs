@@ -93,20 +93,25 @@ pub fn current_backend() -> Option<Backend> {
     CONTEXT.with(|slot| slot.borrow().as_ref().map(|ctx| ctx.spawner.backend()))
 }
 
-/// Counts shielded work and blocking calls still running, so that [`run`] can wait for them.
-#[derive(Default)]
-pub(crate) struct Outstanding {
+/// Counts work still running that someone must wait for: each piece holds an
+/// [`OutstandingGuard`] until it is done, and [`wait_idle`](Self::wait_idle) waits for the
+/// count to reach zero. [`run`] counts shielded work and blocking calls this way; it suits any
+/// work started where it cannot be awaited (cleanup begun in a `Drop`).
+#[derive(Debug, Default)]
+pub struct Outstanding {
     count: AtomicUsize,
     done: event_listener::Event,
 }
 
 impl Outstanding {
-    pub(crate) fn enter(self: &Arc<Self>) -> OutstandingGuard {
+    /// Counts one more piece of work, until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> OutstandingGuard {
         self.count.fetch_add(1, Ordering::SeqCst);
         OutstandingGuard(self.clone())
     }
 
-    async fn wait_idle(&self) {
+    /// Waits until no piece of work is counted.
+    pub async fn wait_idle(&self) {
         loop {
             if self.count.load(Ordering::SeqCst) == 0 {
                 return;
@@ -120,7 +125,9 @@ impl Outstanding {
     }
 }
 
-pub(crate) struct OutstandingGuard(Arc<Outstanding>);
+/// One piece of work counted by an [`Outstanding`], until it drops.
+#[derive(Debug)]
+pub struct OutstandingGuard(Arc<Outstanding>);
 
 impl Drop for OutstandingGuard {
     fn drop(&mut self) {

@@ -469,7 +469,7 @@ async fn run_task(
                     config: examen_sandbox::SandboxConfig {
                         config: spec.config.clone(),
                     },
-                    live: sample::LiveSandboxes::new(),
+                    live: Arc::default(),
                 }),
                 Err(e) => return failed_outcome(format!("task `{}`: sandbox: {e}", task.name)),
             }

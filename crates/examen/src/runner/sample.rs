@@ -20,54 +20,15 @@ use crate::transcript::{
 };
 use examen_types::log::{EvalRetryError, EvalSample};
 
-/// The provider and configuration of a task's sandboxes, and the count of samples' sandboxes
-/// not taken down yet (the task's cleanup waits for them).
+/// The provider and configuration of a task's sandboxes, and the samples' sandboxes not taken
+/// down yet, which the task's cleanup waits for: a cancelled sample is dropped whenever its
+/// runtime gets to it (after the run's future has moved on), so its cleanup is counted rather
+/// than awaited where it starts.
 #[derive(Clone)]
 pub(crate) struct TaskSandbox {
     pub(crate) provider: Arc<dyn examen_sandbox::SandboxProvider>,
     pub(crate) config: examen_sandbox::SandboxConfig,
-    pub(crate) live: Arc<LiveSandboxes>,
-}
-
-/// Samples' sandboxes made and taken down, and a wake-up for [`wait_idle`](Self::wait_idle).
-/// A cancelled sample is dropped whenever its runtime gets to it (after the run's future has
-/// moved on), so its cleanup is counted rather than awaited where it starts.
-pub(crate) struct LiveSandboxes {
-    made: std::sync::atomic::AtomicUsize,
-    taken_down: std::sync::atomic::AtomicUsize,
-    wake: examen_rt::Sender<()>,
-    woken: examen_rt::Receiver<()>,
-}
-
-impl LiveSandboxes {
-    pub(crate) fn new() -> Arc<LiveSandboxes> {
-        let (wake, woken) = examen_rt::channel(1);
-        Arc::new(LiveSandboxes {
-            made: Default::default(),
-            taken_down: Default::default(),
-            wake,
-            woken,
-        })
-    }
-
-    fn made(&self) {
-        self.made.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn taken_down(&self) {
-        self.taken_down.fetch_add(1, Ordering::SeqCst);
-        // A full channel already holds a wake-up: the waiter will look at the counts again.
-        let _ = self.wake.try_send(());
-    }
-
-    /// Waits until every sandbox made has been taken down.
-    pub(crate) async fn wait_idle(&self) {
-        while self.taken_down.load(Ordering::SeqCst) < self.made.load(Ordering::SeqCst) {
-            if self.woken.recv().await.is_none() {
-                return;
-            }
-        }
-    }
+    pub(crate) live: Arc<examen_rt::Outstanding>,
 }
 
 /// A sample's sandboxes while it runs. Dropped before [`cleanup`](Self::cleanup) (the sample
@@ -75,6 +36,8 @@ impl LiveSandboxes {
 struct SampleSandboxes {
     task: TaskSandbox,
     envs: Option<examen_sandbox::SandboxEnvironments>,
+    /// Counts these sandboxes in the task's `live` until they are taken down.
+    live: Option<examen_rt::OutstandingGuard>,
 }
 
 impl SampleSandboxes {
@@ -84,13 +47,12 @@ impl SampleSandboxes {
             return Ok(());
         };
         let task = self.task.clone();
+        let live = self.live.take();
         let cleaned = examen_rt::shield(async move {
-            let cleaned = task
-                .provider
+            let _live = live;
+            task.provider
                 .sample_cleanup(&task.config, envs, interrupted)
-                .await;
-            task.live.taken_down();
-            cleaned
+                .await
         })
         .await;
         match cleaned {
@@ -105,11 +67,12 @@ impl Drop for SampleSandboxes {
     fn drop(&mut self) {
         if let Some(envs) = self.envs.take() {
             let task = self.task.clone();
+            let live = self.live.take();
             examen_rt::shield_detached(async move {
+                let _live = live;
                 // The sample was cancelled: there is no record left to put a failure in.
                 // What a failed cleanup leaves is labelled for `examen sandbox cleanup`.
                 let _ = task.provider.sample_cleanup(&task.config, envs, true).await;
-                task.live.taken_down();
             });
         }
     }
@@ -237,13 +200,11 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
                 metadata: sample.metadata.clone().unwrap_or_default(),
             };
             match task.provider.sample_init(&task.config, &info).await {
-                Ok(envs) => {
-                    task.live.made();
-                    Some(SampleSandboxes {
-                        task: task.clone(),
-                        envs: Some(envs),
-                    })
-                }
+                Ok(envs) => Some(SampleSandboxes {
+                    task: task.clone(),
+                    envs: Some(envs),
+                    live: Some(task.live.enter()),
+                }),
                 Err(e) => {
                     let message = format!("sandbox `{}`: {e}", task.provider.name());
                     init_error = Some(EvalError::new(message.clone(), message));
