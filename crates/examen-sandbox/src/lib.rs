@@ -350,6 +350,20 @@ pub struct SampleInfo {
     pub metadata: examen_types::JsonObject,
 }
 
+/// Something a provider made and never took down (a run under `--no-sandbox-cleanup`, or one
+/// that crashed), found by its labels rather than by a state file, for
+/// `examen sandbox cleanup`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// What `examen sandbox cleanup PROVIDER ID` names it by (a directory, a compose
+    /// project...).
+    pub id: String,
+    /// The eval it was made for, from its label (empty when the label has none).
+    pub eval_id: String,
+    /// What it is, for a person (`directory /tmp/examen-local-...`, `container ...`).
+    pub description: String,
+}
+
 /// A kind of sandbox (Inspect's `SandboxEnvironment` classmethods): makes each sample's
 /// environments and takes them down.
 pub trait SandboxProvider: Send + Sync + fmt::Debug {
@@ -396,6 +410,26 @@ pub trait SandboxProvider: Send + Sync + fmt::Debug {
         _cleanup: bool,
     ) -> BoxFuture<'a, Result<(), SandboxError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// What this provider made and did not take down, found by its labels (Inspect's
+    /// `cli_cleanup` lists them the same way). Those of a running eval are listed too.
+    fn leftovers(&self) -> BoxFuture<'_, Result<Vec<Leftover>, SandboxError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Removes one of [`leftovers`](Self::leftovers).
+    fn remove_leftover<'a>(
+        &'a self,
+        leftover: &'a Leftover,
+    ) -> BoxFuture<'a, Result<(), SandboxError>> {
+        Box::pin(async move {
+            Err(SandboxError::Invalid(format!(
+                "the `{}` sandbox leaves nothing to remove, so it cannot remove {}",
+                self.name(),
+                leftover.id
+            )))
+        })
     }
 }
 

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    BoxFuture, ExecRequest, ExecResult, SampleInfo, Sandbox, SandboxConfig, SandboxConnection,
-    SandboxEnvironments, SandboxError, SandboxProvider, DEFAULT_OUTPUT_LIMIT, MAX_READ_FILE_SIZE,
+    BoxFuture, ExecRequest, ExecResult, Leftover, SampleInfo, Sandbox, SandboxConfig,
+    SandboxConnection, SandboxEnvironments, SandboxError, SandboxProvider, DEFAULT_OUTPUT_LIMIT,
+    MAX_READ_FILE_SIZE,
 };
 
 /// Between `SIGTERM` and `SIGKILL` after a timeout (Inspect's local grace period).
@@ -37,8 +38,15 @@ impl Default for LocalProvider {
     }
 }
 
-/// The name of a `local` sample directory starts with this, so leftovers can be found.
+/// The name of a `local` sample directory starts with this, so leftovers can be found: its
+/// full name is `examen-local-{eval id}-{random}`, the eval id being its label.
 pub const DIR_PREFIX: &str = "examen-local-";
+
+/// The eval id a sample directory's name carries, when `name` is one.
+fn labelled_eval_id(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix(DIR_PREFIX)?;
+    Some(rest.rsplit_once('-').map_or("", |(eval_id, _)| eval_id))
+}
 
 impl SandboxProvider for LocalProvider {
     fn name(&self) -> &str {
@@ -48,12 +56,19 @@ impl SandboxProvider for LocalProvider {
     fn sample_init<'a>(
         &'a self,
         _config: &'a SandboxConfig,
-        _sample: &'a SampleInfo,
+        sample: &'a SampleInfo,
     ) -> BoxFuture<'a, Result<SandboxEnvironments, SandboxError>> {
         Box::pin(async move {
-            let dir = self
-                .root
-                .join(format!("{DIR_PREFIX}{}", examen_types::short_uuid()));
+            // The eval id goes into the name only as the label; keep it to a safe alphabet.
+            let label: String = sample
+                .eval_id
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect();
+            let dir = self.root.join(format!(
+                "{DIR_PREFIX}{label}-{}",
+                examen_types::short_uuid()
+            ));
             let made = dir.clone();
             examen_rt::to_thread(move || std::fs::create_dir_all(&made))
                 .await
@@ -100,6 +115,61 @@ impl SandboxProvider for LocalProvider {
                 }
             }
             Ok(())
+        })
+    }
+
+    fn leftovers(&self) -> BoxFuture<'_, Result<Vec<Leftover>, SandboxError>> {
+        let root = self.root.clone();
+        Box::pin(async move {
+            let listed = root.clone();
+            let found = examen_rt::to_thread(move || -> std::io::Result<Vec<Leftover>> {
+                let mut found = Vec::new();
+                for entry in std::fs::read_dir(&listed)? {
+                    let entry = entry?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let Some(eval_id) = labelled_eval_id(&name) else {
+                        continue;
+                    };
+                    if !entry.file_type()?.is_dir() {
+                        continue;
+                    }
+                    found.push(Leftover {
+                        eval_id: eval_id.to_owned(),
+                        description: format!("directory {}", entry.path().display()),
+                        id: name,
+                    });
+                }
+                found.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(found)
+            })
+            .await;
+            found.map_err(|source| SandboxError::Io {
+                what: format!("listing {}", root.display()),
+                source,
+            })
+        })
+    }
+
+    fn remove_leftover<'a>(
+        &'a self,
+        leftover: &'a Leftover,
+    ) -> BoxFuture<'a, Result<(), SandboxError>> {
+        Box::pin(async move {
+            // Only a direct child with the label: an id is never a path to follow.
+            if labelled_eval_id(&leftover.id).is_none() || leftover.id.contains('/') {
+                return Err(SandboxError::Invalid(format!(
+                    "`{}` is not a local sandbox directory (they are named {DIR_PREFIX}...)",
+                    leftover.id
+                )));
+            }
+            let dir = self.root.join(&leftover.id);
+            let removed = dir.clone();
+            examen_rt::to_thread(move || std::fs::remove_dir_all(&removed))
+                .await
+                .map_err(|source| SandboxError::Io {
+                    what: format!("removing {}", dir.display()),
+                    source,
+                })
         })
     }
 }

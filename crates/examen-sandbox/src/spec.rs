@@ -106,8 +106,8 @@ impl SandboxSpec {
 
     /// Inspect's `resolve_sandbox`: the task's type wins; a sample's configuration replaces the
     /// task's when the sample names the same type, or when it is a Dockerfile or compose file
-    /// and the task's type takes those (`docker_compatible`). `None` when the task has no
-    /// sandbox. The second value says why a sample's configuration was left out, for a
+    /// and the task's type takes those (`docker_compatible`). With no task sandbox, the
+    /// sample's own is used. The second value says why a sample's configuration was left out, for a
     /// warning, when it was.
     pub fn resolve(
         task: Option<&SandboxSpec>,
@@ -115,7 +115,7 @@ impl SandboxSpec {
         docker_compatible: impl Fn(&str) -> bool,
     ) -> (Option<SandboxSpec>, Option<String>) {
         let Some(task) = task else {
-            return (None, None);
+            return (sample.cloned(), None);
         };
         let Some((sample, sample_config)) =
             sample.and_then(|s| s.config.as_ref().map(|config| (s, config)))
@@ -222,11 +222,12 @@ mod tests {
     fn the_task_type_wins_and_a_sample_config_carries_over_as_inspect_does() {
         let docker_like = |kind: &str| kind == "docker";
         let task = spec("docker", Some("compose.yaml"));
-        // No task sandbox: none, whatever the sample says.
+        // No task sandbox: the sample's own (Inspect's `elif sample.sandbox is not None`).
         assert_eq!(
             SandboxSpec::resolve(None, Some(&task), docker_like),
-            (None, None)
+            (Some(task.clone()), None)
         );
+        assert_eq!(SandboxSpec::resolve(None, None, docker_like), (None, None));
         // Same type: the sample's configuration.
         let sample = spec("docker", Some("other/compose.yaml"));
         assert_eq!(

@@ -391,3 +391,32 @@ async fn the_local_sandbox_runs_as_the_current_user_only() {
     );
     sample.cleanup(false).await;
 }
+
+#[examen_rt::test]
+async fn what_is_not_cleaned_up_is_found_by_its_label_and_removed() {
+    for provider in providers() {
+        let name = provider.name().to_owned();
+        let eval_id = format!("leftover{}", examen_types::short_uuid());
+        let sample = SampleInfo {
+            eval_id: eval_id.clone(),
+            sample_id: "1".to_owned(),
+            ..SampleInfo::default()
+        };
+        let envs = provider
+            .sample_init(&SandboxConfig::default(), &sample)
+            .await
+            .unwrap();
+        let sandbox = envs.default_sandbox().cloned().unwrap();
+        sandbox.write_file("kept.txt", b"still here").await.unwrap();
+        drop((sandbox, envs)); // as under --no-sandbox-cleanup: no sample_cleanup
+
+        let mine = |all: Vec<examen_sandbox::Leftover>| -> Vec<examen_sandbox::Leftover> {
+            all.into_iter().filter(|l| l.eval_id == eval_id).collect()
+        };
+        let found = mine(provider.leftovers().await.unwrap());
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        provider.remove_leftover(&found[0]).await.unwrap();
+        let after = mine(provider.leftovers().await.unwrap());
+        assert!(after.is_empty(), "{name}: still there: {after:?}");
+    }
+}
