@@ -58,9 +58,40 @@ pub(crate) enum Command {
     List(ListArgs),
     /// Print the reference of the EXAMEN_* environment variables (Markdown).
     Env,
+    /// Sandboxes: remove what evals left behind.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Print a generated page of the user guide (docs/src/cli.md, the task-file tables).
     #[command(hide = true)]
     Reference(crate::reference::ReferenceArgs),
+}
+
+/// `examen sandbox ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SandboxCommand {
+    /// Remove sandboxes evals left behind (run with --no-sandbox-cleanup, or killed), found
+    /// by their labels: all of them, those of one type, or one by its id.
+    ///
+    /// Sandboxes of evals still running are removed too.
+    Cleanup(SandboxCleanupArgs),
+}
+
+/// `examen sandbox cleanup`.
+#[derive(Debug, Args)]
+pub(crate) struct SandboxCleanupArgs {
+    /// The sandbox type (local, bwrap, docker) [default: every type].
+    #[arg(value_name = "TYPE")]
+    pub(crate) provider: Option<String>,
+
+    /// The one sandbox to remove (as the eval's report or `--dry-run` names it) [default: all].
+    #[arg(value_name = "ID", requires = "provider")]
+    pub(crate) id: Option<String>,
+
+    /// List what would be removed, and remove nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 /// `examen eval`.
@@ -112,6 +143,17 @@ pub(crate) struct EvalArgs {
     )]
     pub(crate) sample_id: Vec<String>,
 
+    /// Run every task's samples in this sandbox, TYPE or TYPE:CONFIG (e.g. `docker`,
+    /// `docker:compose.yaml`, `bwrap`), instead of the tasks' own; samples' configurations
+    /// still apply.
+    #[arg(long, value_name = "TYPE[:CONFIG]", value_parser = parse_sandbox, help_heading = "Sandbox")]
+    pub(crate) sandbox: Option<examen_sandbox::SandboxSpec>,
+
+    /// Keep the samples' sandboxes when they end, and print how to get into each and how to
+    /// remove them (`examen sandbox cleanup`).
+    #[arg(long, help_heading = "Sandbox")]
+    pub(crate) no_sandbox_cleanup: bool,
+
     /// Times to run each sample [default: the task's, else 1].
     #[arg(long, value_name = "N", value_parser = positive_u32, help_heading = "Task")]
     pub(crate) epochs: Option<u32>,
@@ -161,6 +203,11 @@ pub(crate) struct EvalArgs {
     /// Task × model runs at once [default: the number of models].
     #[arg(long, value_name = "N", value_parser = positive, help_heading = "Concurrency")]
     pub(crate) max_tasks: Option<usize>,
+
+    /// Samples holding sandboxes at once, per sandbox type [default: the type's: docker
+    /// 2 × CPUs, bwrap and local unlimited].
+    #[arg(long, value_name = "N", value_parser = positive, help_heading = "Concurrency")]
+    pub(crate) max_sandboxes: Option<usize>,
 
     /// Retries of a failed model call [default: unlimited within --timeout].
     #[arg(long, value_name = "N", help_heading = "Concurrency")]
@@ -591,9 +638,18 @@ impl Command {
             Command::Eval(args) => Some(&args.run),
             Command::EvalRetry(args) => Some(&args.run),
             Command::Score(args) => Some(&args.run),
-            Command::Log { .. } | Command::List(_) | Command::Env | Command::Reference(_) => None,
+            Command::Log { .. }
+            | Command::List(_)
+            | Command::Env
+            | Command::Sandbox { .. }
+            | Command::Reference(_) => None,
         }
     }
+}
+
+/// `--sandbox TYPE[:CONFIG]`.
+fn parse_sandbox(text: &str) -> Result<examen_sandbox::SandboxSpec, String> {
+    examen_sandbox::SandboxSpec::parse_cli(text)
 }
 
 #[cfg(test)]

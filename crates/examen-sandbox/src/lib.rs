@@ -376,6 +376,12 @@ pub trait SandboxProvider: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Whether it takes a Dockerfile or compose file as its configuration, so that a
+    /// sample's such file is carried over to it (Inspect's `is_docker_compatible`).
+    fn is_docker_compatible(&self) -> bool {
+        false
+    }
+
     /// Once per task and configuration, before its first sample (build or check images...).
     fn task_init<'a>(
         &'a self,

@@ -332,6 +332,9 @@ pub struct EvalConfig {
     /// Concurrent subprocesses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_subprocesses: Option<u64>,
+    /// Samples holding sandboxes at once, per sandbox type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sandboxes: Option<u64>,
     /// Clean up sandboxes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_cleanup: Option<bool>,

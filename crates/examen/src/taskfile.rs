@@ -342,6 +342,8 @@ impl TaskSpec {
                     }));
                 }
                 let mut dataset = Dataset::from_samples(samples.clone()).map_err(dataset_error)?;
+                // Inline samples' files are beside the task file.
+                crate::dataset::resolve_sample_files(&mut dataset.samples, dir);
                 dataset.name = spec.options.name.clone();
                 if let Some(seed) = spec.options.shuffle {
                     dataset.shuffle(seed);
@@ -1153,6 +1155,9 @@ struct RawFields {
     id: Option<String>,
     choices: Option<String>,
     metadata: Option<Vec<String>>,
+    sandbox: Option<String>,
+    files: Option<String>,
+    setup: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1298,6 +1303,9 @@ impl TryFrom<RawDataset> for DatasetSpec {
                 id: f.id.unwrap_or(defaults.id),
                 choices: f.choices.unwrap_or(defaults.choices),
                 metadata: f.metadata,
+                sandbox: f.sandbox.unwrap_or(defaults.sandbox),
+                files: f.files.unwrap_or(defaults.files),
+                setup: f.setup.unwrap_or(defaults.setup),
             },
             None => defaults,
         };

@@ -81,6 +81,7 @@ where
         Ok(()) => {}
     }
     report_failures(&summaries);
+    report_kept_sandboxes(&outcomes);
     match exit_for(&outcomes) {
         Exit::Interrupted => Err(interrupted(&outcomes, not_started)),
         exit => Ok(exit),
@@ -181,6 +182,36 @@ fn report(
     }
     stdout.flush()?;
     Ok(())
+}
+
+/// Under `--no-sandbox-cleanup`: what was kept, how to get into it and how to remove it (on
+/// stderr, beside the results).
+fn report_kept_sandboxes(outcomes: &[EvalOutcome]) {
+    let kept: Vec<_> = outcomes.iter().flat_map(|o| &o.kept_sandboxes).collect();
+    if kept.is_empty() {
+        return;
+    }
+    let mut stderr = anstream::stderr().lock();
+    let _ = writeln!(stderr, "Sandboxes kept (--no-sandbox-cleanup):");
+    let mut providers: Vec<&str> = Vec::new();
+    for sandbox in &kept {
+        if !providers.contains(&sandbox.provider.as_str()) {
+            providers.push(&sandbox.provider);
+        }
+        for (name, connection) in &sandbox.environments {
+            let _ = writeln!(
+                stderr,
+                "  sample {} epoch {} {name} ({}): {}",
+                sandbox.sample_id, sandbox.epoch, sandbox.provider, connection.command
+            );
+        }
+    }
+    for provider in providers {
+        let _ = writeln!(
+            stderr,
+            "Remove them with `examen sandbox cleanup {provider}` (or one with `examen sandbox cleanup {provider} ID`; `--dry-run` lists the ids)."
+        );
+    }
 }
 
 /// One line on stderr per failed run.
@@ -382,6 +413,9 @@ fn eval_options(args: &EvalArgs, cancel: CancelToken) -> Result<EvalOptions, Cli
             .map(|(k, v)| (k.clone(), JsonValue::from(v.as_str())))
             .collect(),
         cancel: Some(cancel),
+        sandbox: args.sandbox.clone(),
+        max_sandboxes: args.max_sandboxes,
+        sandbox_cleanup: args.no_sandbox_cleanup.then_some(false),
         ..EvalOptions::default()
     })
 }

@@ -5,6 +5,7 @@ pub(crate) mod eval;
 pub(crate) mod eval_retry;
 pub(crate) mod list;
 pub(crate) mod log;
+pub(crate) mod sandbox;
 pub(crate) mod score;
 
 use examen_rt::CancelToken;
@@ -44,6 +45,7 @@ pub(crate) async fn run(cli: Cli, cancel: CancelToken) -> Result<Exit, CliError>
         Command::Log { command } => log::run(command),
         Command::List(args) => list::run(&args),
         Command::Env => env::run(),
+        Command::Sandbox { command } => sandbox::run(command).await,
         Command::Reference(args) => crate::reference::run(&args),
     }
 }

@@ -296,6 +296,9 @@ pub(crate) async fn consume(
                     progress.read_gauges(&gauges(&models));
                 }
                 progress.apply(&event);
+                if let EvalEvent::Warning { message, .. } = &event {
+                    display.warning(message);
+                }
                 display.event(&event, &progress);
             }
             Ok(None) => break,

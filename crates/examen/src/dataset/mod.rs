@@ -37,6 +37,14 @@ pub struct FieldSpec {
     /// Fields copied into the metadata. When `None`, a `metadata` field
     /// holding an object (or a JSON string) is used.
     pub metadata: Option<Vec<String>>,
+    /// Field holding the sample's sandbox (default `sandbox`): a type, `[type, config]`, an
+    /// object, or a JSON list in a string.
+    pub sandbox: String,
+    /// Field holding the files copied into the sandbox (default `files`): an object (or a
+    /// JSON string of one) from `[env:]path` to a file, a data URI or text.
+    pub files: String,
+    /// Field holding the setup script (default `setup`): a file or the script's text.
+    pub setup: String,
 }
 
 impl Default for FieldSpec {
@@ -47,6 +55,9 @@ impl Default for FieldSpec {
             id: "id".into(),
             choices: "choices".into(),
             metadata: None,
+            sandbox: "sandbox".into(),
+            files: "files".into(),
+            setup: "setup".into(),
         }
     }
 }
@@ -212,6 +223,9 @@ impl Dataset {
                     message,
                 })?;
             samples.push(sample);
+        }
+        if let Some(dir) = path.parent() {
+            resolve_sample_files(&mut samples, dir);
         }
         let mut dataset = Dataset {
             name: options
@@ -437,11 +451,94 @@ pub fn record_to_exact_sample(
         choices: read_choices(record.get(&fields.choices)),
         id: read_id(record.get(&fields.id), id_literal, &fields.id)?,
         metadata,
-        // Sandboxes are not read from datasets yet.
-        sandbox: None,
-        files: None,
-        setup: None,
+        sandbox: read_sandbox(record.get(&fields.sandbox), &fields.sandbox)?,
+        files: read_files(record.get(&fields.files), &fields.files)?,
+        setup: match record.get(&fields.setup) {
+            None | Some(JsonValue::Null) => None,
+            Some(JsonValue::String(text)) => Some(text.clone()),
+            Some(other) => {
+                return Err(format!(
+                    "the `{}` field must be a file name or the script's text, got {}",
+                    fields.setup,
+                    json_type(other)
+                ))
+            }
+        },
     })
+}
+
+/// A sample's sandbox, checked and written in the log's form (`{"type": ..., "config": ...}`).
+fn read_sandbox(value: Option<&JsonValue>, field: &str) -> Result<Option<JsonValue>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    match examen_sandbox::SandboxSpec::from_json(value) {
+        Ok(spec) => Ok(spec.as_ref().map(examen_sandbox::SandboxSpec::to_json)),
+        Err(e) => Err(format!("the `{field}` field: {e}")),
+    }
+}
+
+/// A sample's files: an object of strings, or a JSON string holding one (as a CSV cell).
+fn read_files(value: Option<&JsonValue>, field: &str) -> Result<Option<JsonObject>, String> {
+    let map = match value {
+        None | Some(JsonValue::Null) => return Ok(None),
+        Some(JsonValue::Object(map)) => map.clone(),
+        Some(JsonValue::String(text)) if text.trim().is_empty() => return Ok(None),
+        Some(JsonValue::String(text)) => match serde_json::from_str::<JsonValue>(text) {
+            Ok(JsonValue::Object(map)) => map,
+            _ => {
+                return Err(format!(
+                    "the `{field}` field must hold an object from file names to contents"
+                ))
+            }
+        },
+        Some(other) => {
+            return Err(format!(
+                "the `{field}` field must be an object from file names to contents, got {}",
+                json_type(other)
+            ))
+        }
+    };
+    if let Some((name, value)) = map.iter().find(|(_, v)| !v.is_string()) {
+        return Err(format!(
+            "the `{field}` field: `{name}` must be a file name, a data URI or text, got {}",
+            json_type(value)
+        ));
+    }
+    Ok(Some(map))
+}
+
+/// Inspect's `resolve_sample_files`: a sample's sandbox configuration, files and setup that
+/// name a file beside the dataset (relative to `dir`) are made to name it wherever the eval
+/// runs. Anything else (text, data URIs, absolute paths) is kept as it is.
+pub fn resolve_sample_files(samples: &mut [Sample], dir: &Path) {
+    let resolve = |text: &mut String| {
+        if text.is_empty() || text.starts_with("data:") || Path::new(text.as_str()).is_absolute() {
+            return;
+        }
+        // A name too long for the file system is text, not a file (as Inspect's `OSError`).
+        let candidate = dir.join(text.as_str());
+        if std::fs::symlink_metadata(&candidate).is_ok() {
+            *text = candidate.display().to_string();
+        }
+    };
+    for sample in samples {
+        if let Some(JsonValue::Object(spec)) = &mut sample.sandbox {
+            if let Some(JsonValue::String(config)) = spec.get_mut("config") {
+                resolve(config);
+            }
+        }
+        if let Some(files) = &mut sample.files {
+            for value in files.values_mut() {
+                if let JsonValue::String(source) = value {
+                    resolve(source);
+                }
+            }
+        }
+        if let Some(setup) = &mut sample.setup {
+            resolve(setup);
+        }
+    }
 }
 
 fn json_type(value: &JsonValue) -> &'static str {

@@ -29,6 +29,7 @@ pub(crate) mod log_dir;
 pub mod results;
 mod retry;
 mod sample;
+pub(crate) mod sandboxes;
 pub(crate) mod score_step;
 
 use std::collections::HashMap;
@@ -54,6 +55,7 @@ use results::{compute_results, EvalResults, EvalSampleReductions, ScorerSlot};
 pub use log::MemoryLog;
 pub use log_dir::LogDir;
 pub use retry::{eval_retry, PreviousEval, RetryError, TaskSource};
+pub use sandboxes::{KeptSandbox, SETUP_TIMEOUT};
 
 /// Options for one [`eval`] call (Inspect's `eval()` arguments).
 #[derive(Clone, Default)]
@@ -99,6 +101,15 @@ pub struct EvalOptions {
     /// are cancelled, the samples that finished are flushed and every log is
     /// completed with status `cancelled` (runs not yet started are skipped).
     pub cancel: Option<examen_rt::CancelToken>,
+    /// The sandbox every task runs in, replacing the tasks' own (`--sandbox TYPE[:CONFIG]`);
+    /// samples' configurations still apply as Inspect resolves them.
+    pub sandbox: Option<examen_sandbox::SandboxSpec>,
+    /// Samples holding sandboxes at once, per sandbox type (default: the type's own, e.g.
+    /// docker's 2 × CPUs; none for local).
+    pub max_sandboxes: Option<usize>,
+    /// Take the samples' sandboxes down when they end (default true; `false` is
+    /// `--no-sandbox-cleanup`, which reports what was kept in [`EvalOutcome::kept_sandboxes`]).
+    pub sandbox_cleanup: Option<bool>,
 }
 
 impl std::fmt::Debug for EvalOptions {
@@ -120,6 +131,9 @@ impl std::fmt::Debug for EvalOptions {
             .field("metadata", &self.metadata)
             .field("model_args", &self.model_args)
             .field("cancel", &self.cancel)
+            .field("sandbox", &self.sandbox)
+            .field("max_sandboxes", &self.max_sandboxes)
+            .field("sandbox_cleanup", &self.sandbox_cleanup)
             .finish()
     }
 }
@@ -189,6 +203,14 @@ pub enum EvalEvent {
         /// The limit.
         limit: usize,
     },
+    /// Something the user should know that does not stop the run (a sample's sandbox
+    /// configuration its task's sandbox does not use...).
+    Warning {
+        /// Run number.
+        run: usize,
+        /// What to tell the user.
+        message: String,
+    },
     /// A run finished.
     TaskFinished {
         /// Run number.
@@ -225,6 +247,8 @@ pub struct EvalOutcome {
     pub model_usage: IndexMap<String, ModelUsage>,
     /// Where the log was written.
     pub log_location: Option<String>,
+    /// The samples' sandboxes left running under `--no-sandbox-cleanup`.
+    pub kept_sandboxes: Vec<KeptSandbox>,
 }
 
 /// An `eval()` call that cannot start (nothing ran).
@@ -354,8 +378,8 @@ pub(crate) struct RunShared {
     pub(crate) tripped: Mutex<Option<EvalError>>,
     /// `SampleFinished` events, sent in the order of their progress counts.
     pub(crate) finished: finished::FinishedEvents,
-    /// The provider and configuration of the samples' sandboxes (`None`: implicit local ones).
-    pub(crate) sandbox: Option<sample::TaskSandbox>,
+    /// The samples' sandboxes (none for a sample: an implicit local working directory).
+    pub(crate) sandboxes: sandboxes::TaskSandboxes,
 }
 
 /// How long samples already running may take to finish after `fail_on_error` trips, before they
@@ -445,6 +469,7 @@ async fn run_task(
         errored_samples: 0,
         model_usage: IndexMap::new(),
         log_location: None,
+        kept_sandboxes: Vec::new(),
     };
     let cancel = options.cancel.clone().unwrap_or_default();
     if cancel.is_cancelled() {
@@ -456,27 +481,20 @@ async fn run_task(
         };
     }
 
-    // The sandbox provider is found before anything runs: an unknown type fails the task now.
-    let sandbox = match &task.sandbox {
-        Some(spec) => {
-            let provider = match &task.sandbox_provider {
-                Some(provider) => Ok(provider.clone()),
-                None => examen_sandbox::ProviderRegistry::default().get(&spec.kind),
-            };
-            match provider {
-                Ok(provider) => Some(sample::TaskSandbox {
-                    provider,
-                    config: examen_sandbox::SandboxConfig {
-                        config: spec.config.clone(),
-                    },
-                    live: Arc::default(),
-                }),
-                Err(e) => return failed_outcome(format!("task `{}`: sandbox: {e}", task.name)),
-            }
-        }
-        None => None,
+    // Every sample's sandbox is resolved, and its provider found, before anything runs: an
+    // unknown type or a malformed sample `sandbox` fails the task now.
+    let eval_id = examen_types::short_uuid();
+    let (sandboxes, sandbox_warnings) = match sandboxes::TaskSandboxes::resolve(
+        &task,
+        &dataset.samples,
+        options.sandbox.as_ref(),
+        options.max_sandboxes,
+        options.sandbox_cleanup.unwrap_or(true),
+        &eval_id,
+    ) {
+        Ok(resolved) => resolved,
+        Err(e) => return failed_outcome(format!("task `{}`: sandbox: {e}", task.name)),
     };
-
     // Roles: the eval's bindings win over the task's defaults.
     let mut roles = options.model_roles.clone();
     for (role, name) in &task.model_roles {
@@ -535,15 +553,14 @@ async fn run_task(
             shuffled: Some(dataset.shuffled),
         };
         let mut eval = EvalSpec::new(task.name.clone(), model.name(), dataset_spec);
-        eval.eval_id = examen_types::short_uuid();
+        eval.eval_id = eval_id.clone();
         eval.run_id = run_id.to_string();
         eval.task_id = task_id.to_string();
         eval.created = to_the_second(&started_at);
         eval.task_version = JsonValue::from(task.version);
         eval.task_file = task.source_file.as_ref().map(|p| p.display().to_string());
-        eval.sandbox = task
-            .sandbox
-            .as_ref()
+        eval.sandbox = sandboxes
+            .shared_spec()
             .map(examen_sandbox::SandboxSpec::to_json);
         eval.task_args = task.args.clone();
         eval.task_args_passed = task.args.clone();
@@ -667,7 +684,7 @@ async fn run_task(
         stopping: examen_rt::CancelToken::new(),
         tripped: Mutex::new(None),
         finished: finished::FinishedEvents::new(events_for_finished),
-        sandbox,
+        sandboxes,
     });
     shared
         .emit(EvalEvent::TaskStarted {
@@ -679,6 +696,14 @@ async fn run_task(
             epochs: epochs.epochs,
         })
         .await;
+    for message in sandbox_warnings {
+        shared
+            .emit(EvalEvent::Warning {
+                run,
+                message: format!("task `{}`: {message}", task.name),
+            })
+            .await;
+    }
 
     let run_units = async {
         // Samples a previous log already holds are carried over, not run again.
@@ -718,21 +743,23 @@ async fn run_task(
     // otherwise make every run's future (spawned, so moved on the stack in
     // debug builds) tens of kilobytes larger.
     let task_init = async {
-        match &shared.sandbox {
-            Some(sandbox) => {
-                sandbox
-                    .provider
-                    .task_init(&shared.task.name, &sandbox.config)
-                    .await
+        for sandbox in &shared.sandboxes.distinct {
+            if let Err(e) = sandbox
+                .provider
+                .task_init(&shared.task.name, &sandbox.config)
+                .await
+            {
+                return Err(format!(
+                    "task `{}`: sandbox `{}`: {e}",
+                    task.name,
+                    sandbox.provider.name()
+                ));
             }
-            None => Ok(()),
         }
+        Ok(())
     };
     // A task whose sandbox cannot start runs no sample: each would fail the same way.
-    let task_init_error = task_init.await.err().map(|e| {
-        let provider = shared.sandbox.as_ref().map_or("", |s| s.provider.name());
-        format!("task `{}`: sandbox `{provider}`: {e}", task.name)
-    });
+    let task_init_error = task_init.await.err();
     let outcome = match &task_init_error {
         None => cancel.run_until_cancelled(Box::pin(run_units)).await,
         Some(_) => Some(Ok(())),
@@ -740,21 +767,27 @@ async fn run_task(
     // What the task's sandboxes left is taken down even when the run was cancelled; a failure
     // is the run's error, since it may leave resources behind.
     let mut task_cleanup_error = None;
-    if let Some(sandbox) = shared.sandbox.clone() {
+    let cleanup = shared.sandboxes.cleanup();
+    for sandbox in shared.sandboxes.distinct.clone() {
         let name = shared.task.name.clone();
+        let provider = sandbox.provider.name().to_owned();
         // After every sample's own cleanup (Inspect's order), cancelled ones included.
         let cleaned = examen_rt::shield(async move {
             sandbox.live.wait_idle().await;
             sandbox
                 .provider
-                .task_cleanup(&name, &sandbox.config, true)
+                .task_cleanup(&name, &sandbox.config, cleanup)
                 .await
         })
         .await;
         if let Some(Err(e)) = cleaned {
-            task_cleanup_error = Some(format!("task `{}`: sandbox cleanup failed: {e}", task.name));
+            task_cleanup_error.get_or_insert(format!(
+                "task `{}`: sandbox `{provider}` cleanup failed: {e}",
+                task.name
+            ));
         }
     }
+    let kept_sandboxes = shared.sandboxes.take_kept();
 
     let errored = shared.errors.load(Ordering::SeqCst);
     let (mut status, mut error) = match outcome {
@@ -872,6 +905,7 @@ async fn run_task(
         errored_samples: errored,
         model_usage: usage,
         log_location,
+        kept_sandboxes,
     }
 }
 
@@ -908,6 +942,8 @@ fn eval_config(
         working_limit: limits.working_limit.map(|s| s.ceil() as u64),
         max_samples: options.max_samples.map(|v| v as u64),
         max_tasks: options.max_tasks.map(|v| v as u64),
+        max_sandboxes: options.max_sandboxes.map(|v| v as u64),
+        sandbox_cleanup: options.sandbox_cleanup,
         ..EvalConfig::default()
     };
     // Inspect's `EvalConfig` has no `score`: only a run without scoring says so (for

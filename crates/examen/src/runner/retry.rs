@@ -289,6 +289,8 @@ impl PreviousEval {
         Ok(EvalOptions {
             max_tasks: to_usize(config.max_tasks),
             max_samples: to_usize(config.max_samples),
+            max_sandboxes: to_usize(config.max_sandboxes),
+            sandbox_cleanup: config.sandbox_cleanup,
             max_connections: spec.model_generate_config.max_connections,
             limit: config
                 .limit

@@ -9,6 +9,7 @@ use examen_types::{ModelUsage, Score};
 use indexmap::IndexMap;
 
 use super::log::LogSinkError;
+use super::sandboxes::SampleSandboxes;
 use super::score_step::{run_scorers, usage_by_model, ScorerFailure};
 use super::{EvalEvent, RunAbort, RunShared};
 use crate::context::{check_message_limit, LimitExceeded, SampleContext, SampleError};
@@ -19,64 +20,6 @@ use crate::transcript::{
     Transcript,
 };
 use examen_types::log::{EvalRetryError, EvalSample};
-
-/// The provider and configuration of a task's sandboxes, and the samples' sandboxes not taken
-/// down yet, which the task's cleanup waits for: a cancelled sample is dropped whenever its
-/// runtime gets to it (after the run's future has moved on), so its cleanup is counted rather
-/// than awaited where it starts.
-#[derive(Clone)]
-pub(crate) struct TaskSandbox {
-    pub(crate) provider: Arc<dyn examen_sandbox::SandboxProvider>,
-    pub(crate) config: examen_sandbox::SandboxConfig,
-    pub(crate) live: Arc<examen_rt::Outstanding>,
-}
-
-/// A sample's sandboxes while it runs. Dropped before [`cleanup`](Self::cleanup) (the sample
-/// was cancelled), it takes them down anyway, shielded, as interrupted.
-struct SampleSandboxes {
-    task: TaskSandbox,
-    envs: Option<examen_sandbox::SandboxEnvironments>,
-    /// Counts these sandboxes in the task's `live` until they are taken down.
-    live: Option<examen_rt::OutstandingGuard>,
-}
-
-impl SampleSandboxes {
-    /// Takes the sandboxes down (shielded from cancellation, within its grace period).
-    async fn cleanup(mut self, interrupted: bool) -> Result<(), String> {
-        let Some(envs) = self.envs.take() else {
-            return Ok(());
-        };
-        let task = self.task.clone();
-        let live = self.live.take();
-        let cleaned = examen_rt::shield(async move {
-            let _live = live;
-            task.provider
-                .sample_cleanup(&task.config, envs, interrupted)
-                .await
-        })
-        .await;
-        match cleaned {
-            Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(e.to_string()),
-            None => Err("it did not finish within its grace period".to_owned()),
-        }
-    }
-}
-
-impl Drop for SampleSandboxes {
-    fn drop(&mut self) {
-        if let Some(envs) = self.envs.take() {
-            let task = self.task.clone();
-            let live = self.live.take();
-            examen_rt::shield_detached(async move {
-                let _live = live;
-                // The sample was cancelled: there is no record left to put a failure in.
-                // What a failed cleanup leaves is labelled for `examen sandbox cleanup`.
-                let _ = task.provider.sample_cleanup(&task.config, envs, true).await;
-            });
-        }
-    }
-}
 
 struct Attempt {
     state: TaskState,
@@ -103,7 +46,7 @@ pub(super) async fn run_sample(
     let mut error_retries = Vec::new();
     let mut attempt_number = 1;
     loop {
-        let attempt = run_attempt(&shared, sample, epoch).await;
+        let attempt = run_attempt(&shared, position, epoch).await;
         match &attempt.error {
             Some(error)
                 if attempt_number <= shared.retry_on_error && !shared.stopping.is_cancelled() =>
@@ -161,7 +104,8 @@ fn seconds(limit: f64) -> String {
     }
 }
 
-async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attempt {
+async fn run_attempt(shared: &RunShared, position: usize, epoch: usize) -> Attempt {
+    let sample = &shared.samples[position];
     let started = Instant::now();
     let started_at = utc_timestamp(SystemTime::now());
     let transcript = Arc::new(Mutex::new(Transcript::new()));
@@ -172,9 +116,16 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
         // Inspect records the sample's start inside an `init` span.
         t.begin_span("init", "init");
         let base = t.base();
+        let mut logged = sample.clone();
+        // Inspect logs the files' names only.
+        if let Some(files) = &mut logged.files {
+            for contents in files.values_mut() {
+                *contents = serde_json::Value::String(String::new());
+            }
+        }
         t.push(Event::SampleInit(Box::new(SampleInitEvent {
             base,
-            sample: sample.clone(),
+            sample: logged,
             state: serde_json::json!({
                 "messages": state.messages,
                 "metadata": state.metadata,
@@ -184,37 +135,19 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
         t.end_span();
     }
     // The sample's sandboxes, made before its solvers; a sample whose sandbox cannot be made
-    // fails without running.
+    // (or whose files or setup fail) fails without running.
     let mut init_error = None;
-    let sandboxes = match &shared.sandbox {
-        Some(task) => {
-            let info = examen_sandbox::SampleInfo {
-                task: shared.task.name.clone(),
-                eval_id: String::new(),
-                sample_id: sample
-                    .id
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                epoch: epoch as u64,
-                metadata: sample.metadata.clone().unwrap_or_default(),
-            };
-            match task.provider.sample_init(&task.config, &info).await {
-                Ok(envs) => Some(SampleSandboxes {
-                    task: task.clone(),
-                    envs: Some(envs),
-                    live: Some(task.live.enter()),
-                }),
-                Err(e) => {
-                    let message = format!("sandbox `{}`: {e}", task.provider.name());
-                    init_error = Some(EvalError::new(message.clone(), message));
-                    None
-                }
+    let sandboxes = match shared.sandboxes.of_sample(position) {
+        Some(task) => match SampleSandboxes::start(task, &shared.sandboxes, sample, epoch).await {
+            Ok(sandboxes) => Some(sandboxes),
+            Err(message) => {
+                init_error = Some(EvalError::new(message.clone(), message));
+                None
             }
-        }
+        },
         None => None,
     };
-    let envs = sandboxes.as_ref().and_then(|s| s.envs.clone());
+    let envs = sandboxes.as_ref().and_then(SampleSandboxes::environments);
     let generate = SampleContext {
         models: shared.models.clone(),
         config: shared.config.clone(),
@@ -310,7 +243,7 @@ async fn run_attempt(shared: &RunShared, sample: &Sample, epoch: usize) -> Attem
     }
     if let Some(sandboxes) = sandboxes {
         let interrupted = error.is_some() || limit.is_some();
-        if let Err(why) = sandboxes.cleanup(interrupted).await {
+        if let Err(why) = sandboxes.finish(interrupted).await {
             // Recorded in the sample, as Inspect logs it: the sample's result stands.
             let mut t = lock();
             let base = t.base();
@@ -442,6 +375,21 @@ async fn finish(
             sample.target.clone(),
         );
         record.choices = sample.choices.clone();
+        // As Inspect writes them: the sample's own sandbox, the names of its files (their
+        // contents may be large or secret), its setup script.
+        record.sandbox = sample.sandbox.as_ref().and_then(|value| {
+            // In the log's one form (`{"type", "config"}`), whichever form the sample used;
+            // a malformed one never got this far.
+            examen_sandbox::SandboxSpec::from_json(value)
+                .ok()
+                .flatten()
+                .map(|spec| spec.to_json())
+        });
+        record.files = sample
+            .files
+            .as_ref()
+            .map(|files| files.keys().cloned().collect());
+        record.setup = sample.setup.clone();
         record.metadata = attempt.state.metadata;
         record.messages = attempt.state.messages;
         record.output = attempt.state.output;

@@ -29,6 +29,7 @@ fn mapped() -> DatasetOptions {
             id: "key".into(),
             choices: "options".into(),
             metadata: Some(vec!["level".into()]),
+            ..FieldSpec::default()
         },
         ..DatasetOptions::default()
     }
@@ -432,5 +433,80 @@ fn a_missing_target_is_an_error_like_a_missing_input() {
     assert_eq!(
         read(&path, &DatasetOptions::default()).samples[0].target,
         Target::One(String::new())
+    );
+}
+
+#[test]
+fn sandbox_files_and_setup_fields_are_read_and_resolved_beside_the_dataset() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(&dir, "compose.yaml", "services: {}\n");
+    write(&dir, "setup.sh", "echo hi\n");
+    write(&dir, "input.txt", "contents\n");
+    let jsonl = write(
+        &dir,
+        "d.jsonl",
+        concat!(
+            r#"{"input": "a", "target": "b", "sandbox": ["docker", "compose.yaml"], "files": {"in.txt": "input.txt", "note": "just text"}, "setup": "setup.sh"}"#,
+            "\n",
+            r#"{"input": "a", "target": "b", "sandbox": "local", "setup": "echo inline"}"#,
+            "\n",
+        ),
+    );
+    let d = read(&jsonl, &DatasetOptions::default());
+    let beside = |name: &str| dir.path().join(name).display().to_string();
+    assert_eq!(
+        d.samples[0].sandbox,
+        Some(serde_json::json!({"type": "docker", "config": beside("compose.yaml")}))
+    );
+    let files = d.samples[0].files.as_ref().unwrap();
+    assert_eq!(files["in.txt"], JsonValue::from(beside("input.txt")));
+    assert_eq!(files["note"], JsonValue::from("just text"));
+    assert_eq!(
+        d.samples[0].setup.as_deref(),
+        Some(beside("setup.sh").as_str())
+    );
+    assert_eq!(
+        d.samples[1].sandbox,
+        Some(serde_json::json!({"type": "local"}))
+    );
+    assert_eq!(d.samples[1].setup.as_deref(), Some("echo inline"));
+
+    // A CSV cell holds a JSON list or object.
+    let csv = write(
+        &dir,
+        "d.csv",
+        "input,target,sandbox,files\na,b,\"[\"\"local\"\", \"\"x.yaml\"\"]\",\"{\"\"f.txt\"\": \"\"text\"\"}\"\n",
+    );
+    let d = read(&csv, &DatasetOptions::default());
+    assert_eq!(
+        d.samples[0].sandbox,
+        Some(serde_json::json!({"type": "local", "config": "x.yaml"}))
+    );
+    assert_eq!(
+        d.samples[0].files.as_ref().unwrap()["f.txt"],
+        JsonValue::from("text")
+    );
+
+    // A malformed one names the line and what was expected.
+    let bad = write(
+        &dir,
+        "bad.jsonl",
+        "{\"input\": \"a\", \"target\": \"b\"}\n{\"input\": \"a\", \"target\": \"b\", \"files\": {\"x\": 3}}\n",
+    );
+    let message = err(&bad, &DatasetOptions::default());
+    assert!(message.contains("bad.jsonl:2"), "{message}");
+    assert!(
+        message.contains("`x` must be a file name, a data URI or text, got number"),
+        "{message}"
+    );
+    let bad = write(
+        &dir,
+        "bad2.jsonl",
+        "{\"input\": \"a\", \"target\": \"b\", \"sandbox\": [1, 2, 3]}\n",
+    );
+    let message = err(&bad, &DatasetOptions::default());
+    assert!(
+        message.contains("bad2.jsonl:1: the `sandbox` field: a list of 3 items"),
+        "{message}"
     );
 }

@@ -2,6 +2,7 @@
 //! sandbox per sample, cleanup told whether the sample was interrupted, task cleanup), and the
 //! task file's `sandbox` field.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use examen::sandbox::{
@@ -17,11 +18,15 @@ use serde_json::json;
 
 use crate::support::{dataset, run};
 
-/// `local`, recording each lifecycle call the runner makes.
+/// `local`, recording each lifecycle call the runner makes, and how many samples held its
+/// sandboxes at once.
 #[derive(Debug, Default)]
 struct Recording {
     local: LocalProvider,
     calls: Mutex<Vec<String>>,
+    live: AtomicUsize,
+    peak: AtomicUsize,
+    eval_ids: Mutex<Vec<String>>,
 }
 
 impl Recording {
@@ -58,6 +63,9 @@ impl SandboxProvider for Recording {
         sample: &'a SampleInfo,
     ) -> BoxFuture<'a, Result<SandboxEnvironments, SandboxError>> {
         self.note(format!("sample_init {}", sample.sample_id));
+        self.eval_ids.lock().unwrap().push(sample.eval_id.clone());
+        let live = self.live.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(live, Ordering::SeqCst);
         self.local.sample_init(config, sample)
     }
     fn sample_cleanup<'a>(
@@ -67,6 +75,7 @@ impl SandboxProvider for Recording {
         interrupted: bool,
     ) -> BoxFuture<'a, Result<(), SandboxError>> {
         self.note(format!("sample_cleanup interrupted={interrupted}"));
+        self.live.fetch_sub(1, Ordering::SeqCst);
         self.local.sample_cleanup(config, environments, interrupted)
     }
     fn task_cleanup<'a>(
@@ -275,4 +284,288 @@ fn a_cancelled_eval_still_takes_its_samples_sandboxes_down() {
             "on {backend}: {calls:?}"
         );
     }
+}
+
+fn tool_output(sample: &examen_types::log::EvalSample) -> String {
+    sample
+        .messages
+        .iter()
+        .find_map(|m| match m {
+            ChatMessage::Tool(t) => Some(t.content.text()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn sample_with(files: serde_json::Value, setup: Option<&str>) -> examen::sample::Sample {
+    let mut sample = examen::sample::Sample::new("in", "done");
+    let serde_json::Value::Object(files) = files else {
+        panic!("files is an object")
+    };
+    sample.files = Some(files);
+    sample.setup = setup.map(str::to_owned);
+    sample
+}
+
+fn task_of(samples: Vec<examen::sample::Sample>, provider: Arc<Recording>) -> Task {
+    let dataset = examen::dataset::Dataset::from_samples(samples).unwrap();
+    Task::new("files", dataset)
+        .solver(solver::use_tools(vec![Arc::new(Bash::default())]))
+        .solver(solver::generate())
+        .fail_on_error(FailOnError::Bool(false))
+        .sandbox_provider(provider, None)
+}
+
+#[examen_rt::test]
+async fn a_samples_files_and_setup_are_in_its_sandbox_before_the_solvers() {
+    let source = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(source.path().join("tree/sub")).unwrap();
+    std::fs::write(source.path().join("tree/sub/x.txt"), "from a directory\n").unwrap();
+    std::fs::write(source.path().join("one.txt"), "from a file\n").unwrap();
+    let sample = sample_with(
+        json!({
+            "notes.txt": "literal text\n",
+            "data/b.txt": "data:text/plain;base64,ZnJvbSBhIGRhdGEgVVJJCg==",
+            "copied": source.path().join("tree").display().to_string(),
+            "default:one.txt": source.path().join("one.txt").display().to_string(),
+            "empty.txt": "",
+        }),
+        Some("test -f notes.txt && echo \"set up in $(basename $PWD)\" > setup.log"),
+    );
+    let provider = Arc::new(Recording::default());
+    let (outcome, ran) = run(
+        task_of(vec![sample], provider.clone()),
+        bash_then_done(
+            "cat notes.txt data/b.txt copied/sub/x.txt one.txt setup.log; wc -c < empty.txt; ls /tmp | grep -c . >/dev/null",
+        ),
+        EvalOptions::default(),
+    )
+    .await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let sample = &ran.sorted_samples()[0];
+    assert!(sample.error.is_none(), "{:?}", sample.error);
+    let output = tool_output(sample);
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(
+        &lines[..5],
+        [
+            "literal text",
+            "from a data URI",
+            "from a directory",
+            "from a file",
+            &format!("set up in {}", lines[4].rsplit(' ').next().unwrap()),
+        ],
+        "{output}"
+    );
+    assert!(
+        lines[4].starts_with("set up in examen-local-"),
+        "the setup ran in the working directory: {output}"
+    );
+    assert_eq!(lines[5].trim(), "0", "an empty value is an empty file");
+    // As Inspect logs them: the names (keys) only.
+    assert_eq!(
+        sample.files.as_deref(),
+        Some(
+            &[
+                "notes.txt".to_owned(),
+                "data/b.txt".to_owned(),
+                "copied".to_owned(),
+                "default:one.txt".to_owned(),
+                "empty.txt".to_owned(),
+            ][..]
+        )
+    );
+    let init = sample
+        .events
+        .iter()
+        .find_map(|e| match e {
+            examen::transcript::Event::SampleInit(init) => Some(init),
+            _ => None,
+        })
+        .expect("a sample_init event");
+    let logged = init.sample.files.as_ref().unwrap();
+    assert!(logged.values().all(|v| v == ""), "{logged:?}");
+    // The sample's sandboxes are labelled with the eval's id.
+    assert_eq!(
+        *provider.eval_ids.lock().unwrap(),
+        vec![ran.start.eval.eval_id.clone()]
+    );
+}
+
+#[examen_rt::test]
+async fn a_failing_setup_or_a_file_for_an_unknown_environment_fails_the_sample_unrun() {
+    let provider = Arc::new(Recording::default());
+    let samples = vec![
+        sample_with(json!({}), Some("echo broken >&2; exit 3")).with_id("setup"),
+        sample_with(json!({"web:index.html": "<p>"}), None).with_id("env"),
+    ];
+    let (_, ran) = run(
+        task_of(samples, provider.clone()),
+        bash_then_done("true"),
+        EvalOptions::default(),
+    )
+    .await;
+    let by_id = |id: &str| {
+        ran.sorted_samples()
+            .into_iter()
+            .find(|s| s.id.to_string() == id)
+            .unwrap()
+    };
+    let setup = by_id("setup");
+    assert_eq!(
+        setup.error.as_ref().map(|e| e.message.as_str()),
+        Some("Failed to execute setup script for sample: broken\n")
+    );
+    let env = by_id("env");
+    let message = env.error.as_ref().map(|e| e.message.clone()).unwrap();
+    assert!(
+        message.starts_with("Environment referenced in sample file not found: 'web:index.html'."),
+        "{message}"
+    );
+    for sample in [&setup, &env] {
+        // The solvers never ran: no model was called.
+        assert!(
+            !sample
+                .events
+                .iter()
+                .any(|e| matches!(e, examen::transcript::Event::Model(_))),
+            "{:?}",
+            sample.id
+        );
+    }
+    assert_eq!(provider.interrupted_cleanups(), 2, "{:?}", provider.calls());
+}
+
+#[examen_rt::test]
+async fn max_sandboxes_bounds_how_many_samples_hold_sandboxes_at_once() {
+    let provider = Arc::new(Recording::default());
+    let samples = (0..6)
+        .map(|i| examen::sample::Sample::new(format!("q{i}"), "done"))
+        .collect();
+    let options = EvalOptions {
+        max_samples: Some(6),
+        max_sandboxes: Some(2),
+        ..EvalOptions::default()
+    };
+    let (outcome, ran) = run(
+        task_of(samples, provider.clone()),
+        bash_then_done("sleep 0.2"),
+        options,
+    )
+    .await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(ran.sorted_samples().len(), 6);
+    assert_eq!(provider.peak.load(Ordering::SeqCst), 2);
+    assert_eq!(ran.start.eval.config.max_sandboxes, Some(2));
+}
+
+#[examen_rt::test]
+async fn a_samples_own_sandbox_is_used_as_inspect_resolves_it() {
+    // No task sandbox: the sample's.
+    let mut sample = examen::sample::Sample::new("in", "done");
+    sample.sandbox = Some(json!(["local"]));
+    let dataset = examen::dataset::Dataset::from_samples(vec![sample]).unwrap();
+    let task = Task::new("own", dataset)
+        .solver(solver::use_tools(vec![Arc::new(Bash::default())]))
+        .solver(solver::generate());
+    let (outcome, ran) = run(task, bash_then_done("pwd"), EvalOptions::default()).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let sample = &ran.sorted_samples()[0];
+    let pwd = tool_output(sample);
+    assert!(
+        pwd.contains(examen::sandbox::local::DIR_PREFIX),
+        "ran in a local sandbox: {pwd}"
+    );
+    assert_eq!(sample.sandbox, Some(json!({"type": "local"})));
+    assert_eq!(ran.start.eval.sandbox, Some(json!({"type": "local"})));
+
+    // The task's type wins; a sample's configuration of that type replaces the task's.
+    let provider = Arc::new(Recording::default());
+    let mut own = examen::sample::Sample::new("a", "done").with_id("own");
+    own.sandbox = Some(json!(["recording", "sample.yaml"]));
+    let mut other = examen::sample::Sample::new("b", "done").with_id("other");
+    other.sandbox = Some(json!({"type": "elsewhere", "config": "x.yaml"}));
+    let dataset = examen::dataset::Dataset::from_samples(vec![own, other]).unwrap();
+    let task = Task::new("mixed", dataset)
+        .solver(solver::use_tools(vec![Arc::new(Bash::default())]))
+        .solver(solver::generate())
+        .sandbox_provider(provider.clone(), Some("task.yaml".to_owned()));
+    let (outcome, ran) = run(task, bash_then_done("true"), EvalOptions::default()).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let mut inits: Vec<String> = provider
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("task_init"))
+        .collect();
+    inits.sort();
+    assert_eq!(
+        inits,
+        [
+            "task_init mixed Some(\"sample.yaml\")",
+            "task_init mixed Some(\"task.yaml\")"
+        ]
+    );
+    // Two sandboxes: the log's eval records none as the task's own.
+    assert_eq!(ran.start.eval.sandbox, None);
+}
+
+#[examen_rt::test]
+async fn no_sandbox_cleanup_keeps_them_to_report_and_sandbox_cleanup_finds_them() {
+    let provider = Arc::new(Recording::default());
+    let options = EvalOptions {
+        sandbox_cleanup: Some(false),
+        ..EvalOptions::default()
+    };
+    let (outcome, ran) = run(
+        bash_task(provider.clone(), Bash::default()),
+        bash_then_done("echo kept > kept.txt"),
+        options,
+    )
+    .await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let calls = provider.calls();
+    assert!(
+        !calls.iter().any(|c| c.starts_with("sample_cleanup")),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("task_cleanup boxed cleanup=false")
+    );
+    assert_eq!(ran.start.eval.config.sandbox_cleanup, Some(false));
+    assert_eq!(
+        outcome.kept_sandboxes.len(),
+        2,
+        "{:?}",
+        outcome.kept_sandboxes
+    );
+    let eval_id = &ran.start.eval.eval_id;
+    let local = LocalProvider::default();
+    let leftovers: Vec<_> = local
+        .leftovers()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| &l.eval_id == eval_id)
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    for kept in &outcome.kept_sandboxes {
+        assert_eq!(kept.provider, "recording");
+        let (name, connection) = &kept.environments[0];
+        assert_eq!(name, "default");
+        let dir = connection.command.strip_prefix("cd ").unwrap();
+        assert!(
+            std::path::Path::new(dir).join("kept.txt").is_file(),
+            "{dir} is kept with what the sample wrote"
+        );
+        assert!(
+            leftovers.iter().any(|l| dir.ends_with(&l.id)),
+            "{dir} is found by its label"
+        );
+    }
+    for leftover in &leftovers {
+        local.remove_leftover(leftover).await.unwrap();
+    }
+    let after = local.leftovers().await.unwrap();
+    assert!(!after.iter().any(|l| &l.eval_id == eval_id), "{after:?}");
 }
