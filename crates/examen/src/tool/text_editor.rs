@@ -83,6 +83,8 @@ const FIND_TIMEOUT: Duration = Duration::from_secs(120);
 /// `ENOENT` and `ENOTDIR`, the same numbers on Linux and macOS.
 const ENOENT: i32 = 2;
 const ENOTDIR: i32 = 20;
+const EISDIR: i32 = 21;
+const EACCES: i32 = 13;
 
 /// Inspect's `text_editor(timeout)`: `view`, `create`, `str_replace`, `insert` and
 /// `undo_edit` on the files of the sample's working directory (relative paths) or of this
@@ -123,32 +125,49 @@ impl Tool for TextEditor {
     ) -> Result<MessageContent, ToolError> {
         let command = parse_command(&args)?;
         let sandbox = ctx.sandbox()?;
-        let Some(local) = sandbox
+        let history = sample_history(ctx);
+        let seconds = self.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
+        // On this machine the editor works on the files itself; in any other sandbox it goes
+        // through the sandbox's own file and exec operations.
+        let local = sandbox
             .inner()
             .as_any()
             .downcast_ref::<examen_sandbox::local::LocalSandbox>()
-        else {
-            return Err(ToolError::fatal(
-                "text_editor works in local sandboxes only for now",
-            ));
-        };
-        let files = LocalFiles {
-            cwd: local.dir().to_owned(),
-        };
-        let history = sample_history(ctx);
-        let editor = Editor {
-            files: &files,
-            history: &history,
-        };
-        let seconds = self.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
-        let text = match Duration::try_from_secs_f64(seconds) {
-            Ok(limit) => examen_rt::timeout(limit, editor.run(command))
-                .await
-                .map_err(|_| ToolError::timeout())??,
-            // More seconds than a `Duration` holds: no limit worth the name.
-            Err(_) => editor.run(command).await?,
+            .map(|local| LocalFiles {
+                cwd: local.dir().to_owned(),
+            });
+        let text = match local {
+            Some(files) => {
+                let editor = Editor {
+                    files: &files,
+                    history: &history,
+                };
+                within(seconds, editor.run(command)).await?
+            }
+            None => {
+                let files = SandboxFiles::new(sandbox.inner().clone());
+                let editor = Editor {
+                    files: &files,
+                    history: &history,
+                };
+                within(seconds, editor.run(command)).await?
+            }
         };
         Ok(MessageContent::Text(text))
+    }
+}
+
+/// `run` under the tool's timeout of `seconds`.
+async fn within(
+    seconds: f64,
+    run: impl std::future::Future<Output = Result<String, ToolError>>,
+) -> Result<String, ToolError> {
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(limit) => examen_rt::timeout(limit, run)
+            .await
+            .map_err(|_| ToolError::timeout())?,
+        // More seconds than a `Duration` holds: no limit worth the name.
+        Err(_) => run.await,
     }
 }
 
@@ -489,6 +508,196 @@ impl EditorFiles for LocalFiles {
             Ok(output) => Ok(ExecOutput {
                 stdout: output.stdout,
                 stderr: output.stderr,
+            }),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}
+
+/// [`EditorFiles`] in any sandbox, through its own operations: paths are resolved and probed
+/// by a small script run in it (Python's `Path.resolve()` where the sandbox has `python3`,
+/// else `realpath -m`), files go through its `read_file`/`write_file`.
+#[derive(Debug)]
+struct SandboxFiles {
+    sandbox: Arc<dyn examen_sandbox::Sandbox>,
+    /// The kind of the path last resolved, until something is written or removed: the editor
+    /// resolves a path, then asks what it is, and each probe is a command in the sandbox.
+    resolved: Mutex<Option<(String, Option<FileKind>)>>,
+}
+
+fn parse_kind(kind: &str) -> Option<FileKind> {
+    match kind {
+        "dir" => Some(FileKind::Dir),
+        "file" => Some(FileKind::File),
+        "other" => Some(FileKind::Other),
+        _ => None,
+    }
+}
+
+/// Answers `resolve PATH` (the resolved path) and `kind PATH` in the sandbox: a status line,
+/// the kind of the path, then the path; the same answers as [`LocalFiles`] gives on this
+/// machine. Resolving gives the kind too, since the editor asks for it next.
+const PROBE_SCRIPT: &str = r#"
+import os, pathlib, sys
+mode, path = sys.argv[1], sys.argv[2]
+try:
+    p = pathlib.Path(path).resolve() if mode == "resolve" else pathlib.Path(path)
+    kind = "dir" if p.is_dir() else "file" if p.is_file() else "other" if p.exists() else "none"
+    sys.stdout.write("ok\n%s\n%s" % (kind, p))
+except RuntimeError as e:
+    sys.stdout.write("loop\n" + str(e))
+except OSError as e:
+    sys.stdout.write("os\n%d\n%s" % (e.errno or 0, e.filename or path))
+"#;
+
+/// Without Python: the same probe in POSIX shell (symlink loops then resolve as `realpath -m`
+/// gives up on them).
+const PROBE_SHELL: &str = r#"if command -v python3 >/dev/null 2>&1; then exec python3 -c "$0" "$@"; fi
+p=$2; if [ "$1" = resolve ]; then p=$(realpath -m -- "$2") || exit 1; fi
+if [ -d "$p" ]; then k=dir; elif [ -f "$p" ]; then k=file; elif [ -e "$p" ]; then k=other; else k=none; fi
+printf 'ok\n%s\n%s' "$k" "$p""#;
+
+impl SandboxFiles {
+    fn new(sandbox: Arc<dyn examen_sandbox::Sandbox>) -> SandboxFiles {
+        SandboxFiles {
+            sandbox,
+            resolved: Mutex::new(None),
+        }
+    }
+
+    fn forget(&self) {
+        *self.resolved.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Runs the probe; its status line and the rest.
+    async fn probe(&self, mode: &str, path: &str) -> io::Result<(String, String)> {
+        let request =
+            examen_sandbox::ExecRequest::new(["sh", "-c", PROBE_SHELL, PROBE_SCRIPT, mode, path])
+                .timeout(FIND_TIMEOUT);
+        let result = self
+            .sandbox
+            .exec(request)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        if !result.success {
+            return Err(io::Error::other(format!(
+                "probing {path} failed: {}",
+                result.stderr.trim()
+            )));
+        }
+        let (status, rest) = result
+            .stdout
+            .split_once('\n')
+            .unwrap_or((&result.stdout, ""));
+        Ok((status.to_owned(), rest.to_owned()))
+    }
+}
+
+/// The OS error a sandbox's file error stands for, as Python would have raised it.
+fn sandbox_io_error(error: examen_sandbox::SandboxError) -> io::Error {
+    use examen_sandbox::SandboxError as E;
+    match error {
+        E::FileNotFound { .. } => io::Error::from_raw_os_error(ENOENT),
+        E::IsADirectory { .. } => io::Error::from_raw_os_error(EISDIR),
+        E::PermissionDenied { .. } => io::Error::from_raw_os_error(EACCES),
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+fn os_error_of(rest: &str, path: &str) -> (io::Error, String) {
+    let mut lines = rest.splitn(2, '\n');
+    let errno = lines
+        .next()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
+    let filename = lines.next().filter(|f| !f.is_empty()).unwrap_or(path);
+    let error = if errno > 0 {
+        io::Error::from_raw_os_error(errno)
+    } else {
+        io::Error::other("unknown error")
+    };
+    (error, filename.to_owned())
+}
+
+impl EditorFiles for SandboxFiles {
+    async fn resolve(&self, path: &str) -> Result<String, ResolveError> {
+        let (status, rest) =
+            self.probe("resolve", path)
+                .await
+                .map_err(|error| ResolveError::Os {
+                    error,
+                    filename: path.to_owned(),
+                })?;
+        match status.as_str() {
+            "ok" => {
+                let (kind, resolved) = rest.split_once('\n').unwrap_or(("none", &rest));
+                *self.resolved.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some((resolved.to_owned(), parse_kind(kind)));
+                Ok(resolved.to_owned())
+            }
+            "loop" => {
+                // Python 3.11's text: `Symlink loop from '<path>'`.
+                let looped = rest
+                    .strip_prefix("Symlink loop from '")
+                    .and_then(|r| r.strip_suffix('\''))
+                    .unwrap_or(&rest);
+                Err(ResolveError::SymlinkLoop(looped.to_owned()))
+            }
+            _ => {
+                let (error, filename) = os_error_of(&rest, path);
+                Err(ResolveError::Os { error, filename })
+            }
+        }
+    }
+
+    async fn kind(&self, path: &str) -> io::Result<Option<FileKind>> {
+        if let Some((resolved, kind)) =
+            &*self.resolved.lock().unwrap_or_else(PoisonError::into_inner)
+        {
+            if resolved == path {
+                return Ok(*kind);
+            }
+        }
+        let (status, rest) = self.probe("kind", path).await?;
+        match status.as_str() {
+            "ok" => Ok(parse_kind(rest.split('\n').next().unwrap_or_default())),
+            _ => Err(os_error_of(&rest, path).0),
+        }
+    }
+
+    async fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
+        self.sandbox.read_file(path).await.map_err(sandbox_io_error)
+    }
+
+    async fn write_file(&self, path: &str, contents: Vec<u8>) -> io::Result<()> {
+        self.forget();
+        self.sandbox
+            .write_file(path, &contents)
+            .await
+            .map_err(sandbox_io_error)
+    }
+
+    async fn remove_file(&self, path: &str) -> io::Result<()> {
+        self.forget();
+        let request = examen_sandbox::ExecRequest::new(["rm", "--", path]).timeout(FIND_TIMEOUT);
+        let result = self
+            .sandbox
+            .exec(request)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        if result.success {
+            Ok(())
+        } else {
+            Err(io::Error::other(result.stderr.trim().to_owned()))
+        }
+    }
+
+    async fn exec(&self, argv: &[&str], timeout: Duration) -> Result<ExecOutput, String> {
+        let request = examen_sandbox::ExecRequest::new(argv.iter().copied()).timeout(timeout);
+        match self.sandbox.exec(request).await {
+            Ok(result) => Ok(ExecOutput {
+                stdout: result.stdout.into_bytes(),
+                stderr: result.stderr.into_bytes(),
             }),
             Err(error) => Err(error.to_string()),
         }

@@ -18,6 +18,10 @@ use examen_types::{ChatMessage, EvalSample, ModelOutput, ToolCall, ToolCallError
 use serde_json::json;
 
 use crate::support::{dataset, run};
+use examen::sandbox::{
+    BoxFuture, ExecRequest, ExecResult, LocalProvider, SampleInfo, Sandbox, SandboxConfig,
+    SandboxConnection, SandboxEnvironments, SandboxError, SandboxProvider,
+};
 
 /// What the model was told for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +99,16 @@ async fn session_with(
     calls: Vec<(&str, serde_json::Value)>,
     config: examen_types::GenerateConfig,
 ) -> (String, Vec<Answer>) {
+    session_in(editor, calls, config, None).await
+}
+
+/// [`session_with`] in sandboxes of `provider` (`None`: the implicit local one).
+async fn session_in(
+    editor: TextEditor,
+    calls: Vec<(&str, serde_json::Value)>,
+    config: examen_types::GenerateConfig,
+    provider: Option<Arc<dyn SandboxProvider>>,
+) -> (String, Vec<Answer>) {
     let mut turns = vec![turn(0, sh("pwd -P"))];
     turns.extend(calls.into_iter().enumerate().map(|(i, c)| turn(i + 1, c)));
     turns.push(ModelOutput::from_text("mockllm/model", "done"));
@@ -106,6 +120,10 @@ async fn session_with(
         .solver(solver::generate())
         .config(config)
         .fail_on_error(FailOnError::Bool(false));
+    let task = match provider {
+        Some(provider) => task.sandbox_provider(provider, None),
+        None => task,
+    };
     let model = Model::from_mock(MockLlm::turns(turns));
     let (_, run) = run(task, model, EvalOptions::default()).await;
     let sample = only_sample(&run);
@@ -765,4 +783,119 @@ async fn a_task_file_offers_text_editor_by_name() {
         .unwrap_or_else(|| panic!("user is refused until sandboxes"))
         .to_string();
     assert!(user.contains("user"), "{user}");
+}
+
+/// A sandbox the editor cannot see into: local underneath, but of another type, so the editor
+/// works through the sandbox's own operations, as it does in bwrap and docker.
+#[derive(Debug)]
+struct Opaque(
+    Arc<dyn Sandbox>,
+    std::sync::Mutex<Option<SandboxEnvironments>>,
+);
+
+impl Sandbox for Opaque {
+    fn exec(&self, request: ExecRequest) -> BoxFuture<'_, Result<ExecResult, SandboxError>> {
+        self.0.exec(request)
+    }
+    fn write_file<'a>(
+        &'a self,
+        path: &'a str,
+        contents: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), SandboxError>> {
+        self.0.write_file(path, contents)
+    }
+    fn read_file<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Vec<u8>, SandboxError>> {
+        self.0.read_file(path)
+    }
+    fn connection(&self) -> Result<SandboxConnection, SandboxError> {
+        self.0.connection()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+#[derive(Debug, Default)]
+struct OpaqueProvider(LocalProvider);
+
+impl SandboxProvider for OpaqueProvider {
+    fn name(&self) -> &str {
+        "opaque"
+    }
+    fn sample_init<'a>(
+        &'a self,
+        config: &'a SandboxConfig,
+        sample: &'a SampleInfo,
+    ) -> BoxFuture<'a, Result<SandboxEnvironments, SandboxError>> {
+        Box::pin(async move {
+            let local = self.0.sample_init(config, sample).await?;
+            let mut envs = SandboxEnvironments::new();
+            let inner = local.default_sandbox().cloned().unwrap();
+            // The local ones are kept for cleanup under their own type.
+            let opaque = Opaque(inner, std::sync::Mutex::new(Some(local)));
+            envs.insert("default", Arc::new(opaque));
+            Ok(envs)
+        })
+    }
+    fn sample_cleanup<'a>(
+        &'a self,
+        config: &'a SandboxConfig,
+        environments: SandboxEnvironments,
+        interrupted: bool,
+    ) -> BoxFuture<'a, Result<(), SandboxError>> {
+        Box::pin(async move {
+            let opaque = environments.default_sandbox().unwrap();
+            let opaque = opaque.as_any().downcast_ref::<Opaque>().unwrap();
+            let local = opaque.1.lock().unwrap().take().unwrap();
+            self.0.sample_cleanup(config, local, interrupted).await
+        })
+    }
+}
+
+/// The editor through a sandbox's own operations answers exactly as it does on local files
+/// (whose answers the tests above check word for word against Inspect's).
+#[examen_rt::test]
+async fn through_a_sandboxs_own_operations_the_editor_answers_as_on_local_files() {
+    let calls = || {
+        vec![
+            edit(json!({"command": "create", "path": "a.txt", "file_text": "one\ntwo\nthree\n"})),
+            edit(json!({"command": "view", "path": "a.txt"})),
+            edit(json!({"command": "view", "path": "a.txt", "view_range": [2, -1]})),
+            edit(json!({"command": "str_replace", "path": "a.txt", "old_str": "o\nt"})),
+            edit(json!({"command": "insert", "path": "a.txt", "insert_line": 1, "new_str": "ins"})),
+            edit(json!({"command": "undo_edit", "path": "a.txt"})),
+            edit(json!({"command": "create", "path": "a.txt", "file_text": "x"})),
+            edit(json!({"command": "create", "path": "sub/b.txt", "file_text": "x"})),
+            edit(json!({"command": "create", "path": "a.txt/b.txt", "file_text": "x"})),
+            edit(json!({"command": "str_replace", "path": "a.txt", "old_str": "zzz"})),
+            edit(json!({"command": "str_replace", "path": ".", "old_str": "two", "new_str": "2"})),
+            edit(json!({"command": "view", "path": "nope.txt"})),
+            edit(json!({"command": "view", "path": "/nonexistent/x"})),
+            sh("mkdir -p d/e/f && touch d/x d/.hidden d/e/y d/e/f/z && ln -s a.txt link && printf '\\377' > bin.dat"),
+            edit(json!({"command": "view", "path": "d"})),
+            edit(json!({"command": "view", "path": "link"})),
+            edit(json!({"command": "view", "path": "./d/../a.txt"})),
+            edit(json!({"command": "view", "path": "bin.dat"})),
+            edit(json!({"command": "undo_edit", "path": "a.txt"})),
+            sh("ls"),
+        ]
+    };
+    let (local_dir, local) = session(TextEditor::default(), calls()).await;
+    let (opaque_dir, opaque) = session_in(
+        TextEditor::default(),
+        calls(),
+        examen_types::GenerateConfig::default(),
+        Some(Arc::new(OpaqueProvider::default())),
+    )
+    .await;
+    let neutral = |answers: Vec<Answer>, dir: &str| -> Vec<Answer> {
+        answers
+            .into_iter()
+            .map(|a| match a {
+                Answer::Text(t) => Answer::Text(t.replace(dir, "DIR")),
+                Answer::Error(k, m) => Answer::Error(k, m.replace(dir, "DIR")),
+            })
+            .collect()
+    };
+    assert_answers(&neutral(opaque, &opaque_dir), &neutral(local, &local_dir));
 }
