@@ -144,7 +144,9 @@ async fn seen_running(marker: &str, at_least: usize, within: Duration) -> usize 
         if most >= at_least {
             break;
         }
-        examen_rt::sleep(Duration::from_millis(10)).await;
+        // Each look reads every process's command line: not so often that it slows down
+        // what it watches.
+        examen_rt::sleep(Duration::from_millis(50)).await;
     }
     most
 }
@@ -307,13 +309,14 @@ async fn a_fork_bomb_is_gone_after_its_timeout() {
         let sample = Sample::start(provider).await;
         let sandbox = sample.sandbox();
         let marker = marker();
-        // A bomb that forks as fast as it can, but to depth 8 (511 shells, each forking
-        // `sleep`s as it waits): the sandbox sets no process limit (see the bwrap module), and
-        // an unbounded one would take the shared host's process table down with it. Every
-        // shell carries the marker, ignores SIGTERM and never ends by itself.
+        // A bomb that forks as fast as it can, but to depth 8 (511 shells and a `sleep` each):
+        // the sandbox sets no process limit (see the bwrap module), and an unbounded one would
+        // take the shared host's process table down with it. Every shell carries the marker,
+        // ignores SIGTERM and never ends by itself; once forked, each waits on its `sleep`
+        // without using the CPU the rest of the bomb needs to spawn.
         let script = format!(
             "b() {{ if [ \"$1\" -gt 0 ]; then b $(($1 - 1)) & b $(($1 - 1)) & fi; \
-               trap '' TERM; while :; do sleep 0.05; done; }}; b 8; : {marker}"
+               trap '' TERM; while :; do sleep 1000; done; }}; b 8; : {marker}"
         );
         let (result, seen) = futures_util::future::join(
             sandbox.exec(sh(&script).timeout(Duration::from_millis(1500))),
@@ -476,4 +479,82 @@ async fn a_config_that_is_not_a_directory_is_refused() {
         matches!(&error, SandboxError::Invalid(m) if m.contains("/nonexistent/rootfs is not one")),
         "{error:?}"
     );
+}
+
+/// A root file system of a few of the host's programs and the libraries they load, in a new
+/// directory, with `sbin` a link to `bin`.
+fn small_rootfs() -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("examen-rootfs-{}", examen_types::short_uuid()));
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::os::unix::fs::symlink("bin", root.join("sbin")).unwrap();
+    let programs = [
+        ("/bin/dash", "sh"),
+        ("/bin/cat", "cat"),
+        ("/bin/head", "head"),
+        ("/bin/mkdir", "mkdir"),
+        ("/bin/dirname", "dirname"),
+        ("/bin/wc", "wc"),
+        ("/bin/ls", "ls"),
+    ];
+    for (program, name) in programs {
+        std::fs::copy(program, root.join("bin").join(name)).unwrap();
+        let ldd = std::process::Command::new("ldd")
+            .arg(program)
+            .output()
+            .unwrap();
+        for library in String::from_utf8_lossy(&ldd.stdout)
+            .split_whitespace()
+            .filter(|word| word.starts_with('/'))
+        {
+            let copy = root.join(library.trim_start_matches('/'));
+            std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            std::fs::copy(library, copy).unwrap();
+        }
+    }
+    root
+}
+
+#[examen_rt::test]
+async fn a_configured_root_file_system_is_the_sandboxs_root() {
+    if !bwrap_available() {
+        return;
+    }
+    let rootfs = examen_rt::to_thread(small_rootfs).await;
+    let provider: Arc<dyn SandboxProvider> = Arc::new(BwrapProvider::default());
+    let config = SandboxConfig {
+        config: Some(rootfs.to_string_lossy().into_owned()),
+    };
+    provider.task_init("task", &config).await.unwrap();
+    let envs = provider
+        .sample_init(&config, &SampleInfo::default())
+        .await
+        .unwrap();
+    let sandbox = envs.default_sandbox().cloned().unwrap();
+    let listed = sandbox
+        .exec(sh(
+            "ls /; ls /usr 2>&1 || echo no usr; /sbin/sh -c 'echo linked'; pwd",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.stdout,
+        "bin\ndev\nlib\nlib64\nproc\nsbin\ntmp\nwork\nls: cannot access '/usr': No such file or directory\nno usr\nlinked\n/work\n",
+        "{listed:?}"
+    );
+    sandbox
+        .write_file("sub/kept", b"in the rootfs")
+        .await
+        .unwrap();
+    assert_eq!(
+        sandbox.read_text("/work/sub/kept").await.unwrap(),
+        "in the rootfs"
+    );
+    let error = sandbox.write_file("/bin/x", b"x").await.unwrap_err();
+    assert!(
+        matches!(error, SandboxError::PermissionDenied { .. }),
+        "{error:?}"
+    );
+    assert!(!rootfs.join("bin/x").exists());
+    provider.sample_cleanup(&config, envs, false).await.unwrap();
+    std::fs::remove_dir_all(&rootfs).unwrap();
 }
