@@ -31,7 +31,8 @@
 //!       --ro-bind /usr /usr --symlink usr/bin /bin ... --ro-bind /etc /etc
 //!       --proc /proc --dev /dev --bind {dir}/work /work --bind {dir}/tmp /tmp
 //!       --remount-ro / --chdir /work
-//!       /bin/sh -c '[ulimit -v KIB;] cd -- "$1" && shift && exec "$@"' sh CWD CMD...
+//!       /bin/sh -c '[ulimit -v KIB || exit 126;] cd -- "$1" || exit 126; shift; exec "$@"'
+//!       sh CWD CMD...
 //! ```
 //!
 //! What is enforced:
