@@ -42,10 +42,98 @@ impl Default for LocalProvider {
 /// full name is `examen-local-{eval id}-{random}`, the eval id being its label.
 pub const DIR_PREFIX: &str = "examen-local-";
 
-/// The eval id a sample directory's name carries, when `name` is one.
-fn labelled_eval_id(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix(DIR_PREFIX)?;
+/// The eval id a sample directory's name carries, when `name` is one of those named
+/// `{prefix}{eval id}-{random}`.
+pub(crate) fn labelled_eval_id<'a>(prefix: &str, name: &'a str) -> Option<&'a str> {
+    let rest = name.strip_prefix(prefix)?;
     Some(rest.rsplit_once('-').map_or("", |(eval_id, _)| eval_id))
+}
+
+/// A sample directory's name, `{prefix}{eval id}-{random}`: the eval id (its label) kept to
+/// a safe alphabet, as it goes into a file name.
+pub(crate) fn labelled_dir_name(prefix: &str, eval_id: &str) -> String {
+    let label: String = eval_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("{prefix}{label}-{}", examen_types::short_uuid())
+}
+
+/// The directories under `root` named with `prefix` (the leftovers of the providers that
+/// make one per sample), sorted by name.
+pub(crate) async fn labelled_dirs(
+    root: &Path,
+    prefix: &'static str,
+) -> Result<Vec<Leftover>, SandboxError> {
+    let listed = root.to_owned();
+    let found = examen_rt::to_thread(move || -> std::io::Result<Vec<Leftover>> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&listed)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(eval_id) = labelled_eval_id(prefix, &name) else {
+                continue;
+            };
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            found.push(Leftover {
+                eval_id: eval_id.to_owned(),
+                description: format!("directory {}", entry.path().display()),
+                id: name,
+            });
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
+    })
+    .await;
+    found.map_err(|source| SandboxError::Io {
+        what: format!("listing {}", root.display()),
+        source,
+    })
+}
+
+/// Removes the leftover directory `leftover` under `root`, which must be one named with
+/// `prefix` (`kind` names the provider in the error otherwise).
+pub(crate) async fn remove_labelled_dir(
+    root: &Path,
+    prefix: &str,
+    kind: &str,
+    leftover: &Leftover,
+) -> Result<(), SandboxError> {
+    // Only a direct child with the label: an id is never a path to follow.
+    if labelled_eval_id(prefix, &leftover.id).is_none() || leftover.id.contains('/') {
+        return Err(SandboxError::Invalid(format!(
+            "`{}` is not a {kind} sandbox directory (they are named {prefix}...)",
+            leftover.id
+        )));
+    }
+    let dir = root.join(&leftover.id);
+    let removed = dir.clone();
+    examen_rt::to_thread(move || std::fs::remove_dir_all(&removed))
+        .await
+        .map_err(|source| SandboxError::Io {
+            what: format!("removing {}", dir.display()),
+            source,
+        })
+}
+
+/// Removes sample directories at cleanup; one already gone is not an error.
+pub(crate) async fn remove_sample_dirs(dirs: Vec<PathBuf>) -> Result<(), SandboxError> {
+    for dir in dirs {
+        let removed = dir.clone();
+        match examen_rt::to_thread(move || std::fs::remove_dir_all(&removed)).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(SandboxError::Io {
+                    what: format!("removing the sample directory {}", dir.display()),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 impl SandboxProvider for LocalProvider {
@@ -59,16 +147,9 @@ impl SandboxProvider for LocalProvider {
         sample: &'a SampleInfo,
     ) -> BoxFuture<'a, Result<SandboxEnvironments, SandboxError>> {
         Box::pin(async move {
-            // The eval id goes into the name only as the label; keep it to a safe alphabet.
-            let label: String = sample
-                .eval_id
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .collect();
-            let dir = self.root.join(format!(
-                "{DIR_PREFIX}{label}-{}",
-                examen_types::short_uuid()
-            ));
+            let dir = self
+                .root
+                .join(labelled_dir_name(DIR_PREFIX, &sample.eval_id));
             let made = dir.clone();
             examen_rt::to_thread(move || std::fs::create_dir_all(&made))
                 .await
@@ -101,76 +182,21 @@ impl SandboxProvider for LocalProvider {
                 .filter_map(|env| env.as_any().downcast_ref::<LocalSandbox>())
                 .map(|env| env.dir.clone())
                 .collect();
-            for dir in dirs {
-                let removed = dir.clone();
-                match examen_rt::to_thread(move || std::fs::remove_dir_all(&removed)).await {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(SandboxError::Io {
-                            what: format!("removing the sample directory {}", dir.display()),
-                            source,
-                        })
-                    }
-                }
-            }
-            Ok(())
+            remove_sample_dirs(dirs).await
         })
     }
 
     fn leftovers(&self) -> BoxFuture<'_, Result<Vec<Leftover>, SandboxError>> {
-        let root = self.root.clone();
-        Box::pin(async move {
-            let listed = root.clone();
-            let found = examen_rt::to_thread(move || -> std::io::Result<Vec<Leftover>> {
-                let mut found = Vec::new();
-                for entry in std::fs::read_dir(&listed)? {
-                    let entry = entry?;
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    let Some(eval_id) = labelled_eval_id(&name) else {
-                        continue;
-                    };
-                    if !entry.file_type()?.is_dir() {
-                        continue;
-                    }
-                    found.push(Leftover {
-                        eval_id: eval_id.to_owned(),
-                        description: format!("directory {}", entry.path().display()),
-                        id: name,
-                    });
-                }
-                found.sort_by(|a, b| a.id.cmp(&b.id));
-                Ok(found)
-            })
-            .await;
-            found.map_err(|source| SandboxError::Io {
-                what: format!("listing {}", root.display()),
-                source,
-            })
-        })
+        Box::pin(labelled_dirs(&self.root, DIR_PREFIX))
     }
 
     fn remove_leftover<'a>(
         &'a self,
         leftover: &'a Leftover,
     ) -> BoxFuture<'a, Result<(), SandboxError>> {
-        Box::pin(async move {
-            // Only a direct child with the label: an id is never a path to follow.
-            if labelled_eval_id(&leftover.id).is_none() || leftover.id.contains('/') {
-                return Err(SandboxError::Invalid(format!(
-                    "`{}` is not a local sandbox directory (they are named {DIR_PREFIX}...)",
-                    leftover.id
-                )));
-            }
-            let dir = self.root.join(&leftover.id);
-            let removed = dir.clone();
-            examen_rt::to_thread(move || std::fs::remove_dir_all(&removed))
-                .await
-                .map_err(|source| SandboxError::Io {
-                    what: format!("removing {}", dir.display()),
-                    source,
-                })
-        })
+        Box::pin(remove_labelled_dir(
+            &self.root, DIR_PREFIX, "local", leftover,
+        ))
     }
 }
 
@@ -205,7 +231,7 @@ impl LocalSandbox {
 
 /// Whether `user` (a name or a numeric id) is the effective user running examen: the only
 /// one the local sandbox can run commands as (Inspect's `_is_current_user`).
-fn is_current_user(user: &str) -> bool {
+pub(crate) fn is_current_user(user: &str) -> bool {
     let euid = rustix::process::geteuid().as_raw();
     if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
         return user.parse::<u32>() == Ok(euid);

@@ -4,19 +4,47 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use examen_sandbox::bwrap::BwrapSandbox;
 use examen_sandbox::{
-    ExecRequest, LocalProvider, SampleInfo, Sandbox, SandboxConfig, SandboxEnvironments,
-    SandboxError, SandboxProvider,
+    BwrapProvider, ExecRequest, LocalProvider, SampleInfo, Sandbox, SandboxConfig,
+    SandboxEnvironments, SandboxError, SandboxProvider,
 };
 
 /// Output limit the suite's providers are made with, small enough to cross cheaply.
 const LIMIT: usize = 4096;
 
 fn providers() -> Vec<Arc<dyn SandboxProvider>> {
-    vec![Arc::new(LocalProvider {
+    let mut providers: Vec<Arc<dyn SandboxProvider>> = vec![Arc::new(LocalProvider {
         output_limit: LIMIT,
         ..LocalProvider::default()
-    })]
+    })];
+    if bwrap_available() {
+        providers.push(Arc::new(BwrapProvider {
+            output_limit: LIMIT,
+            ..BwrapProvider::default()
+        }));
+    }
+    providers
+}
+
+/// Whether bubblewrap is here to test the `bwrap` provider: without it the provider is
+/// skipped, with a word, except on CI (`CI=true`), where that fails the test.
+fn bwrap_available() -> bool {
+    let found = std::env::var_os("EXAMEN_BWRAP").map_or_else(
+        || {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .any(|dir| dir.join("bwrap").is_file())
+        },
+        |path| std::path::Path::new(&path).is_file(),
+    );
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "bubblewrap (`bwrap`) is missing on CI: install the `bubblewrap` package"
+        );
+        eprintln!("SKIPPED: the bwrap provider, as bubblewrap (`bwrap`) is not installed");
+    }
+    found
 }
 
 /// One sample's sandboxes from `provider`, and the way to take them down.
@@ -334,12 +362,31 @@ async fn cleanup_removes_the_working_directory_and_the_default_is_first() {
             connection.command.contains(&*dir.to_string_lossy()),
             "{connection:?}"
         );
-        if name == "local" {
-            assert!(dir.join("left.txt").is_file());
+        // Where the working directory is on this machine.
+        let host_dir = match sandbox.as_any().downcast_ref::<BwrapSandbox>() {
+            Some(bwrap) => {
+                assert_eq!(dir, std::path::Path::new(examen_sandbox::bwrap::WORKDIR));
+                Some(bwrap.dir().to_owned())
+            }
+            None if name == "local" => Some(dir.clone()),
+            None => None,
+        };
+        if let Some(host_dir) = &host_dir {
+            let left = if name == "bwrap" {
+                host_dir.join("work/left.txt")
+            } else {
+                host_dir.join("left.txt")
+            };
+            assert!(left.is_file(), "{name}: {}", left.display());
         }
+        drop(sandbox);
         sample.cleanup(false).await;
-        if name == "local" {
-            assert!(!dir.exists(), "{name}: {} is still there", dir.display());
+        if let Some(host_dir) = host_dir {
+            assert!(
+                !host_dir.exists(),
+                "{name}: {} is still there",
+                host_dir.display()
+            );
         }
     }
 }
@@ -351,7 +398,7 @@ fn the_registry_knows_local_and_names_the_known_ones_for_an_unknown_one() {
     let error = registry.get("dokcer").unwrap_err().to_string();
     assert_eq!(
         error,
-        "unknown sandbox type `dokcer`; expected one of: local"
+        "unknown sandbox type `dokcer`; expected one of: local, bwrap"
     );
 }
 
