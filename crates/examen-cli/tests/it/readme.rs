@@ -146,3 +146,100 @@ fn the_readme_agent_command_runs_as_written() {
         }
     }
 }
+
+/// The README's sandbox block (the lines after its `examples/sandbox` command, continuations
+/// joined and comments dropped), each command's examen arguments.
+fn sandbox_block(readme: &str) -> Vec<Vec<String>> {
+    let start = readme
+        .find("examen eval examples/sandbox/")
+        .expect("README.md shows the sandbox example's commands");
+    let block = &readme[start
+        ..readme[start..]
+            .find("```")
+            .map_or(readme.len(), |e| start + e)];
+    let joined = block.replace("\\\n", " ");
+    joined
+        .lines()
+        .map(|line| line.split(" # ").next().unwrap_or(line).trim())
+        .filter(|line| !line.is_empty())
+        .map(|line| examen_args(line).unwrap_or_else(|why| panic!("{why}")))
+        .collect()
+}
+
+#[test]
+fn the_readme_sandbox_commands_run_as_written() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let commands = sandbox_block(&readme);
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    let bwrap = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|dir| dir.join("bwrap").is_file());
+    if !bwrap {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "bwrap is missing on CI"
+        );
+        eprintln!("SKIPPED: the README's bwrap line, as bubblewrap is not installed");
+    }
+    for backend in backends() {
+        let sandbox = Sandbox::on(backend);
+        copy_example(&sandbox, "sandbox");
+        // Sandboxes are made under the temporary directory: this test's own, so that the
+        // cleanup it runs sees only its own.
+        let tmp = sandbox.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let examen = |args: &[String]| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut cmd = sandbox.examen(&args);
+            cmd.env("TMPDIR", &tmp);
+            run(&mut cmd)
+        };
+        let out = examen(&commands[0]);
+        assert_eq!(out.code, 0, "{backend}: {out:?}");
+        assert!(out.stdout.contains("accuracy 1.000"), "{}", out.stdout);
+        let log =
+            examen_log::read_log(&sandbox.logs("logs")[0], examen_log::ReadOptions::default())
+                .unwrap();
+        let sample = &log.samples.as_ref().unwrap()[0];
+        let tool = sample.messages.iter().find(|m| m.role() == "tool").unwrap();
+        assert_eq!(
+            tool.text(),
+            "3\nready\n",
+            "the files and the setup were there"
+        );
+        if !bwrap {
+            continue;
+        }
+        let out = examen(&commands[1]);
+        assert_eq!(out.code, 0, "{backend}: {out:?}");
+        assert!(
+            out.stderr
+                .contains("Sandboxes kept (--no-sandbox-cleanup):"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("Remove them with `examen sandbox cleanup bwrap`"),
+            "{}",
+            out.stderr
+        );
+        let kept = || {
+            std::fs::read_dir(&tmp)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("examen-bwrap-")
+                })
+                .count()
+        };
+        assert_eq!(kept(), 1);
+        let out = examen(&commands[2]);
+        assert_eq!(out.code, 0, "{backend}: {out:?}");
+        assert!(out.stdout.contains("1 removed"), "{}", out.stdout);
+        assert_eq!(kept(), 0, "examen sandbox cleanup removed it");
+    }
+}

@@ -569,3 +569,127 @@ async fn no_sandbox_cleanup_keeps_them_to_report_and_sandbox_cleanup_finds_them(
     let after = local.leftovers().await.unwrap();
     assert!(!after.iter().any(|l| &l.eval_id == eval_id), "{after:?}");
 }
+
+/// The sandbox types there are to run in here: `local` always, `bwrap` when bubblewrap is
+/// installed (on CI, where the project's scripts install it, its absence fails the test).
+fn sandbox_types() -> Vec<&'static str> {
+    let mut kinds = vec!["local"];
+    let bwrap = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|dir| dir.join("bwrap").is_file());
+    if bwrap {
+        kinds.push("bwrap");
+    } else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "bubblewrap (`bwrap`) is missing on CI"
+        );
+        eprintln!("SKIPPED: the agent in bwrap, as bubblewrap is not installed");
+    }
+    kinds
+}
+
+/// The agent task of the tools issue, in each sandbox type: bash writes a file, python reads
+/// it, text_editor creates and edits another, bash checks the edit, and the sample's `files`
+/// and `setup` were there first.
+#[examen_rt::test]
+async fn the_agent_runs_bash_python_and_text_editor_in_each_sandbox_type() {
+    use examen::tool::builtin::{Python, TextEditor};
+    for kind in sandbox_types() {
+        let call = |id: &str, function: &str, args: serde_json::Value| {
+            let serde_json::Value::Object(args) = args else {
+                unreachable!()
+            };
+            ModelOutput::for_tool_calls(
+                "mockllm/model",
+                vec![ToolCall::new(id, function, args)],
+                None,
+            )
+        };
+        let turns = vec![
+            call(
+                "c1",
+                "bash",
+                json!({"command": "cat given.txt setup.log; echo 6 > n.txt"}),
+            ),
+            call(
+                "c2",
+                "python",
+                json!({"code": "print(int(open('n.txt').read()) * 7)"}),
+            ),
+            call(
+                "c3",
+                "text_editor",
+                json!({"command": "create", "path": "answer.md", "file_text": "answer: 41\n"}),
+            ),
+            call(
+                "c4",
+                "text_editor",
+                json!({"command": "str_replace", "path": "answer.md", "old_str": "41", "new_str": "42"}),
+            ),
+            call("c5", "bash", json!({"command": "cat answer.md; pwd"})),
+            ModelOutput::from_text("mockllm/model", "42"),
+        ];
+        let mut sample = sample_with(
+            json!({"given.txt": "given\n"}),
+            Some("echo set up > setup.log"),
+        );
+        sample.target = "42".into();
+        let dataset = examen::dataset::Dataset::from_samples(vec![sample]).unwrap();
+        let task = Task::new("agent", dataset)
+            .solver(solver::use_tools(vec![
+                Arc::new(Bash::default()),
+                Arc::new(Python::default()),
+                Arc::new(TextEditor::default()),
+            ]))
+            .solver(solver::generate())
+            .scorer(examen::scorer::includes())
+            .sandbox(examen::sandbox::SandboxSpec::new(kind));
+        let model = Model::from_mock(MockLlm::turns(turns));
+        let (outcome, ran) = run(task, model, EvalOptions::default()).await;
+        assert!(outcome.error.is_none(), "{kind}: {:?}", outcome.error);
+        let sample = &ran.sorted_samples()[0];
+        assert!(sample.error.is_none(), "{kind}: {:?}", sample.error);
+        let answers: Vec<String> = sample
+            .messages
+            .iter()
+            .filter_map(|m| match m {
+                ChatMessage::Tool(t) => Some(t.content.text()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(answers.len(), 5, "{kind}: {answers:?}");
+        assert_eq!(answers[0], "given\nset up\n", "{kind}");
+        assert_eq!(answers[1], "42\n", "{kind}");
+        assert!(
+            answers[3].contains("has been edited"),
+            "{kind}: {}",
+            answers[3]
+        );
+        let mut lines = answers[4].lines();
+        assert_eq!(lines.next(), Some("answer: 42"), "{kind}");
+        let pwd = lines.next().unwrap_or_default();
+        match kind {
+            "local" => assert!(pwd.contains(examen::sandbox::local::DIR_PREFIX), "{pwd}"),
+            _ => assert_eq!(pwd, "/work", "{kind}"),
+        }
+        assert!(
+            answers[2].starts_with("File created successfully at: ")
+                && answers[2].ends_with("/answer.md"),
+            "{kind}: {}",
+            answers[2]
+        );
+        let accuracy = outcome
+            .results
+            .as_ref()
+            .map(|r| r.scores[0].metrics["accuracy"].value);
+        assert_eq!(accuracy, Some(1.0), "{kind}");
+        // Each command ran in the sandbox, recorded in its tool call's span.
+        let execs = sample
+            .events
+            .iter()
+            .filter(|e| e.kind() == "sandbox")
+            .count();
+        assert!(execs >= 3, "{kind}: {execs} sandbox events");
+    }
+}
