@@ -241,16 +241,10 @@ impl SampleSandboxes {
             metadata: sample.metadata.clone().unwrap_or_default(),
         };
         let provider = task.provider.name().to_owned();
-        let envs = task
-            .provider
-            .sample_init(&task.config, &info)
+        let envs = init_detached(task, info)
             .await
             .map_err(|e| format!("sandbox `{provider}`: {e}"))?;
-        if envs.default_sandbox().is_none() {
-            return Err(format!(
-                "sandbox `{provider}`: the provider made no environments for the sample"
-            ));
-        }
+        let none = envs.default_sandbox().is_none();
         let made = SampleSandboxes {
             live: Some(task.live.enter()),
             task: task.clone(),
@@ -259,6 +253,12 @@ impl SampleSandboxes {
             epoch,
             permit,
         };
+        if none {
+            let _ = made.finish(true).await;
+            return Err(format!(
+                "sandbox `{provider}`: the provider made no environments for the sample"
+            ));
+        }
         let prepared = async {
             let envs = made.envs.as_ref().expect("made above");
             if let Some(files) = &sample.files {
@@ -358,6 +358,61 @@ impl Drop for SampleSandboxes {
             // What a failed cleanup leaves is labelled for `examen sandbox cleanup`.
             let _ = task.provider.sample_cleanup(&task.config, envs, true).await;
         });
+    }
+}
+
+/// Environments made by `sample_init` that nobody took: dropped with them still inside (the
+/// sample was cancelled while they were being made, or before it received them), it takes
+/// them down, shielded, as interrupted.
+struct Made {
+    task: TaskSandbox,
+    envs: Option<SandboxEnvironments>,
+    /// Counts the environments in the task's `live` until they are taken down.
+    live: Option<examen_rt::OutstandingGuard>,
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if let Some(envs) = self.envs.take() {
+            let task = self.task.clone();
+            let live = self.live.take();
+            examen_rt::shield_detached(async move {
+                let _live = live;
+                let _ = task.provider.sample_cleanup(&task.config, envs, true).await;
+            });
+        }
+    }
+}
+
+/// `sample_init`, run as detached shielded work: a sample cancelled while a provider makes its
+/// environments (a container coming up) would otherwise drop the provider's future half-way and
+/// leave what it made behind. Whatever it makes reaches the sample, or is taken down.
+async fn init_detached(
+    task: &TaskSandbox,
+    info: SampleInfo,
+) -> Result<SandboxEnvironments, examen_sandbox::SandboxError> {
+    let (sender, receiver) = examen_rt::channel(1);
+    let task = task.clone();
+    // Counted from now, so that the task's cleanup waits for this sample's environments.
+    let live = task.live.enter();
+    examen_rt::shield_detached(async move {
+        let made = task.provider.sample_init(&task.config, &info).await;
+        let made = made.map(|envs| Made {
+            task,
+            envs: Some(envs),
+            live: Some(live),
+        });
+        // A receiver that is gone drops `made`, which takes the environments down.
+        let _ = sender.send(made).await;
+    });
+    match receiver.recv().await {
+        Some(made) => {
+            let mut made = made?;
+            Ok(made.envs.take().expect("made with environments"))
+        }
+        None => Err(examen_sandbox::SandboxError::Unavailable(
+            "the sandbox provider stopped while making the sample's environments".to_owned(),
+        )),
     }
 }
 

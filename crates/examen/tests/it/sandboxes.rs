@@ -27,6 +27,8 @@ struct Recording {
     live: AtomicUsize,
     peak: AtomicUsize,
     eval_ids: Mutex<Vec<String>>,
+    /// How long making a sample's sandbox takes (a container coming up).
+    init_delay: std::time::Duration,
 }
 
 impl Recording {
@@ -66,7 +68,13 @@ impl SandboxProvider for Recording {
         self.eval_ids.lock().unwrap().push(sample.eval_id.clone());
         let live = self.live.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(live, Ordering::SeqCst);
-        self.local.sample_init(config, sample)
+        let delay = self.init_delay;
+        Box::pin(async move {
+            examen_rt::sleep(delay).await;
+            let envs = self.local.sample_init(config, sample).await?;
+            self.note("made a sample's sandbox".to_owned());
+            Ok(envs)
+        })
     }
     fn sample_cleanup<'a>(
         &'a self,
@@ -691,5 +699,60 @@ async fn the_agent_runs_bash_python_and_text_editor_in_each_sandbox_type() {
             .filter(|e| e.kind() == "sandbox")
             .count();
         assert!(execs >= 3, "{kind}: {execs} sandbox events");
+    }
+}
+
+/// A sample cancelled while its sandbox is being made still gets it taken down once made:
+/// nothing a provider makes is left behind.
+#[test]
+fn a_sample_cancelled_while_its_sandbox_is_made_still_has_it_taken_down() {
+    for backend in examen::rt::Backend::ALL {
+        let provider = Arc::new(Recording {
+            init_delay: std::time::Duration::from_millis(200),
+            ..Recording::default()
+        });
+        let recording = provider.clone();
+        examen_rt::run(backend, async move {
+            let cancel = examen_rt::CancelToken::new();
+            let options = EvalOptions {
+                cancel: Some(cancel.clone()),
+                ..EvalOptions::default()
+            };
+            let task = bash_task(recording.clone(), Bash::default());
+            let eval = examen::eval(vec![task], vec![bash_then_done("true")], options, None);
+            let canceller = async {
+                while recording
+                    .calls()
+                    .iter()
+                    .filter(|c| c.starts_with("sample_init "))
+                    .count()
+                    < 2
+                {
+                    examen_rt::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                cancel.cancel();
+            };
+            let (outcomes, ()) = futures_util::future::join(eval, canceller).await;
+            let outcome = outcomes.unwrap().pop().unwrap();
+            assert_eq!(outcome.status, examen_types::log::EvalStatus::Cancelled);
+        });
+        let calls = provider.calls();
+        let count = |call: &str| calls.iter().filter(|c| *c == call).count();
+        assert_eq!(
+            count("made a sample's sandbox"),
+            2,
+            "on {backend}: {calls:?}"
+        );
+        assert_eq!(
+            provider.interrupted_cleanups(),
+            2,
+            "on {backend}: {calls:?}"
+        );
+        // After the samples' cleanups, the task's.
+        assert_eq!(
+            calls.last().map(String::as_str),
+            Some("task_cleanup boxed cleanup=true"),
+            "on {backend}"
+        );
     }
 }
