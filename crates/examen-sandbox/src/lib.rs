@@ -22,6 +22,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod docker;
 pub mod local;
 pub mod spec;
 
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
+pub use docker::DockerProvider;
 pub use local::LocalProvider;
 pub use spec::SandboxSpec;
 
@@ -446,6 +448,7 @@ impl Default for ProviderRegistry {
             providers: IndexMap::new(),
         };
         registry.register(Arc::new(LocalProvider::default()));
+        registry.register(Arc::new(DockerProvider::default()));
         registry
     }
 }
