@@ -668,9 +668,18 @@ impl Sandbox for DockerSandbox {
                     });
                 }
             }
-            // A death by signal may have been the container's: then the sandbox is gone.
-            if code > 128 && !self.alive().await {
-                return Err(self.gone(format!("stopped while running a command (exit {code})")));
+            // A death by signal may have been the container's: then the sandbox is gone. The
+            // daemon marks a container stopped a moment after its processes were killed, so it
+            // is asked a few times before the death counts as the command's own.
+            if code > 128 {
+                for _ in 0..5 {
+                    if !self.alive().await {
+                        return Err(
+                            self.gone(format!("stopped while running a command (exit {code})"))
+                        );
+                    }
+                    examen_rt::sleep(Duration::from_millis(20)).await;
+                }
             }
             Ok(result)
         })
