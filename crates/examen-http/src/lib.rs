@@ -15,6 +15,8 @@
 //! - [`sse`] parses `text/event-stream` bodies; [`retry_after`] reads `Retry-After`.
 //! - [`io::HyperIo`] adapts any `futures-io` stream to hyper's I/O traits (also used by test
 //!   servers built on hyper's server half).
+//! - [`unix::UnixClient`] speaks HTTP/1.1 to a daemon on a unix socket (the Docker Engine
+//!   API), with keep-alive reuse, streamed bodies and HTTP upgrades to raw streams.
 //!
 //! # Example
 //!
@@ -58,6 +60,7 @@ mod proxy;
 mod retry_after;
 mod rt;
 pub mod sse;
+pub mod unix;
 
 pub use bytes::Bytes;
 pub use client::{Body, Client, ClientBuilder, ClientStats, Request, Response};

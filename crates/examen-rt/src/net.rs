@@ -1,11 +1,13 @@
-//! TCP for both backends: [`connect_tcp`], [`TcpStream`] and [`TcpListener`].
+//! Sockets for both backends: TCP ([`connect_tcp`], [`TcpStream`], [`TcpListener`]) and
+//! unix-domain streams ([`UnixStream`], which the Docker Engine API is reached through).
 //!
-//! [`TcpStream`] implements the `futures-io` traits ([`AsyncRead`], [`AsyncWrite`]), which is
+//! The streams implement the `futures-io` traits ([`AsyncRead`], [`AsyncWrite`]), which is
 //! what the HTTP client and the test servers build on, whichever runtime is underneath.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -185,6 +187,102 @@ impl TcpListener {
         match &self.inner {
             Listener::Tokio(listener) => listener.local_addr(),
             Listener::Smol(listener) => listener.local_addr(),
+        }
+    }
+}
+
+/// A unix-domain stream socket on the current runtime's reactor.
+pub struct UnixStream {
+    inner: Unix,
+}
+
+enum Unix {
+    Tokio(tokio::net::UnixStream),
+    Smol(async_net::unix::UnixStream),
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = match self.inner {
+            Unix::Tokio(_) => "tokio",
+            Unix::Smol(_) => "smol",
+        };
+        f.debug_struct("UnixStream")
+            .field("backend", &backend)
+            .finish()
+    }
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let path = path.as_ref();
+        let inner = match expect_context("UnixStream::connect").spawner {
+            Spawner::Tokio => Unix::Tokio(tokio::net::UnixStream::connect(path).await?),
+            Spawner::Smol(_) => Unix::Smol(async_net::unix::UnixStream::connect(path).await?),
+        };
+        Ok(UnixStream { inner })
+    }
+}
+
+impl AsyncRead for UnixStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Unix::Tokio(stream) => {
+                let mut read_buf = tokio::io::ReadBuf::new(buf);
+                match tokio::io::AsyncRead::poll_read(Pin::new(stream), cx, &mut read_buf) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Ok(read_buf.filled().len())),
+                    Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            Unix::Smol(stream) => Pin::new(stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UnixStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Unix::Tokio(stream) => tokio::io::AsyncWrite::poll_write(Pin::new(stream), cx, buf),
+            Unix::Smol(stream) => Pin::new(stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Unix::Tokio(stream) => {
+                tokio::io::AsyncWrite::poll_write_vectored(Pin::new(stream), cx, bufs)
+            }
+            Unix::Smol(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Unix::Tokio(stream) => tokio::io::AsyncWrite::poll_flush(Pin::new(stream), cx),
+            Unix::Smol(stream) => Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    /// Shuts down the writing half only (the peer reads end of file; reading goes on), which
+    /// is how a hijacked Docker exec stream is told its standard input has ended.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Unix::Tokio(stream) => tokio::io::AsyncWrite::poll_shutdown(Pin::new(stream), cx),
+            Unix::Smol(stream) => Pin::new(stream).poll_close(cx),
         }
     }
 }

@@ -23,6 +23,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod bwrap;
+pub mod docker;
 pub mod local;
 pub mod spec;
 
@@ -35,6 +36,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 pub use bwrap::BwrapProvider;
+pub use docker::DockerProvider;
 pub use local::LocalProvider;
 pub use spec::SandboxSpec;
 
@@ -455,6 +457,7 @@ impl Default for ProviderRegistry {
         };
         registry.register(Arc::new(LocalProvider::default()));
         registry.register(Arc::new(BwrapProvider::default()));
+        registry.register(Arc::new(DockerProvider::default()));
         registry
     }
 }

@@ -578,14 +578,15 @@ async fn no_sandbox_cleanup_keeps_them_to_report_and_sandbox_cleanup_finds_them(
     assert!(!after.iter().any(|l| &l.eval_id == eval_id), "{after:?}");
 }
 
-/// The sandbox types there are to run in here: `local` always, `bwrap` when bubblewrap is
-/// installed (on CI, where the project's scripts install it, its absence fails the test).
-fn sandbox_types() -> Vec<&'static str> {
-    let mut kinds = vec!["local"];
+/// The sandbox types there are to run in here, each with its provider: `local` always,
+/// `bwrap` when bubblewrap is installed, `docker` when `scripts/docker.sh` gives a daemon (on
+/// CI, where the project's scripts install both, their absence fails the test).
+fn sandbox_types() -> Vec<(&'static str, Option<Arc<dyn SandboxProvider>>)> {
+    let mut kinds: Vec<(&'static str, Option<Arc<dyn SandboxProvider>>)> = vec![("local", None)];
     let bwrap = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .any(|dir| dir.join("bwrap").is_file());
     if bwrap {
-        kinds.push("bwrap");
+        kinds.push(("bwrap", None));
     } else {
         assert_ne!(
             std::env::var("CI").as_deref(),
@@ -593,6 +594,9 @@ fn sandbox_types() -> Vec<&'static str> {
             "bubblewrap (`bwrap`) is missing on CI"
         );
         eprintln!("SKIPPED: the agent in bwrap, as bubblewrap is not installed");
+    }
+    if let Some(docker) = crate::docker_support::docker() {
+        kinds.push(("docker", Some(Arc::new(docker))));
     }
     kinds
 }
@@ -603,7 +607,7 @@ fn sandbox_types() -> Vec<&'static str> {
 #[examen_rt::test]
 async fn the_agent_runs_bash_python_and_text_editor_in_each_sandbox_type() {
     use examen::tool::builtin::{Python, TextEditor};
-    for kind in sandbox_types() {
+    for (kind, provider) in sandbox_types() {
         let call = |id: &str, function: &str, args: serde_json::Value| {
             let serde_json::Value::Object(args) = args else {
                 unreachable!()
@@ -651,8 +655,11 @@ async fn the_agent_runs_bash_python_and_text_editor_in_each_sandbox_type() {
                 Arc::new(TextEditor::default()),
             ]))
             .solver(solver::generate())
-            .scorer(examen::scorer::includes())
-            .sandbox(examen::sandbox::SandboxSpec::new(kind));
+            .scorer(examen::scorer::includes());
+        let task = match provider {
+            Some(provider) => task.sandbox_provider(provider, None),
+            None => task.sandbox(examen::sandbox::SandboxSpec::new(kind)),
+        };
         let model = Model::from_mock(MockLlm::turns(turns));
         let (outcome, ran) = run(task, model, EvalOptions::default()).await;
         assert!(outcome.error.is_none(), "{kind}: {:?}", outcome.error);
@@ -679,7 +686,8 @@ async fn the_agent_runs_bash_python_and_text_editor_in_each_sandbox_type() {
         let pwd = lines.next().unwrap_or_default();
         match kind {
             "local" => assert!(pwd.contains(examen::sandbox::local::DIR_PREFIX), "{pwd}"),
-            _ => assert_eq!(pwd, "/work", "{kind}"),
+            "bwrap" => assert_eq!(pwd, "/work"),
+            _ => assert_eq!(pwd, "/", "the image's working directory"),
         }
         assert!(
             answers[2].starts_with("File created successfully at: ")
