@@ -1,9 +1,9 @@
 //! examen's integration tests, one binary (see each module for its area).
 
-mod support;
 /// Docker for the tests, shared with examen-sandbox's (`scripts/docker.sh up`, once).
 #[path = "../../../examen-sandbox/tests/support/mod.rs"]
 mod docker_support;
+mod support;
 
 /// Inspect's numbers on the same data: metrics, reducers, scorers.
 mod crosscheck;
