@@ -764,3 +764,101 @@ fn a_sample_cancelled_while_its_sandbox_is_made_still_has_it_taken_down() {
         );
     }
 }
+
+/// Whatever way a sample ends — it finishes, hits a limit, or the eval is cancelled under it —
+/// each sandbox type takes down what it made: its own listing finds nothing of the eval left.
+#[test]
+fn nothing_is_left_in_any_sandbox_type_after_success_a_limit_or_cancellation() {
+    for (kind, provider) in sandbox_types() {
+        let provider: Arc<dyn SandboxProvider> = match provider {
+            Some(provider) => provider,
+            None => examen::sandbox::ProviderRegistry::default()
+                .get(kind)
+                .unwrap(),
+        };
+        for backend in examen::rt::Backend::ALL {
+            for ending in ["success", "limit", "cancelled"] {
+                let provider_for_run = provider.clone();
+                let eval_id = examen_rt::run(backend, async move {
+                    let provider = provider_for_run;
+                    let cancel = examen_rt::CancelToken::new();
+                    let options = EvalOptions {
+                        cancel: Some(cancel.clone()),
+                        ..EvalOptions::default()
+                    };
+                    let command = if ending == "success" {
+                        "true"
+                    } else {
+                        "sleep 30"
+                    };
+                    let task = Task::new("ends", dataset(&[("a", "done")]))
+                        .solver(solver::use_tools(vec![Arc::new(Bash::default())]))
+                        .solver(solver::generate())
+                        .limits(Limits {
+                            time_limit: (ending == "limit").then_some(2.0),
+                            ..Limits::default()
+                        })
+                        .sandbox_provider(provider, None);
+                    let log = examen::runner::log::MemoryLog::new();
+                    let options = EvalOptions {
+                        logger: Some(Arc::new(log.clone())),
+                        ..options
+                    };
+                    // Set when the model asks for the command: the sandbox is up by then.
+                    let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let model = {
+                        let asked = asked.clone();
+                        let command = command.to_owned();
+                        Model::from_mock(MockLlm::from_fn(move |messages: &[ChatMessage]| {
+                            if messages.iter().any(|m| m.role() == "tool") {
+                                return ModelOutput::from_text("mockllm/model", "done");
+                            }
+                            asked.store(true, Ordering::SeqCst);
+                            let serde_json::Value::Object(args) = json!({"command": command})
+                            else {
+                                unreachable!()
+                            };
+                            ModelOutput::for_tool_calls(
+                                "mockllm/model",
+                                vec![ToolCall::new("c1", "bash", args)],
+                                None,
+                            )
+                        }))
+                    };
+                    let eval = examen::eval(vec![task], vec![model], options, None);
+                    let canceller = async {
+                        if ending == "cancelled" {
+                            // Cancelled while the command runs in the sandbox.
+                            while !asked.load(Ordering::SeqCst) {
+                                examen_rt::sleep(std::time::Duration::from_millis(20)).await;
+                            }
+                            examen_rt::sleep(std::time::Duration::from_millis(300)).await;
+                            cancel.cancel();
+                        }
+                    };
+                    let (outcomes, ()) = futures_util::future::join(eval, canceller).await;
+                    let outcome = outcomes.unwrap().pop().unwrap();
+                    let expected = match ending {
+                        "cancelled" => examen_types::log::EvalStatus::Cancelled,
+                        _ => examen_types::log::EvalStatus::Success,
+                    };
+                    assert_eq!(
+                        outcome.status, expected,
+                        "{kind} {ending}: {:?}",
+                        outcome.error
+                    );
+                    log.runs()[0].start.eval.eval_id.clone()
+                });
+                let left = examen_rt::run(backend, {
+                    let provider = provider.clone();
+                    async move { provider.leftovers().await.unwrap() }
+                });
+                let mine: Vec<_> = left.iter().filter(|l| l.eval_id == eval_id).collect();
+                assert!(
+                    mine.is_empty(),
+                    "{kind} on {backend} after {ending}: {mine:?}"
+                );
+            }
+        }
+    }
+}
