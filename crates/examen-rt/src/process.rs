@@ -187,15 +187,19 @@ impl fmt::Debug for Execution {
     }
 }
 
-/// The last `limit` bytes of a stream, and how many came before them.
-struct Tail {
+/// The last `limit` bytes of a stream, and how many came before them: how [`exec`] keeps a
+/// command's output, and how other ways of running commands (a container's exec stream) keep
+/// theirs the same way.
+#[derive(Debug, Default)]
+pub struct Tail {
     buf: Vec<u8>,
     limit: usize,
     dropped: u64,
 }
 
 impl Tail {
-    fn new(limit: usize) -> Tail {
+    /// Keeps up to `limit` bytes.
+    pub fn new(limit: usize) -> Tail {
         Tail {
             buf: Vec::new(),
             limit,
@@ -203,7 +207,8 @@ impl Tail {
         }
     }
 
-    fn push(&mut self, chunk: &[u8]) {
+    /// Takes in the next `chunk` of the stream.
+    pub fn push(&mut self, chunk: &[u8]) {
         self.buf.extend_from_slice(chunk);
         // Trimmed once the buffer holds twice the limit, so a stream far over it costs a
         // copy per `limit` bytes rather than per chunk.
@@ -220,7 +225,8 @@ impl Tail {
         }
     }
 
-    fn finish(mut self) -> (Vec<u8>, u64) {
+    /// The bytes kept and how many were left out before them.
+    pub fn finish(mut self) -> (Vec<u8>, u64) {
         self.trim();
         (self.buf, self.dropped)
     }

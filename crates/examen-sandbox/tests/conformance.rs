@@ -3,13 +3,15 @@
 
 mod support;
 
+use support::{bwrap_available, sh, Sample};
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use examen_sandbox::bwrap::BwrapSandbox;
 use examen_sandbox::{
-    BwrapProvider, ExecRequest, LocalProvider, SampleInfo, Sandbox, SandboxConfig,
-    SandboxEnvironments, SandboxError, SandboxProvider,
+    BwrapProvider, ExecRequest, LocalProvider, SampleInfo, SandboxConfig, SandboxError,
+    SandboxProvider,
 };
 
 /// Output limit the suite's providers are made with, small enough to cross cheaply.
@@ -31,65 +33,6 @@ fn providers() -> Vec<Arc<dyn SandboxProvider>> {
         providers.push(Arc::new(docker.with_output_limit(LIMIT)));
     }
     providers
-}
-
-/// Whether bubblewrap is here to test the `bwrap` provider: without it the provider is
-/// skipped, with a word, except on CI (`CI=true`), where that fails the test.
-fn bwrap_available() -> bool {
-    let found = std::env::var_os("EXAMEN_BWRAP").map_or_else(
-        || {
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                .any(|dir| dir.join("bwrap").is_file())
-        },
-        |path| std::path::Path::new(&path).is_file(),
-    );
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "bubblewrap (`bwrap`) is missing on CI: install the `bubblewrap` package"
-        );
-        eprintln!("SKIPPED: the bwrap provider, as bubblewrap (`bwrap`) is not installed");
-    }
-    found
-}
-
-/// One sample's sandboxes from `provider`, and the way to take them down.
-struct Sample {
-    provider: Arc<dyn SandboxProvider>,
-    envs: Option<SandboxEnvironments>,
-}
-
-impl Sample {
-    async fn start(provider: Arc<dyn SandboxProvider>) -> Sample {
-        let envs = provider
-            .sample_init(&SandboxConfig::default(), &SampleInfo::default())
-            .await
-            .unwrap_or_else(|e| panic!("{}: sample_init failed: {e}", provider.name()));
-        Sample {
-            provider,
-            envs: Some(envs),
-        }
-    }
-
-    fn sandbox(&self) -> Arc<dyn Sandbox> {
-        self.envs
-            .as_ref()
-            .and_then(|envs| envs.default_sandbox())
-            .cloned()
-            .expect("a default sandbox")
-    }
-
-    async fn cleanup(mut self, interrupted: bool) {
-        let envs = self.envs.take().expect("not cleaned up yet");
-        self.provider
-            .sample_cleanup(&SandboxConfig::default(), envs, interrupted)
-            .await
-            .unwrap_or_else(|e| panic!("{}: sample_cleanup failed: {e}", self.provider.name()));
-    }
-}
-
-fn sh(script: &str) -> ExecRequest {
-    ExecRequest::new(["sh", "-c", script])
 }
 
 #[examen_rt::test]

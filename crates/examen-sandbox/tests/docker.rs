@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::sh;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,10 +14,6 @@ use examen_sandbox::{
     DockerProvider, ExecRequest, SampleInfo, SandboxConfig, SandboxEnvironments, SandboxError,
     SandboxProvider,
 };
-
-fn sh(script: &str) -> ExecRequest {
-    ExecRequest::new(["sh", "-c", script])
-}
 
 fn sample(tag: &str) -> SampleInfo {
     SampleInfo {

@@ -7,9 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::{bwrap_available, sh, Sample};
+
 use examen_sandbox::{
-    BwrapProvider, ExecRequest, SampleInfo, Sandbox, SandboxConfig, SandboxEnvironments,
-    SandboxError, SandboxProvider,
+    BwrapProvider, ExecRequest, SampleInfo, SandboxConfig, SandboxError, SandboxProvider,
 };
 
 /// The providers that isolate (docker joins here). bwrap is skipped with a word when
@@ -20,63 +23,6 @@ fn isolating_providers() -> Vec<Arc<dyn SandboxProvider>> {
         providers.push(Arc::new(BwrapProvider::default()));
     }
     providers
-}
-
-fn bwrap_available() -> bool {
-    let found = std::env::var_os("EXAMEN_BWRAP").map_or_else(
-        || {
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                .any(|dir| dir.join("bwrap").is_file())
-        },
-        |path| Path::new(&path).is_file(),
-    );
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "bubblewrap (`bwrap`) is missing on CI: install the `bubblewrap` package"
-        );
-        eprintln!("SKIPPED: the bwrap provider, as bubblewrap (`bwrap`) is not installed");
-    }
-    found
-}
-
-/// One sample's sandboxes from `provider`, and the way to take them down.
-struct Sample {
-    provider: Arc<dyn SandboxProvider>,
-    envs: Option<SandboxEnvironments>,
-}
-
-impl Sample {
-    async fn start(provider: Arc<dyn SandboxProvider>) -> Sample {
-        let envs = provider
-            .sample_init(&SandboxConfig::default(), &SampleInfo::default())
-            .await
-            .unwrap_or_else(|e| panic!("{}: sample_init failed: {e}", provider.name()));
-        Sample {
-            provider,
-            envs: Some(envs),
-        }
-    }
-
-    fn sandbox(&self) -> Arc<dyn Sandbox> {
-        self.envs
-            .as_ref()
-            .and_then(|envs| envs.default_sandbox())
-            .cloned()
-            .expect("a default sandbox")
-    }
-
-    async fn cleanup(mut self, interrupted: bool) {
-        let envs = self.envs.take().expect("not cleaned up yet");
-        self.provider
-            .sample_cleanup(&SandboxConfig::default(), envs, interrupted)
-            .await
-            .unwrap_or_else(|e| panic!("{}: sample_cleanup failed: {e}", self.provider.name()));
-    }
-}
-
-fn sh(script: &str) -> ExecRequest {
-    ExecRequest::new(["sh", "-c", script])
 }
 
 /// A string no process on this machine has in its command line but those a test starts.

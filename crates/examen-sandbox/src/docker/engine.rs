@@ -133,6 +133,8 @@ pub struct ExecSpec {
     pub user: Option<String>,
 }
 
+pub use examen_rt::process::Tail;
+
 /// What an exec wrote, kept to a limit per stream.
 #[derive(Debug, Default)]
 pub struct ExecOutput {
@@ -140,47 +142,6 @@ pub struct ExecOutput {
     pub stdout: Tail,
     /// The end of its standard error.
     pub stderr: Tail,
-}
-
-/// The last `limit` bytes of a stream, counting the ones left out.
-#[derive(Debug, Default)]
-pub struct Tail {
-    buf: Vec<u8>,
-    limit: usize,
-    dropped: u64,
-}
-
-impl Tail {
-    /// Keeps up to `limit` bytes.
-    pub fn new(limit: usize) -> Tail {
-        Tail {
-            buf: Vec::new(),
-            limit,
-            dropped: 0,
-        }
-    }
-
-    fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-        // Trimmed in batches, so a stream of small writes does not move the buffer each time.
-        if self.buf.len() > self.limit.saturating_mul(2).max(64 * 1024) {
-            self.trim();
-        }
-    }
-
-    fn trim(&mut self) {
-        if self.buf.len() > self.limit {
-            let over = self.buf.len() - self.limit;
-            self.buf.drain(..over);
-            self.dropped += over as u64;
-        }
-    }
-
-    /// The bytes kept and the number left out.
-    pub fn finish(mut self) -> (Vec<u8>, u64) {
-        self.trim();
-        (self.buf, self.dropped)
-    }
 }
 
 /// Splits Docker's multiplexed exec stream: frames of an 8-byte header (stream type, three
