@@ -1,8 +1,9 @@
 //! examen's integration tests, one binary (see each module for its area).
 
-/// Docker for the tests, shared with examen-sandbox's (`scripts/docker.sh up`, once).
+/// The sandbox tools for the tests (bubblewrap, docker through `scripts/docker.sh up`), shared
+/// with examen-sandbox's.
 #[path = "../../../examen-sandbox/tests/support/mod.rs"]
-mod docker_support;
+mod sandbox_support;
 mod support;
 
 /// Inspect's numbers on the same data: metrics, reducers, scorers.
