@@ -3,7 +3,7 @@
 //! ```text
 //! cargo bench -p examen-sandbox --bench exec                 # 1,000 execs per provider
 //! cargo bench -p examen-sandbox --bench exec -- --execs 200 --providers local,bwrap
-//! cargo bench -p examen-sandbox --bench exec -- --json bench/results/sandbox-exec.json
+//! cargo bench -p examen-sandbox --bench exec -- --json "$PWD/bench/results/sandbox-exec.json"
 //! ```
 //!
 //! For each provider there is here (`local`; `bwrap` when bubblewrap is installed; `docker`
