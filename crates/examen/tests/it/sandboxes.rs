@@ -756,10 +756,31 @@ fn a_sample_cancelled_while_its_sandbox_is_made_still_has_it_taken_down() {
     }
 }
 
-/// Whatever way a sample ends — it finishes, hits a limit, or the eval is cancelled under it —
-/// each sandbox type takes down what it made: its own listing finds nothing of the eval left.
+/// A solver that fails the sample (after its tools ran) when told to.
+#[derive(Debug)]
+struct FailsWhen(bool);
+
+impl examen::Solver for FailsWhen {
+    fn name(&self) -> &str {
+        "fails_when"
+    }
+
+    async fn solve(
+        &self,
+        _state: &mut examen::state::TaskState,
+        _ctx: &examen::context::SampleContext,
+    ) -> Result<(), examen::context::SampleError> {
+        if self.0 {
+            return Err(examen::context::SampleError::failed("the solver failed"));
+        }
+        Ok(())
+    }
+}
+
+/// Whatever way a sample ends — it finishes, fails, hits a limit, or the eval is cancelled
+/// under it — each sandbox type takes down what it made: its own listing finds nothing of the eval left.
 #[test]
-fn nothing_is_left_in_any_sandbox_type_after_success_a_limit_or_cancellation() {
+fn nothing_is_left_in_any_sandbox_type_after_success_an_error_a_limit_or_cancellation() {
     for (kind, provider) in sandbox_types() {
         let provider: Arc<dyn SandboxProvider> = match provider {
             Some(provider) => provider,
@@ -768,7 +789,7 @@ fn nothing_is_left_in_any_sandbox_type_after_success_a_limit_or_cancellation() {
                 .unwrap(),
         };
         for backend in examen::rt::Backend::ALL {
-            for ending in ["success", "limit", "cancelled"] {
+            for ending in ["success", "error", "limit", "cancelled"] {
                 let provider_for_run = provider.clone();
                 let eval_id = examen_rt::run(backend, async move {
                     let provider = provider_for_run;
@@ -777,14 +798,14 @@ fn nothing_is_left_in_any_sandbox_type_after_success_a_limit_or_cancellation() {
                         cancel: Some(cancel.clone()),
                         ..EvalOptions::default()
                     };
-                    let command = if ending == "success" {
-                        "true"
-                    } else {
-                        "sleep 30"
+                    let command = match ending {
+                        "limit" | "cancelled" => "sleep 30",
+                        _ => "true",
                     };
                     let task = Task::new("ends", dataset(&[("a", "done")]))
                         .solver(solver::use_tools(vec![Arc::new(Bash::default())]))
                         .solver(solver::generate())
+                        .solver(Arc::new(FailsWhen(ending == "error")))
                         .limits(Limits {
                             time_limit: (ending == "limit").then_some(2.0),
                             ..Limits::default()
@@ -831,6 +852,7 @@ fn nothing_is_left_in_any_sandbox_type_after_success_a_limit_or_cancellation() {
                     let outcome = outcomes.unwrap().pop().unwrap();
                     let expected = match ending {
                         "cancelled" => examen_types::log::EvalStatus::Cancelled,
+                        "error" => examen_types::log::EvalStatus::Error,
                         _ => examen_types::log::EvalStatus::Success,
                     };
                     assert_eq!(
