@@ -286,7 +286,15 @@ impl PreviousEval {
             })
             .transpose()?;
         let to_usize = |v: Option<u64>| v.and_then(|v| usize::try_from(v).ok());
+        // The sandbox every sample ran in (`--sandbox`, or the task's), so that a retry runs
+        // where the first run did; none when samples ran in several.
+        let sandbox = match &spec.sandbox {
+            None => None,
+            Some(value) => examen_sandbox::SandboxSpec::from_json(value)
+                .map_err(|e| RetryError::new(&self.path, format!("eval.sandbox: {e}")))?,
+        };
         Ok(EvalOptions {
+            sandbox,
             max_tasks: to_usize(config.max_tasks),
             max_samples: to_usize(config.max_samples),
             max_sandboxes: to_usize(config.max_sandboxes),

@@ -793,3 +793,58 @@ async fn a_log_without_digests_can_still_be_retried() {
     assert_eq!(outcome.status, EvalStatus::Success, "{:?}", outcome.error);
     assert_eq!((1..=5).map(|i| counting.calls(i)).sum::<usize>(), 5);
 }
+
+#[examen_rt::test]
+async fn a_retry_runs_in_the_sandbox_the_eval_ran_in() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let counting = Counting::default();
+    let fail = Arc::new(FailOnce {
+        failing: vec![2],
+        ..FailOnce::default()
+    });
+    // The task names no sandbox: the eval gave it one (`--sandbox local`), and a limit.
+    let options = EvalOptions {
+        logger: Some(logger(dir.path(), LogFormat::Eval)),
+        fail_on_error: Some(FailOnError::Bool(false)),
+        sandbox: Some(examen::sandbox::SandboxSpec::new("local")),
+        max_sandboxes: Some(2),
+        ..EvalOptions::default()
+    };
+    let mut outcomes = examen::eval(
+        vec![task(3, fail.clone())],
+        vec![counting.model()],
+        options,
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let first = outcomes
+        .remove(0)
+        .log_location
+        .unwrap_or_else(|| panic!("a log"));
+    assert_eq!(
+        read(&first).eval.sandbox,
+        Some(serde_json::json!({"type": "local"}))
+    );
+    let path = PathBuf::from(&first);
+    let previous = examen_rt::to_thread(move || PreviousEval::open(path))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut options = previous.eval_options().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        options.sandbox,
+        Some(examen::sandbox::SandboxSpec::new("local"))
+    );
+    assert_eq!(options.max_sandboxes, Some(2));
+    options.logger = Some(logger(dir.path(), LogFormat::Eval));
+    let outcome = eval_retry(previous, task(3, fail), counting.model(), options, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome.status, EvalStatus::Success, "{:?}", outcome.error);
+    let after = read(&outcome.log_location.unwrap_or_else(|| panic!("a log")));
+    assert_eq!(
+        after.eval.sandbox,
+        Some(serde_json::json!({"type": "local"}))
+    );
+    assert_eq!(after.eval.config.max_sandboxes, Some(2));
+}
