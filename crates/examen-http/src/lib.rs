@@ -66,7 +66,7 @@ pub use bytes::Bytes;
 pub use client::{Body, Client, ClientBuilder, ClientStats, Request, Response};
 pub use error::Error;
 pub use http::{self, header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
-pub use proxy::{Proxy, ProxyConfig};
+pub use proxy::{percent_decode, Proxy, ProxyConfig};
 pub use retry_after::{parse_retry_after, retry_after};
 pub use rustls::pki_types::CertificateDer;
 

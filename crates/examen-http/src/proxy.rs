@@ -66,7 +66,8 @@ impl Proxy {
         let mut credentials = Vec::new();
         let authorization = userinfo.map(|userinfo| {
             let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-            let plain = format!("{}:{}", percent_decode(user), percent_decode(password));
+            let text = |part: &str| String::from_utf8_lossy(&percent_decode(part)).into_owned();
+            let plain = format!("{}:{}", text(user), text(password));
             let token = base64(plain.as_bytes());
             let mut header = HeaderValue::try_from(format!("Basic {token}"))
                 .expect("base64 is a valid header value");
@@ -76,7 +77,7 @@ impl Proxy {
                 plain,
                 token,
                 password.to_owned(),
-                percent_decode(password),
+                text(password),
             ]);
             header
         });
@@ -303,7 +304,9 @@ pub(crate) fn split_host_port(hostport: &str, default_port: u16) -> Option<(Stri
     (!host.is_empty()).then(|| (host.to_owned(), port))
 }
 
-fn percent_decode(text: &str) -> String {
+/// `%XX` escapes in `text` decoded (a `%` without two hex digits after it is kept as it is):
+/// credentials in a proxy URL, the payload of a `data:` URI.
+pub fn percent_decode(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -319,7 +322,7 @@ fn percent_decode(text: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 pub(crate) fn base64(input: &[u8]) -> String {

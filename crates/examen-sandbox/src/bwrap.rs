@@ -376,9 +376,7 @@ impl SandboxProvider for BwrapProvider {
             // Nothing runs between commands (each one's processes end with it), so the
             // directory is all there is to take down.
             let dirs: Vec<PathBuf> = environments
-                .envs
-                .values()
-                .filter_map(|env| env.as_any().downcast_ref::<BwrapSandbox>())
+                .of_type::<BwrapSandbox>()
                 .map(|env| env.dir.clone())
                 .collect();
             remove_sample_dirs(dirs).await

@@ -314,6 +314,14 @@ impl SandboxEnvironments {
             .or_else(|| self.envs.first().map(|(_, sandbox)| sandbox))
     }
 
+    /// The environments that are of the provider's own type `T`, in order: what a provider's
+    /// cleanup takes down.
+    pub fn of_type<T: 'static>(&self) -> impl Iterator<Item = &T> {
+        self.envs
+            .values()
+            .filter_map(|env| env.as_any().downcast_ref::<T>())
+    }
+
     /// The environments' names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.envs.keys().map(String::as_str)

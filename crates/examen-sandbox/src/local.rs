@@ -177,9 +177,7 @@ impl SandboxProvider for LocalProvider {
     ) -> BoxFuture<'a, Result<(), SandboxError>> {
         Box::pin(async move {
             let dirs: Vec<PathBuf> = environments
-                .envs
-                .values()
-                .filter_map(|env| env.as_any().downcast_ref::<LocalSandbox>())
+                .of_type::<LocalSandbox>()
                 .map(|env| env.dir.clone())
                 .collect();
             remove_sample_dirs(dirs).await

@@ -433,11 +433,9 @@ impl SandboxProvider for DockerProvider {
     ) -> BoxFuture<'a, Result<(), SandboxError>> {
         Box::pin(async move {
             let mut projects: Vec<Arc<Project>> = Vec::new();
-            for env in environments.envs.values() {
-                if let Some(sandbox) = env.as_any().downcast_ref::<DockerSandbox>() {
-                    if !projects.iter().any(|p| Arc::ptr_eq(p, &sandbox.project)) {
-                        projects.push(sandbox.project.clone());
-                    }
+            for sandbox in environments.of_type::<DockerSandbox>() {
+                if !projects.iter().any(|p| Arc::ptr_eq(p, &sandbox.project)) {
+                    projects.push(sandbox.project.clone());
                 }
             }
             if projects.is_empty() {

@@ -516,31 +516,8 @@ fn decode_data_uri(uri: &str) -> Result<Vec<u8>, String> {
             .decode(payload.trim())
             .map_err(|e| format!("`{}`: invalid base64: {e}", shorten(uri)))
     } else {
-        Ok(percent_decode(payload))
+        Ok(examen_http::percent_decode(payload))
     }
-}
-
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 fn shorten(text: &str) -> String {
