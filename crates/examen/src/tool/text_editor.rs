@@ -137,31 +137,25 @@ impl Tool for TextEditor {
                 cwd: local.dir().to_owned(),
             });
         let text = match local {
-            Some(files) => {
-                let editor = Editor {
-                    files: &files,
-                    history: &history,
-                };
-                within(seconds, editor.run(command)).await?
-            }
+            Some(files) => edit(&files, &history, seconds, command).await?,
             None => {
                 let files = SandboxFiles::new(sandbox.inner().clone());
-                let editor = Editor {
-                    files: &files,
-                    history: &history,
-                };
-                within(seconds, editor.run(command)).await?
+                edit(&files, &history, seconds, command).await?
             }
         };
         Ok(MessageContent::Text(text))
     }
 }
 
-/// `run` under the tool's timeout of `seconds`.
-async fn within(
+/// Runs `command` on `files` under the tool's timeout of `seconds`.
+async fn edit<F: EditorFiles>(
+    files: &F,
+    history: &Mutex<FileHistory>,
     seconds: f64,
-    run: impl std::future::Future<Output = Result<String, ToolError>>,
+    command: Command,
 ) -> Result<String, ToolError> {
+    let editor = Editor { files, history };
+    let run = editor.run(command);
     match Duration::try_from_secs_f64(seconds) {
         Ok(limit) => examen_rt::timeout(limit, run)
             .await
