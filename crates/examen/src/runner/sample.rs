@@ -377,14 +377,8 @@ async fn finish(
         record.choices = sample.choices.clone();
         // As Inspect writes them: the sample's own sandbox, the names of its files (their
         // contents may be large or secret), its setup script.
-        record.sandbox = sample.sandbox.as_ref().and_then(|value| {
-            // In the log's one form (`{"type", "config"}`), whichever form the sample used;
-            // a malformed one never got this far.
-            examen_sandbox::SandboxSpec::from_json(value)
-                .ok()
-                .flatten()
-                .map(|spec| spec.to_json())
-        });
+        // In the log's one form (`{"type", "config"}`), whichever form the sample used.
+        record.sandbox = shared.sandboxes.logged_spec(position);
         record.files = sample
             .files
             .as_ref()

@@ -64,8 +64,12 @@ pub(crate) struct TaskSandboxes {
     /// Which of [`distinct`](Self::distinct) each sample (by position) uses; `None` for a
     /// sample with no sandbox (its tools get an implicit local working directory).
     of_sample: Vec<Option<usize>>,
+    /// Each sample's own `sandbox` in the log's form (`EvalSample.sandbox`), read once here.
+    logged: Vec<Option<JsonValue>>,
     eval_id: String,
     task: String,
+    /// Whether sandboxes are taken down (no `--no-sandbox-cleanup`).
+    cleanup: bool,
     kept: Arc<Mutex<Vec<KeptSandbox>>>,
 }
 
@@ -96,6 +100,7 @@ impl TaskSandboxes {
         let mut sandboxes = TaskSandboxes {
             eval_id: eval_id.to_owned(),
             task: task.name.clone(),
+            cleanup,
             ..TaskSandboxes::default()
         };
         let mut warnings = Vec::new();
@@ -106,6 +111,9 @@ impl TaskSandboxes {
                 Some(value) => SandboxSpec::from_json(value)
                     .map_err(|e| format!("sample {}: sandbox: {e}", sample_name(sample)))?,
             };
+            sandboxes
+                .logged
+                .push(sample_spec.as_ref().map(SandboxSpec::to_json));
             let (spec, why) = SandboxSpec::resolve(task_spec, sample_spec.as_ref(), |kind| {
                 registry
                     .get(kind)
@@ -177,7 +185,12 @@ impl TaskSandboxes {
 
     /// Whether sandboxes are taken down (no `--no-sandbox-cleanup`).
     pub(crate) fn cleanup(&self) -> bool {
-        self.distinct.iter().all(|s| s.kept.is_none())
+        self.cleanup
+    }
+
+    /// The sample's own `sandbox` at `position`, as the log records it.
+    pub(crate) fn logged_spec(&self, position: usize) -> Option<JsonValue> {
+        self.logged.get(position).cloned().flatten()
     }
 }
 
