@@ -98,12 +98,19 @@ impl SandboxProvider for Recording {
 }
 
 fn bash_then_done(command: &str) -> Model {
+    bash_then_done_noting(command, Arc::default())
+}
+
+/// [`bash_then_done`], setting `asked` when the model asks for the command (the sample's
+/// sandbox is up by then).
+fn bash_then_done_noting(command: &str, asked: Arc<std::sync::atomic::AtomicBool>) -> Model {
     Model::from_mock(MockLlm::from_fn({
         let command = command.to_owned();
         move |messages: &[ChatMessage]| {
             if messages.iter().any(|m| m.role() == "tool") {
                 ModelOutput::from_text("mockllm/model", "done")
             } else {
+                asked.store(true, Ordering::SeqCst);
                 let serde_json::Value::Object(args) = json!({"command": command}) else {
                     unreachable!()
                 };
@@ -249,42 +256,57 @@ async fn a_task_file_names_its_sandbox_in_any_of_inspects_forms() {
     );
 }
 
+/// Runs [`bash_task`] over `recording` on `backend`, its model asking for `command`, and
+/// cancels the eval `settle` after both samples' `sample_init` started; it ends cancelled.
+fn cancel_once_both_samples_init(
+    backend: examen::rt::Backend,
+    recording: Arc<Recording>,
+    command: &str,
+    settle: std::time::Duration,
+) {
+    let command = command.to_owned();
+    examen_rt::run(backend, async move {
+        let cancel = examen_rt::CancelToken::new();
+        let options = EvalOptions {
+            cancel: Some(cancel.clone()),
+            ..EvalOptions::default()
+        };
+        let task = bash_task(recording.clone(), Bash::default());
+        let eval = examen::eval(vec![task], vec![bash_then_done(&command)], options, None);
+        let canceller = async {
+            while recording
+                .calls()
+                .iter()
+                .filter(|c| c.starts_with("sample_init "))
+                .count()
+                < 2
+            {
+                examen_rt::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            examen_rt::sleep(settle).await;
+            cancel.cancel();
+        };
+        let (outcomes, ()) = futures_util::future::join(eval, canceller).await;
+        let outcome = outcomes
+            .unwrap_or_else(|e| panic!("eval: {e}"))
+            .pop()
+            .unwrap();
+        assert_eq!(outcome.status, examen_types::log::EvalStatus::Cancelled);
+    });
+}
+
 /// Cancelling the eval drops the samples mid-command; their sandboxes are still taken down
 /// (as interrupted) before the runtime shuts down.
 #[test]
 fn a_cancelled_eval_still_takes_its_samples_sandboxes_down() {
     for backend in examen::rt::Backend::ALL {
         let provider = Arc::new(Recording::default());
-        let recording = provider.clone();
-        examen_rt::run(backend, async move {
-            let cancel = examen_rt::CancelToken::new();
-            let options = EvalOptions {
-                cancel: Some(cancel.clone()),
-                ..EvalOptions::default()
-            };
-            let task = bash_task(recording.clone(), Bash::default());
-            let eval = examen::eval(vec![task], vec![bash_then_done("sleep 20")], options, None);
-            let canceller = async {
-                // Both samples hold their sandboxes (and are in their command) before the cancel.
-                while recording
-                    .calls()
-                    .iter()
-                    .filter(|c| c.starts_with("sample_init"))
-                    .count()
-                    < 2
-                {
-                    examen_rt::sleep(std::time::Duration::from_millis(5)).await;
-                }
-                examen_rt::sleep(std::time::Duration::from_millis(50)).await;
-                cancel.cancel();
-            };
-            let (outcomes, ()) = futures_util::future::join(eval, canceller).await;
-            let outcome = outcomes
-                .unwrap_or_else(|e| panic!("eval: {e}"))
-                .pop()
-                .unwrap();
-            assert_eq!(outcome.status, examen_types::log::EvalStatus::Cancelled);
-        });
+        cancel_once_both_samples_init(
+            backend,
+            provider.clone(),
+            "sleep 20",
+            std::time::Duration::from_millis(50),
+        );
         let calls = provider.calls();
         assert_eq!(
             provider.interrupted_cleanups(),
@@ -710,31 +732,7 @@ fn a_sample_cancelled_while_its_sandbox_is_made_still_has_it_taken_down() {
             init_delay: std::time::Duration::from_millis(200),
             ..Recording::default()
         });
-        let recording = provider.clone();
-        examen_rt::run(backend, async move {
-            let cancel = examen_rt::CancelToken::new();
-            let options = EvalOptions {
-                cancel: Some(cancel.clone()),
-                ..EvalOptions::default()
-            };
-            let task = bash_task(recording.clone(), Bash::default());
-            let eval = examen::eval(vec![task], vec![bash_then_done("true")], options, None);
-            let canceller = async {
-                while recording
-                    .calls()
-                    .iter()
-                    .filter(|c| c.starts_with("sample_init "))
-                    .count()
-                    < 2
-                {
-                    examen_rt::sleep(std::time::Duration::from_millis(5)).await;
-                }
-                cancel.cancel();
-            };
-            let (outcomes, ()) = futures_util::future::join(eval, canceller).await;
-            let outcome = outcomes.unwrap().pop().unwrap();
-            assert_eq!(outcome.status, examen_types::log::EvalStatus::Cancelled);
-        });
+        cancel_once_both_samples_init(backend, provider.clone(), "true", std::time::Duration::ZERO);
         let calls = provider.calls();
         let count = |call: &str| calls.iter().filter(|c| *c == call).count();
         assert_eq!(
@@ -816,27 +814,8 @@ fn nothing_is_left_in_any_sandbox_type_after_success_an_error_a_limit_or_cancell
                         logger: Some(Arc::new(log.clone())),
                         ..options
                     };
-                    // Set when the model asks for the command: the sandbox is up by then.
                     let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                    let model = {
-                        let asked = asked.clone();
-                        let command = command.to_owned();
-                        Model::from_mock(MockLlm::from_fn(move |messages: &[ChatMessage]| {
-                            if messages.iter().any(|m| m.role() == "tool") {
-                                return ModelOutput::from_text("mockllm/model", "done");
-                            }
-                            asked.store(true, Ordering::SeqCst);
-                            let serde_json::Value::Object(args) = json!({"command": command})
-                            else {
-                                unreachable!()
-                            };
-                            ModelOutput::for_tool_calls(
-                                "mockllm/model",
-                                vec![ToolCall::new("c1", "bash", args)],
-                                None,
-                            )
-                        }))
-                    };
+                    let model = bash_then_done_noting(command, asked.clone());
                     let eval = examen::eval(vec![task], vec![model], options, None);
                     let canceller = async {
                         if ending == "cancelled" {
