@@ -15,15 +15,53 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::runtime::{expect_context, Spawner};
 
+/// `futures-io` for a socket type, by its backend's stream in `inner` (an [`Either`]).
+macro_rules! delegate_io {
+    ($socket:ty) => {
+        impl AsyncRead for $socket {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+            }
+        }
+
+        impl AsyncWrite for $socket {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+            }
+
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.get_mut().inner).poll_close(cx)
+            }
+        }
+    };
+}
+
 /// A TCP connection on the current runtime's reactor.
 pub struct TcpStream {
     inner: Stream,
 }
 
-enum Stream {
-    Tokio(tokio::net::TcpStream),
-    Smol(async_net::TcpStream),
-}
+type Stream = Either<tokio::net::TcpStream, async_net::TcpStream>;
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -77,65 +115,7 @@ impl TcpStream {
     }
 }
 
-impl AsyncRead for TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Stream::Tokio(stream) => {
-                let mut read_buf = tokio::io::ReadBuf::new(buf);
-                match tokio::io::AsyncRead::poll_read(Pin::new(stream), cx, &mut read_buf) {
-                    Poll::Ready(Ok(())) => Poll::Ready(Ok(read_buf.filled().len())),
-                    Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-            Stream::Smol(stream) => Pin::new(stream).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Stream::Tokio(stream) => tokio::io::AsyncWrite::poll_write(Pin::new(stream), cx, buf),
-            Stream::Smol(stream) => Pin::new(stream).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Stream::Tokio(stream) => {
-                tokio::io::AsyncWrite::poll_write_vectored(Pin::new(stream), cx, bufs)
-            }
-            Stream::Smol(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Stream::Tokio(stream) => tokio::io::AsyncWrite::poll_flush(Pin::new(stream), cx),
-            Stream::Smol(stream) => Pin::new(stream).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Stream::Tokio(stream) => tokio::io::AsyncWrite::poll_shutdown(Pin::new(stream), cx),
-            Stream::Smol(stream) => Pin::new(stream).poll_close(cx),
-        }
-    }
-}
+delegate_io!(TcpStream);
 
 /// A TCP listener on the current runtime's reactor (for servers and test servers).
 pub struct TcpListener {
@@ -191,15 +171,14 @@ impl TcpListener {
     }
 }
 
-/// A unix-domain stream socket on the current runtime's reactor.
+/// A unix-domain stream socket on the current runtime's reactor. Closing it (`poll_close`)
+/// shuts down the writing half only (the peer reads end of file; reading goes on), which is
+/// how a hijacked Docker exec stream is told its standard input has ended.
 pub struct UnixStream {
     inner: Unix,
 }
 
-enum Unix {
-    Tokio(tokio::net::UnixStream),
-    Smol(async_net::unix::UnixStream),
-}
+type Unix = Either<tokio::net::UnixStream, async_net::unix::UnixStream>;
 
 impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -225,14 +204,28 @@ impl UnixStream {
     }
 }
 
-impl AsyncRead for UnixStream {
+delegate_io!(UnixStream);
+
+/// A socket of the tokio backend or the smol one: the `futures-io` adapter every socket type
+/// here shares (tokio's streams speak tokio's traits; `poll_close` is tokio's `poll_shutdown`,
+/// which shuts down the writing half).
+enum Either<T, S> {
+    Tokio(T),
+    Smol(S),
+}
+
+impl<T, S> AsyncRead for Either<T, S>
+where
+    T: tokio::io::AsyncRead + Unpin,
+    S: AsyncRead + Unpin,
+{
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Unix::Tokio(stream) => {
+        match self.get_mut() {
+            Either::Tokio(stream) => {
                 let mut read_buf = tokio::io::ReadBuf::new(buf);
                 match tokio::io::AsyncRead::poll_read(Pin::new(stream), cx, &mut read_buf) {
                     Poll::Ready(Ok(())) => Poll::Ready(Ok(read_buf.filled().len())),
@@ -240,20 +233,24 @@ impl AsyncRead for UnixStream {
                     Poll::Pending => Poll::Pending,
                 }
             }
-            Unix::Smol(stream) => Pin::new(stream).poll_read(cx, buf),
+            Either::Smol(stream) => Pin::new(stream).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for UnixStream {
+impl<T, S> AsyncWrite for Either<T, S>
+where
+    T: tokio::io::AsyncWrite + Unpin,
+    S: AsyncWrite + Unpin,
+{
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Unix::Tokio(stream) => tokio::io::AsyncWrite::poll_write(Pin::new(stream), cx, buf),
-            Unix::Smol(stream) => Pin::new(stream).poll_write(cx, buf),
+        match self.get_mut() {
+            Either::Tokio(stream) => tokio::io::AsyncWrite::poll_write(Pin::new(stream), cx, buf),
+            Either::Smol(stream) => Pin::new(stream).poll_write(cx, buf),
         }
     }
 
@@ -262,27 +259,25 @@ impl AsyncWrite for UnixStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Unix::Tokio(stream) => {
+        match self.get_mut() {
+            Either::Tokio(stream) => {
                 tokio::io::AsyncWrite::poll_write_vectored(Pin::new(stream), cx, bufs)
             }
-            Unix::Smol(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Either::Smol(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Unix::Tokio(stream) => tokio::io::AsyncWrite::poll_flush(Pin::new(stream), cx),
-            Unix::Smol(stream) => Pin::new(stream).poll_flush(cx),
+        match self.get_mut() {
+            Either::Tokio(stream) => tokio::io::AsyncWrite::poll_flush(Pin::new(stream), cx),
+            Either::Smol(stream) => Pin::new(stream).poll_flush(cx),
         }
     }
 
-    /// Shuts down the writing half only (the peer reads end of file; reading goes on), which
-    /// is how a hijacked Docker exec stream is told its standard input has ended.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Unix::Tokio(stream) => tokio::io::AsyncWrite::poll_shutdown(Pin::new(stream), cx),
-            Unix::Smol(stream) => Pin::new(stream).poll_close(cx),
+        match self.get_mut() {
+            Either::Tokio(stream) => tokio::io::AsyncWrite::poll_shutdown(Pin::new(stream), cx),
+            Either::Smol(stream) => Pin::new(stream).poll_close(cx),
         }
     }
 }
