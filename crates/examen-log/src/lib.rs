@@ -142,9 +142,41 @@ pub use examen_types::time;
 pub use examen_types::Event;
 pub use examen_types::SampleId;
 pub use prepared::PreparedSample;
-pub use reader::{read_log, read_summaries, recover, LogReader, ReadOptions, Recovered};
+pub use reader::{
+    read_log, read_summaries, recover, HeaderRead, LogReader, PartialFile, ReadOptions, Recovered,
+};
 pub use revision::git_revision;
 pub use writer::{is_being_written, LogFormat, LogWriter, WriterOptions, WriterStats};
+
+/// A `.eval` file as readers should see it, for copying it elsewhere (an S3 upload): the
+/// file's bytes `0..members_end`, then its bytes `directory` (the central directory's records),
+/// then `end_records` (which place that directory right after the members). The writer keeps
+/// room between its members and directory while the log runs; the copy leaves it out.
+/// Members below `members_end` never change once written, so a copy made at one flush is a
+/// prefix of the copy made at the next, up to its old `members_end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// End of the last member.
+    pub members_end: u64,
+    /// Where the central directory's records are in the file.
+    pub directory: std::ops::Range<u64>,
+    /// End records for the directory placed at `members_end`.
+    pub end_records: Vec<u8>,
+}
+
+impl Snapshot {
+    /// The copy's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.members_end
+            + (self.directory.end - self.directory.start)
+            + self.end_records.len() as u64
+    }
+
+    /// Never true (a zip has end records); for clippy's `len` convention.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Journal member written when the log is created.
 pub const JOURNAL_START_JSON: &str = "_journal/start.json";

@@ -502,7 +502,12 @@ fn sample_indices(entries: &[Entry]) -> Vec<usize> {
     keyed.into_iter().map(|(_, i)| i).collect()
 }
 
-fn zip_header(path: &Path, file: &File, len: u64, entries: &[Entry]) -> Result<EvalLog> {
+fn zip_header<R: zip::Positioned + ?Sized>(
+    path: &Path,
+    file: &R,
+    len: u64,
+    entries: &[Entry],
+) -> Result<EvalLog> {
     let read =
         |e: &Entry| zip::read_entry(file, e, len).map_err(|err| LogError::from_zip(path, err));
     let mut header = if let Some(e) = last_entry(entries, HEADER_JSON) {
@@ -645,5 +650,109 @@ impl std::fmt::Debug for Recovered {
         f.debug_struct("Recovered")
             .field("path", &self.path)
             .finish_non_exhaustive()
+    }
+}
+
+/// A log known only by the byte ranges fetched from it so far (a remote `.eval`), for reading
+/// its header without downloading it: [`read_header`](PartialFile::read_header) says which
+/// bytes it needs next until it has what it needs. Typically the last 64 KiB (end records and
+/// central directory) and the header member.
+pub struct PartialFile {
+    name: PathBuf,
+    len: u64,
+    pieces: Vec<(u64, Vec<u8>)>,
+    /// The first read that found its bytes missing, as (start, end).
+    missing: std::cell::Cell<Option<(u64, u64)>>,
+}
+
+/// What [`PartialFile::read_header`] found.
+#[derive(Debug)]
+pub enum HeaderRead {
+    /// The header (status `started` for a log still running) and how many samples it holds.
+    Header {
+        /// The header, without samples.
+        log: Box<EvalLog>,
+        /// Sample members.
+        samples: usize,
+    },
+    /// These bytes are needed first.
+    Need(std::ops::Range<u64>),
+}
+
+impl PartialFile {
+    /// A file of `len` bytes, called `name` in messages.
+    pub fn new(name: impl Into<PathBuf>, len: u64) -> Self {
+        Self {
+            name: name.into(),
+            len,
+            pieces: Vec::new(),
+            missing: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Adds bytes fetched at `offset`.
+    pub fn add(&mut self, offset: u64, bytes: Vec<u8>) {
+        self.pieces.push((offset, bytes));
+    }
+
+    /// Reads the header of the `.eval` log, or says which bytes to fetch first.
+    pub fn read_header(&self) -> Result<HeaderRead> {
+        self.missing.set(None);
+        let attempt = (|| {
+            let entries =
+                zip::read_central_directory(self).map_err(|e| LogError::from_zip(&self.name, e))?;
+            let log = zip_header(&self.name, self, self.len, &entries)?;
+            Ok((log, sample_indices(&entries).len()))
+        })();
+        match (attempt, self.missing.take()) {
+            (_, Some((start, end))) => Ok(HeaderRead::Need(start..end)),
+            (Ok((log, samples)), None) => Ok(HeaderRead::Header {
+                log: Box::new(log),
+                samples,
+            }),
+            (Err(e), None) => Err(e),
+        }
+    }
+}
+
+impl zip::Positioned for PartialFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let end = offset + buf.len() as u64;
+        for (at, bytes) in &self.pieces {
+            if *at <= offset && end <= at + bytes.len() as u64 {
+                let from = (offset - at) as usize;
+                buf.copy_from_slice(&bytes[from..from + buf.len()]);
+                return Ok(());
+            }
+        }
+        if self.missing.get().is_none() {
+            self.missing.set(Some((offset, end.min(self.len))));
+        }
+        Err(std::io::Error::other("not fetched yet"))
+    }
+
+    fn byte_len(&self) -> std::io::Result<u64> {
+        Ok(self.len)
+    }
+
+    fn will_read(&self, range: std::ops::Range<u64>) {
+        let covered = self
+            .pieces
+            .iter()
+            .any(|(at, bytes)| *at <= range.start && range.end <= at + bytes.len() as u64);
+        if !covered && self.missing.get().is_none() {
+            self.missing
+                .set(Some((range.start, range.end.min(self.len))));
+        }
+    }
+}
+
+impl std::fmt::Debug for PartialFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartialFile")
+            .field("name", &self.name)
+            .field("len", &self.len)
+            .field("pieces", &self.pieces.len())
+            .finish()
     }
 }

@@ -9,6 +9,7 @@ use crate::error::{LogError, Result};
 use crate::schema::{EvalLog, EvalSample, EvalSampleReductions, LogFinish, LogStart, SampleId};
 use crate::zip::ZipAppender;
 use crate::PreparedSample;
+use crate::Snapshot;
 use crate::{
     pyjson, sample_member_name, HEADER_JSON, JOURNAL_START_JSON, JOURNAL_SUMMARIES_DIR,
     REDUCTIONS_JSON, SUMMARIES_JSON,
@@ -130,6 +131,8 @@ struct JsonFile {
     samples_len: u64,
     /// Sample bytes in the main file as of its last rewrite.
     rewritten_len: u64,
+    /// Rewrites of the main file so far.
+    rewrites: u64,
     pending: Vec<u8>,
     pending_samples: usize,
     bytes_written: u64,
@@ -243,6 +246,7 @@ impl LogWriter {
                     samples_file,
                     samples_len: 0,
                     rewritten_len: 0,
+                    rewrites: 0,
                     pending: Vec::new(),
                     pending_samples: 0,
                     bytes_written: 0,
@@ -419,7 +423,41 @@ impl LogWriter {
     }
 
     /// [`finish`](Self::finish), also returning the final counters.
-    pub fn finish_with_stats(mut self, finish: &LogFinish) -> Result<(PathBuf, WriterStats)> {
+    pub fn finish_with_stats(self, finish: &LogFinish) -> Result<(PathBuf, WriterStats)> {
+        self.finish_with_snapshot(finish)
+            .map(|(path, stats, _)| (path, stats))
+    }
+
+    /// [`finish_with_stats`](Self::finish_with_stats), also returning the finished `.eval`
+    /// file's [`Snapshot`] (for uploading it; `None` for `.json`).
+    pub fn finish_with_snapshot(
+        mut self,
+        finish: &LogFinish,
+    ) -> Result<(PathBuf, WriterStats, Option<Snapshot>)> {
+        let (path, stats) = self.finish_in_place(finish)?;
+        Ok((path, stats, self.snapshot()))
+    }
+
+    /// The file as a reader should see it after the last flush: for `.eval`, the members, then
+    /// the central directory and end records, without the room the file keeps between them;
+    /// `None` for `.json` (whose file is always contiguous).
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        match &self.inner {
+            Inner::Eval(f) => Some(f.zip.snapshot()),
+            Inner::Json(_) => None,
+        }
+    }
+
+    /// Counts the changes to the file readers see: every `.eval` flush, every `.json`
+    /// rewrite. Uploads compare it to know when there is something new to send.
+    pub fn revision(&self) -> u64 {
+        match &self.inner {
+            Inner::Eval(_) => self.stats.flushes + 1,
+            Inner::Json(f) => f.rewrites,
+        }
+    }
+
+    fn finish_in_place(&mut self, finish: &LogFinish) -> Result<(PathBuf, WriterStats)> {
         let mut header = EvalLog::from_start(&self.start);
         header.status = finish.status;
         header.results = finish.results.clone();
@@ -593,6 +631,7 @@ impl JsonFile {
         drop(file);
         fs::rename(&tmp, path).map_err(|e| LogError::io(path, e))?;
         self.rewritten_len = self.samples_len;
+        self.rewrites += 1;
         Ok(())
     }
 }

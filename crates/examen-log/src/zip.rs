@@ -301,31 +301,53 @@ fn move_region(file: &File, from: u64, len: u64, to: u64) -> io::Result<()> {
         let n = (len - done).min(buf.len() as u64);
         let at = if to > from { len - done - n } else { done };
         let chunk = &mut buf[..n as usize];
-        file.read_exact_at(chunk, from + at)?;
+        FileExt::read_exact_at(file, chunk, from + at)?;
         file.write_all_at(chunk, to + at)?;
         done += n;
     }
     Ok(())
 }
 
+/// Bytes that can be read at any offset: a file, or the parts of a remote one fetched so far
+/// ([`crate::PartialFile`]).
+pub(crate) trait Positioned {
+    /// Fills `buf` from `offset`, or fails.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// The whole length.
+    fn byte_len(&self) -> io::Result<u64>;
+    /// Says that `range` is about to be read (in pieces): a remote file fetches it at once.
+    fn will_read(&self, range: std::ops::Range<u64>) {
+        let _ = range;
+    }
+}
+
+impl Positioned for File {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        // Positioned reads (pread) do not move a shared file cursor, so several threads may
+        // read one archive at once through `&File` (the reader is `Sync`).
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+    }
+
+    fn byte_len(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+}
+
 /// Reads a region of a file through positioned reads (the appender's cursor stays put).
-struct RegionReader<'a> {
-    file: &'a File,
+struct RegionReader<'a, R: Positioned + ?Sized> {
+    file: &'a R,
     at: u64,
     end: u64,
 }
 
-impl Read for RegionReader<'_> {
+impl<R: Positioned + ?Sized> Read for RegionReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use std::os::unix::fs::FileExt;
+        // Whole chunks: a remote file's parts answer exact reads only.
         let n = (self.end - self.at).min(buf.len() as u64) as usize;
         if n == 0 {
             return Ok(0);
         }
-        let n = self.file.read_at(&mut buf[..n], self.at)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
+        self.file.read_exact_at(&mut buf[..n], self.at)?;
         self.at += n as u64;
         Ok(n)
     }
@@ -447,6 +469,17 @@ impl ZipAppender {
     /// Current end of the archive.
     pub(crate) fn len(&self) -> u64 {
         self.cd_offset + self.cd_bytes
+    }
+
+    /// The archive as it would be with nothing between its members and its directory: the
+    /// members' end, where the directory's records are in the file, and end records for the
+    /// directory placed right after the members (see [`crate::Snapshot`]).
+    pub(crate) fn snapshot(&self) -> crate::Snapshot {
+        crate::Snapshot {
+            members_end: self.members_end,
+            directory: self.cd_offset..self.cd_offset + self.cd_records,
+            end_records: end_records(self.count, self.members_end, self.cd_records),
+        }
     }
 
     /// The members written so far whose name passes `keep`, in file order (read
@@ -698,18 +731,17 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-fn read_exact_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    // Positioned reads (pread) do not move a shared file cursor, so several threads may read
-    // one archive at once through `&File` (the reader is `Sync`).
-    use std::os::unix::fs::FileExt;
+fn read_exact_at<R: Positioned + ?Sized>(file: &R, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     file.read_exact_at(&mut buf, offset)?;
     Ok(buf)
 }
 
 /// Reads the central directory of a complete archive.
-pub(crate) fn read_central_directory(file: &File) -> Result<Vec<Entry>, ZipError> {
-    let len = file.metadata()?.len();
+pub(crate) fn read_central_directory<R: Positioned + ?Sized>(
+    file: &R,
+) -> Result<Vec<Entry>, ZipError> {
+    let len = file.byte_len()?;
     if len < 22 {
         return Err(format_err(format!(
             "file is {len} bytes, shorter than an end of central directory record"
@@ -748,6 +780,7 @@ pub(crate) fn read_central_directory(file: &File) -> Result<Vec<Entry>, ZipError
             "central directory ({cd_size} bytes at offset {cd_offset}) extends past the end of the {len}-byte file"
         )));
     }
+    file.will_read(cd_offset..cd_offset + cd_size);
     let region = RegionReader {
         file,
         at: cd_offset,
@@ -789,7 +822,11 @@ fn apply_zip64_extra(mut extra: &[u8], e: &mut Entry, has_offset: bool) {
 }
 
 /// Reads, decompresses and CRC-checks one member.
-pub(crate) fn read_entry(file: &File, e: &Entry, file_len: u64) -> Result<Vec<u8>, ZipError> {
+pub(crate) fn read_entry<R: Positioned + ?Sized>(
+    file: &R,
+    e: &Entry,
+    file_len: u64,
+) -> Result<Vec<u8>, ZipError> {
     let member = |reason: String| ZipError::Member {
         name: e.name.clone(),
         reason,

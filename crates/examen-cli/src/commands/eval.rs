@@ -4,6 +4,7 @@
 //! Options become the engine's [`EvalOptions`], which override the task files' own values; an
 //! option left unset keeps the task file's value, then the engine's default.
 
+use examen_store::{Location, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,9 @@ pub(crate) const DEFAULT_LOG_DIR: &str = "logs";
 pub(crate) async fn run(args: EvalArgs, mode: Mode, cancel: CancelToken) -> Result<Exit, CliError> {
     let tasks = load_tasks(&args)?;
     let models = resolve_models(&args)?;
-    let options = eval_options(&args, cancel)?;
+    let store = examen_store::Store::from_env();
+    let options = eval_options(&args, &store, cancel)?;
+    check_log_dir(&store, &log_dir(args.log_dir.as_deref())?).await?;
     let shown = models.clone();
     show(mode, args.json, shown, &[], move |events| {
         examen::eval(tasks, models, options, Some(events))
@@ -128,11 +131,17 @@ fn shell_word(text: &str) -> String {
     }
 }
 
-/// Where logs go: `--log-dir` (or `EXAMEN_LOG_DIR`), else `./logs`. The directory is created
-/// and checked now, so that a log directory that cannot be written is bad input (exit 2)
-/// rather than a run that fails after it started.
-pub(crate) fn log_dir(dir: Option<&Path>) -> Result<PathBuf, CliError> {
+/// Where logs go: `--log-dir` (or `EXAMEN_LOG_DIR`), else `./logs`; `s3://bucket/prefix`
+/// for S3 ([`check_log_dir`] asks S3). A local directory is created and checked now, so that
+/// a log directory that cannot be written is bad input (exit 2) rather than a run that fails
+/// after it started.
+pub(crate) fn log_dir(dir: Option<&Path>) -> Result<Location, CliError> {
     let dir = dir.map_or_else(|| PathBuf::from(DEFAULT_LOG_DIR), Path::to_path_buf);
+    let location =
+        Location::from_path(&dir).map_err(|err| CliError::usage(format!("--log-dir {err}")))?;
+    if location.is_s3() {
+        return Ok(location);
+    }
     let unwritable = |err: std::io::Error| {
         CliError::usage(format!(
             "--log-dir {}: cannot write logs there: {err}",
@@ -149,7 +158,22 @@ pub(crate) fn log_dir(dir: Option<&Path>) -> Result<PathBuf, CliError> {
     let probe = dir.join(format!(".examen-write-check-{}", std::process::id()));
     std::fs::File::create(&probe).map_err(unwritable)?;
     let _ = std::fs::remove_file(&probe);
-    Ok(dir)
+    Ok(location)
+}
+
+/// For an S3 log directory: that its bucket exists and can be listed with these credentials,
+/// so a wrong bucket, region or key is bad input (exit 2) before anything runs.
+pub(crate) async fn check_log_dir(store: &Store, dir: &Location) -> Result<(), CliError> {
+    let Location::S3 { bucket, key } = dir else {
+        return Ok(());
+    };
+    let client = store
+        .s3()
+        .map_err(|err| CliError::usage(format!("--log-dir {dir}: {err}")))?;
+    client
+        .probe(bucket, key)
+        .await
+        .map_err(|err| CliError::usage(format!("--log-dir {dir}: {err}")))
 }
 
 /// Prints the results on stdout: the summary (panel or text), or with `--json` the records of
@@ -351,7 +375,11 @@ fn resolve_models(args: &EvalArgs) -> Result<Vec<Model>, CliError> {
         .collect()
 }
 
-fn eval_options(args: &EvalArgs, cancel: CancelToken) -> Result<EvalOptions, CliError> {
+fn eval_options(
+    args: &EvalArgs,
+    store: &Store,
+    cancel: CancelToken,
+) -> Result<EvalOptions, CliError> {
     let role_options = ModelOptions {
         config: model_config(args),
         env: Env::process(),
@@ -372,7 +400,7 @@ fn eval_options(args: &EvalArgs, cancel: CancelToken) -> Result<EvalOptions, Cli
     let metadata = parse_metadata(&args.metadata)?;
     let dir = log_dir(args.log_dir.as_deref())?;
     let format = args.log_format.unwrap_or(LogFormatArg::Eval).format();
-    let logger = logger(dir, format, args.log_buffer);
+    let logger = logger(dir, store, format, args.log_buffer);
     Ok(EvalOptions {
         max_tasks: args.max_tasks,
         max_samples: args.max_samples,
@@ -422,7 +450,8 @@ fn eval_options(args: &EvalArgs, cancel: CancelToken) -> Result<EvalOptions, Cli
 
 /// The engine's log directory with the writer's buffer from `--log-buffer`.
 pub(crate) fn logger(
-    dir: PathBuf,
+    dir: Location,
+    store: &Store,
     format: examen_log::LogFormat,
     buffer: Option<usize>,
 ) -> Arc<dyn EvalLogger> {
@@ -430,7 +459,7 @@ pub(crate) fn logger(
     if let Some(buffer) = buffer {
         writer.buffer_samples = buffer;
     }
-    Arc::new(LogDir::new(dir, format).with_options(writer))
+    Arc::new(LogDir::at(dir, store.clone(), format).with_options(writer))
 }
 
 /// `--metadata k=v` pairs; each value is YAML (`3` is a number, `[a, b]` a list).

@@ -22,7 +22,7 @@ use examen_rt::CancelToken;
 use examen_types::GenerateConfig;
 
 use crate::args::EvalRetryArgs;
-use crate::commands::eval::{log_dir, logger, resume_hint, show};
+use crate::commands::eval::{check_log_dir, log_dir, logger, resume_hint, show};
 use crate::display::Mode;
 use crate::error::{CliError, Exit};
 
@@ -33,6 +33,10 @@ struct Retry {
     model: Model,
     options: EvalOptions,
     format: LogFormat,
+    /// The log as the user named it (`s3://...` for S3), for resume hints.
+    shown: PathBuf,
+    /// The log's local copy when it is in S3 (removed when the retry is done).
+    _copy: Option<examen_store::LocalCopy>,
 }
 
 pub(crate) async fn run(
@@ -40,17 +44,19 @@ pub(crate) async fn run(
     mode: Mode,
     cancel: CancelToken,
 ) -> Result<Exit, CliError> {
+    let store = examen_store::Store::from_env();
+    let dir = log_dir(args.log_dir.as_deref())?;
+    check_log_dir(&store, &dir).await?;
     let mut retries = Vec::with_capacity(args.logs.len());
     for path in &args.logs {
-        retries.push(prepare(&args, path, &cancel).await?);
+        retries.push(prepare(&args, &store, path, &cancel).await?);
     }
-    let dir = log_dir(args.log_dir.as_deref())?;
     let mut exit = Exit::Success;
     let mut retries = retries.into_iter();
     while let Some(retry) = retries.next() {
         if cancel.is_cancelled() {
-            let mut left = vec![retry.previous.path().to_path_buf()];
-            left.extend(retries.map(|r| r.previous.path().to_path_buf()));
+            let mut left = vec![retry.shown.clone()];
+            left.extend(retries.map(|r| r.shown));
             return Err(resume_hint(&left));
         }
         let Retry {
@@ -59,14 +65,13 @@ pub(crate) async fn run(
             model,
             mut options,
             format,
+            shown: _,
+            _copy,
         } = retry;
-        options.logger = Some(logger(dir.clone(), format, args.log_buffer));
+        options.logger = Some(logger(dir.clone(), &store, format, args.log_buffer));
         // If this one is interrupted, the logs after it still need their retry.
-        let not_started: Vec<PathBuf> = retries
-            .as_slice()
-            .iter()
-            .map(|r| r.previous.path().to_path_buf())
-            .collect();
+        let not_started: Vec<PathBuf> =
+            retries.as_slice().iter().map(|r| r.shown.clone()).collect();
         let shown = vec![model.clone()];
         let this = show(
             mode,
@@ -90,10 +95,30 @@ pub(crate) async fn run(
 /// Reads `path`, loads its task and builds its model, with this command's overrides.
 async fn prepare(
     args: &EvalRetryArgs,
+    store: &examen_store::Store,
     path: &Path,
     cancel: &CancelToken,
 ) -> Result<Retry, CliError> {
-    let owned = path.to_path_buf();
+    let location = examen_store::Location::from_path(path).map_err(CliError::usage)?;
+    let copy = match &location {
+        examen_store::Location::S3 { bucket, key } => {
+            let copy = store
+                .fetch_local(&location)
+                .await
+                .map_err(CliError::usage)?;
+            // A writer killed mid-flush leaves a multipart upload behind: its parts cost
+            // storage until aborted, and nothing will complete it now.
+            let client = store.s3().map_err(CliError::usage)?;
+            examen_store::s3::abort_stale_uploads(client, bucket, key)
+                .await
+                .map_err(CliError::usage)?;
+            Some(copy)
+        }
+        examen_store::Location::Local(_) => None,
+    };
+    let owned = copy
+        .as_ref()
+        .map_or_else(|| path.to_path_buf(), |copy| copy.path().to_path_buf());
     let previous = examen_rt::to_thread(move || PreviousEval::open(owned))
         .await
         .map_err(CliError::usage)?;
@@ -173,5 +198,7 @@ async fn prepare(
         model,
         options,
         format,
+        shown: path.to_path_buf(),
+        _copy: copy,
     })
 }

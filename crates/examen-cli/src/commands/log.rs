@@ -1,23 +1,38 @@
-//! `examen log dump|list|convert`: reading eval logs (examen's and Inspect's) with examen-log.
+//! `examen log dump|list|convert`: reading eval logs (examen's and Inspect's) with examen-log,
+//! local or in S3 (`s3://bucket/prefix`, through examen-store).
 //!
-//! Logs are read synchronously: these commands do nothing else at the same time.
+//! Local logs are read synchronously: these commands do nothing else at the same time. A log
+//! in S3 is downloaded to a temporary file first, except where its header is enough (`list`,
+//! `dump --header-only`): then only the end of the file and the header member are fetched.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use examen_log::{convert_log, EvalLog, LogFormat, LogReader, Recovered};
+use examen_store::{Location, Store};
 use serde_json::json;
 
 use crate::args::{LogCommand, LogConvertArgs, LogDumpArgs, LogListArgs};
 use crate::commands::eval::DEFAULT_LOG_DIR;
 use crate::error::{CliError, Exit};
 
-pub(crate) fn run(command: LogCommand) -> Result<Exit, CliError> {
+pub(crate) async fn run(command: LogCommand) -> Result<Exit, CliError> {
+    let store = Store::from_env();
     match command {
-        LogCommand::Dump(args) => dump(&args),
-        LogCommand::List(args) => list(&args),
-        LogCommand::Convert(args) => convert(&args),
+        LogCommand::Dump(args) => dump(&store, &args).await,
+        LogCommand::List(args) => list(&store, &args).await,
+        LogCommand::Convert(args) => convert(&store, &args).await,
     }
+}
+
+/// What the user named, as a location.
+fn location(path: &Path) -> Result<Location, CliError> {
+    Location::from_path(path).map_err(CliError::usage)
+}
+
+/// A store error about a log: a missing one is bad input (exit 2), as for a local file.
+fn store_error(err: examen_store::StoreError) -> CliError {
+    CliError::usage(err)
 }
 
 /// A log opened for reading: a readable one, or what could be recovered from one whose writer
@@ -57,8 +72,20 @@ fn open(path: &Path) -> Result<Opened, CliError> {
     }
 }
 
-fn dump(args: &LogDumpArgs) -> Result<Exit, CliError> {
-    let opened = open(&args.log)?;
+async fn dump(store: &Store, args: &LogDumpArgs) -> Result<Exit, CliError> {
+    let log = location(&args.log)?;
+    if log.is_s3() && args.header_only && log.format() == Some(LogFormat::Eval) {
+        let (header, _) = store.read_header(&log).await.map_err(store_error)?;
+        let mut stdout = std::io::stdout().lock();
+        let json = examen_log::to_python_json(&header)
+            .map_err(|err| CliError::failed(format!("{log}: {err}")))?;
+        stdout.write_all(&json)?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()?;
+        return Ok(Exit::Success);
+    }
+    let copy = store.fetch_local(&log).await.map_err(store_error)?;
+    let opened = open(copy.path())?;
     let to_json = |log: &EvalLog| {
         // Python-style JSON, so a NaN metric prints as `NaN` as in `inspect log dump`.
         examen_log::to_python_json(log)
@@ -200,46 +227,65 @@ fn for_each_sample_json(
     })
 }
 
-/// Every `.eval` and `.json` file under `dir`, recursively.
-fn log_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            log_files(&path, out)?;
-        } else if LogFormat::from_path(&path).is_some() {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn list(args: &LogListArgs) -> Result<Exit, CliError> {
+async fn list(store: &Store, args: &LogListArgs) -> Result<Exit, CliError> {
     let dir = args
         .log_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_DIR));
-    let mut files = Vec::new();
+    let dir = location(&dir)?;
     // The same answer whether the directory was named or is the default `./logs`.
-    if dir.is_dir() {
-        log_files(&dir, &mut files)
-            .map_err(|err| CliError::usage(format!("{}: {err}", dir.display())))?;
-    } else if dir.exists() {
-        return Err(CliError::usage(format!(
-            "{}: is a file, not a directory of logs",
-            dir.display()
-        )));
-    } else {
-        return Err(CliError::usage(format!(
-            "{}: no such directory (no eval has written logs there; pass --log-dir DIR)",
-            dir.display()
-        )));
+    if let Some(path) = dir.as_local() {
+        if path.exists() && !path.is_dir() {
+            return Err(CliError::usage(format!(
+                "{}: is a file, not a directory of logs",
+                path.display()
+            )));
+        } else if !path.exists() {
+            return Err(CliError::usage(format!(
+                "{}: no such directory (no eval has written logs there; pass --log-dir DIR)",
+                path.display()
+            )));
+        }
     }
+    let mut files = store
+        .list(&dir)
+        .await
+        .map_err(|err| CliError::usage(format!("--log-dir {err}")))?;
     // Names start with the creation time: newest first.
-    files.sort_by(|a, b| b.file_name().cmp(&a.file_name()).then_with(|| b.cmp(a)));
+    files.sort_by(|a, b| {
+        b.location
+            .file_name()
+            .cmp(&a.location.file_name())
+            .then_with(|| b.location.to_string().cmp(&a.location.to_string()))
+    });
+    // Headers of remote logs are fetched a few at a time (each a couple of range reads).
+    let headers = examen_rt::collect_limited(
+        16,
+        files.iter().cloned().map(|file| {
+            let store = store.clone();
+            move || async move {
+                let header = match file.location.as_local() {
+                    Some(path) => {
+                        let path = path.to_owned();
+                        examen_rt::to_thread(move || {
+                            open(&path).map(|o| (o.header().clone(), o.sample_count()))
+                        })
+                        .await
+                    }
+                    None => store
+                        .read_header(&file.location)
+                        .await
+                        .map_err(|err| CliError::usage(err.to_string())),
+                };
+                Ok::<_, CliError>(header)
+            }
+        }),
+    )
+    .await?;
     let mut rows = Vec::new();
     let mut stderr = anstream::stderr();
-    for path in files {
-        let opened = match open(&path) {
+    for (file, header) in files.iter().zip(headers) {
+        let (header, samples) = match header {
             Ok(opened) => opened,
             Err(err) => {
                 // A stray JSON file is not a reason to stop listing.
@@ -247,19 +293,19 @@ fn list(args: &LogListArgs) -> Result<Exit, CliError> {
                 continue;
             }
         };
-        let header = opened.header();
         if args.status.is_some_and(|s| !s.matches(header.status)) {
             continue;
         }
         rows.push(json!({
-            "name": path.display().to_string(),
+            "name": file.location.to_string(),
             "status": header.status.as_str(),
             "task": header.eval.task,
             "task_id": header.eval.task_id,
             "model": header.eval.model,
             "created": header.eval.created,
-            "samples": opened.sample_count(),
-            "size": std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            "samples": samples,
+            "size": file.size,
+            "modified": examen_types::time::format_iso(file.modified, false),
         }));
     }
     let mut stdout = std::io::stdout().lock();
@@ -267,7 +313,9 @@ fn list(args: &LogListArgs) -> Result<Exit, CliError> {
         serde_json::to_writer_pretty(&mut stdout, &rows).map_err(|err| CliError::io(err.into()))?;
         stdout.write_all(b"\n")?;
     } else {
-        let columns = ["status", "task", "model", "samples", "name"];
+        let columns = [
+            "status", "task", "model", "samples", "size", "modified", "name",
+        ];
         let cell = |row: &serde_json::Value, column: &str| match &row[column] {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -303,30 +351,53 @@ fn list(args: &LogListArgs) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-fn convert(args: &LogConvertArgs) -> Result<Exit, CliError> {
+async fn convert(store: &Store, args: &LogConvertArgs) -> Result<Exit, CliError> {
     let format = args.to.format();
-    std::fs::create_dir_all(&args.output_dir)
-        .map_err(|err| CliError::usage(format!("{}: {err}", args.output_dir.display())))?;
+    let output = location(&args.output_dir)?;
+    // An S3 destination: converted into a temporary directory, then uploaded.
+    let staging = match &output {
+        Location::Local(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| CliError::usage(format!("{}: {err}", dir.display())))?;
+            None
+        }
+        Location::S3 { .. } => Some(tempfile::tempdir().map_err(CliError::io)?),
+    };
+    let out_dir = staging
+        .as_ref()
+        .map_or_else(|| args.output_dir.clone(), |dir| dir.path().to_owned());
     let mut stdout = std::io::stdout().lock();
     for log in &args.logs {
-        if !log.exists() {
-            return Err(CliError::usage(format!("{}: no such file", log.display())));
+        let source = location(log)?;
+        if let Some(path) = source.as_local() {
+            if !path.exists() {
+                return Err(CliError::usage(format!("{}: no such file", path.display())));
+            }
         }
-        let stem = log
+        let copy = store.fetch_local(&source).await.map_err(store_error)?;
+        let stem = Path::new(&source.file_name().unwrap_or_else(|| "log".into()))
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "log".into());
-        let dest = args
-            .output_dir
-            .join(format!("{stem}.{}", format.extension()));
-        if same_file(log, &dest) {
+        let name = format!("{stem}.{}", format.extension());
+        let dest = out_dir.join(&name);
+        if source == output.join(&name) || same_file(copy.path(), &dest) {
             return Err(CliError::usage(format!(
                 "{}: the output would overwrite the input; choose another --output-dir",
                 log.display()
             )));
         }
-        let written = convert_log(log, &dest, format).map_err(CliError::usage)?;
-        writeln!(stdout, "{}", written.display())?;
+        let written = convert_log(copy.path(), &dest, format).map_err(CliError::usage)?;
+        if output.is_s3() {
+            let target = output.join(&name);
+            store
+                .upload_file(&written, &target, &examen_store::Condition::Absent)
+                .await
+                .map_err(|err| CliError::failed(err.to_string()))?;
+            writeln!(stdout, "{target}")?;
+        } else {
+            writeln!(stdout, "{}", written.display())?;
+        }
     }
     stdout.flush()?;
     Ok(Exit::Success)

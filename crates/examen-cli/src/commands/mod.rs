@@ -42,7 +42,7 @@ pub(crate) async fn run(cli: Cli, cancel: CancelToken) -> Result<Exit, CliError>
             let _watcher = watch_interrupts(cancel.clone());
             score::run(args, mode, cancel).await
         }
-        Command::Log { command } => log::run(command),
+        Command::Log { command } => log::run(command).await,
         Command::List(args) => list::run(&args),
         Command::Env => env::run(),
         Command::Sandbox { command } => sandbox::run(command).await,

@@ -61,11 +61,18 @@ pub(crate) fn scored_path(log: &Path) -> PathBuf {
 }
 
 pub(crate) fn request(args: &ScoreArgs) -> Result<ScoreRequest, CliError> {
-    if !args.log.is_file() {
-        return Err(CliError::usage(format!(
-            "{}: no such file",
-            args.log.display()
-        )));
+    let dest = if args.overwrite {
+        args.log.clone()
+    } else {
+        scored_path(&args.log)
+    };
+    request_at(args, &args.log, dest)
+}
+
+/// [`request`] for the log at `src` (a local copy of an S3 log), written to `dest`.
+fn request_at(args: &ScoreArgs, src: &Path, dest: PathBuf) -> Result<ScoreRequest, CliError> {
+    if !src.is_file() {
+        return Err(CliError::usage(format!("{}: no such file", src.display())));
     }
     let scorers = if args.scorer.is_empty() {
         None
@@ -81,15 +88,41 @@ pub(crate) fn request(args: &ScoreArgs) -> Result<ScoreRequest, CliError> {
         Some(built)
     };
     Ok(ScoreRequest {
-        src: args.log.clone(),
-        dest: if args.overwrite {
-            args.log.clone()
-        } else {
-            scored_path(&args.log)
-        },
+        src: src.to_owned(),
+        dest,
         scorers,
         action: args.action.unwrap_or(ScoreAction::Append),
     })
+}
+
+/// `s3://.../name.eval` → the first of `name-scored.eval`, `name-scored-1.eval`, ... that
+/// does not exist in S3 yet.
+async fn scored_location(
+    store: &examen_store::Store,
+    log: &examen_store::Location,
+) -> Result<examen_store::Location, CliError> {
+    let name = log.file_name().unwrap_or_default();
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) => (stem.to_owned(), format!(".{ext}")),
+        None => (name.clone(), String::new()),
+    };
+    let dir = log.parent();
+    for count in 0.. {
+        let candidate = if count == 0 {
+            dir.join(&format!("{stem}-scored{ext}"))
+        } else {
+            dir.join(&format!("{stem}-scored-{count}{ext}"))
+        };
+        if store
+            .version(&candidate)
+            .await
+            .map_err(CliError::usage)?
+            .is_none()
+        {
+            return Ok(candidate);
+        }
+    }
+    unreachable!("some name is free")
 }
 
 pub(crate) async fn run(
@@ -97,7 +130,38 @@ pub(crate) async fn run(
     mode: Mode,
     cancel: CancelToken,
 ) -> Result<Exit, CliError> {
-    let request = request(&args)?;
+    let store = examen_store::Store::from_env();
+    let source = examen_store::Location::from_path(&args.log).map_err(CliError::usage)?;
+    // An S3 log is scored from a local copy; the scored log is uploaded when it is complete,
+    // next to the original (`-scored`, `-scored-1`, ... as locally) or over it only if it
+    // is still the version read (`--overwrite`).
+    let mut remote = None;
+    let request = if source.is_s3() {
+        let version = store
+            .version(&source)
+            .await
+            .map_err(CliError::usage)?
+            .ok_or_else(|| CliError::usage(format!("{source}: no such object")))?;
+        let copy = store.fetch_local(&source).await.map_err(CliError::usage)?;
+        let target = if args.overwrite {
+            source.clone()
+        } else {
+            scored_location(&store, &source).await?
+        };
+        let dest = copy
+            .path()
+            .with_file_name(target.file_name().unwrap_or_default());
+        let request = request_at(&args, copy.path(), dest)?;
+        let condition = if args.overwrite {
+            examen_store::Condition::Matches(version)
+        } else {
+            examen_store::Condition::Absent
+        };
+        remote = Some((copy, target, condition));
+        request
+    } else {
+        request(&args)?
+    };
     // Roles get the connection limit; the base URL and provider arguments are the log's
     // model's only.
     let role_options = examen_model::ModelOptions {
@@ -153,13 +217,20 @@ pub(crate) async fn run(
         Err(err) if err.is_panic() => err.resume(),
         Err(_) => display::Progress::default(),
     };
-    let outcome = result.map_err(|err| match err {
+    let mut outcome = result.map_err(|err| match err {
         ScoreError::Cancelled => CliError::interrupted(),
         ScoreError::Read(_) | ScoreError::Setup(_) | ScoreError::Unfinished(_) => {
             CliError::usage(err)
         }
         _ => CliError::failed(err),
     })?;
+    if let Some((_copy, target, condition)) = &remote {
+        store
+            .upload_file(&outcome.log_location, target, condition)
+            .await
+            .map_err(|err| CliError::failed(format!("the scored log was not written: {err}")))?;
+        outcome.log_location = PathBuf::from(target.to_string());
+    }
     match report(&outcome, &progress, mode, args.json) {
         // A reader that went away (`| head`) does not change how the scoring went.
         Err(err) if err.is_silent() => {}

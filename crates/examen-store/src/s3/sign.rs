@@ -108,16 +108,10 @@ pub(crate) fn sign_request(
     let (new_headers, _query) = instructions.into_parts();
     for header in new_headers {
         let name = HeaderName::from_bytes(header.name().as_bytes()).map_err(|e| e.to_string())?;
-        if header.sensitive() {
-            let value = header.value().to_owned();
-            let taken = std::mem::replace(request, Request::get("http://placeholder.invalid/").map_err(|e| e.to_string())?);
-            *request = taken.secret_header(name, &value).map_err(|e| e.to_string())?;
-        } else {
-            request.headers_mut().insert(
-                name,
-                HeaderValue::from_str(header.value()).map_err(|e| e.to_string())?,
-            );
-        }
+        let mut value = HeaderValue::from_str(header.value()).map_err(|e| e.to_string())?;
+        // The signature and the session token: kept out of `Debug` and HTTP/2 compression.
+        value.set_sensitive(header.sensitive() || name.as_str() == "authorization");
+        request.headers_mut().insert(name, value);
     }
     Ok(())
 }
