@@ -10,7 +10,9 @@ set -euo pipefail
 
 PIN_VERSION="0.3.285"
 # Inspect 0.3.285 needs openai >= 3.4.0 and anthropic >= 2.0.0 (model/_providers/providers.py).
-PINS=("inspect-ai==$PIN_VERSION" "openai==3.57.0" "anthropic==2.16.0")
+# moto (server mode) is the tests' S3-protocol server (scripts/s3.sh); s3fs and aiobotocore are
+# what Inspect's own S3 layer reads and writes with.
+PINS=("inspect-ai==$PIN_VERSION" "openai==3.57.0" "anthropic==2.16.0" "moto[server]==5.2.6" "s3fs==2026.6.0" "aiobotocore==3.10.0")
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${EXAMEN_INSPECT_VENV:-$ROOT/.venv}"
 VPY="$VENV/bin/python"
@@ -18,7 +20,8 @@ VPY="$VENV/bin/python"
 installed() {
   "$VPY" - "${PINS[@]}" <<'PY' 2>/dev/null
 import importlib.metadata as m, sys
-sys.exit(0 if all(m.version(p.split("==")[0]) == p.split("==")[1] for p in sys.argv[1:]) else 1)
+# A pin may name extras (`moto[server]==...`): the version is the distribution's.
+sys.exit(0 if all(m.version(p.split("==")[0].split("[")[0]) == p.split("==")[1] for p in sys.argv[1:]) else 1)
 PY
 }
 

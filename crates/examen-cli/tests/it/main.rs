@@ -33,6 +33,10 @@ mod pty;
 mod readme;
 /// `examen eval-retry` after SIGKILL, Ctrl-C and a second signal.
 mod retry;
+/// Logs in S3: every log command on `s3://`, a killed eval continued, the bytes flushes upload.
+mod s3;
+/// The tests' S3-protocol server.
+mod s3_server;
 /// `examen score`: appending and overwriting scores on examen's and Inspect's logs.
 mod score;
 /// An API key never reaches logs, the terminal or errors.

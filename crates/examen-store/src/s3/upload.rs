@@ -14,7 +14,7 @@
 //! S3 only composes parts of at least 5 MiB (but the last), so while the object's members are
 //! smaller it is uploaded whole. Both ways re-send the central directory, which grows with the
 //! log; [`LogObject::worth_publishing`] therefore lets a flush through only when what it sends
-//! is at most twice its new bytes (the caller also publishes when samples have waited a flush
+//! is at most 1.5 times its new bytes (the caller also publishes when samples have waited a flush
 //! interval, and at the end), which keeps the bytes sent within a small multiple of the log.
 
 use std::fs::File;

@@ -5,7 +5,7 @@
 //!
 //! A log in S3 is written to a local spool file first, and each flush is then published as
 //! one S3 object by examen-store's `LogObject` (composed server-side from the previous one:
-//! only the new bytes are sent). Publishing is coalesced when it would send more than twice
+//! only the new bytes are sent). Publishing is coalesced when it would send more than 1.5 times
 //! its new bytes, but never held back longer than the flush interval; the end of the log is
 //! always published. The spool is removed once the finished log is in S3, and kept (and
 //! named in the error) when publishing fails, so no sample is lost.
