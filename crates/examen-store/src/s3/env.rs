@@ -2,29 +2,22 @@
 
 use std::sync::Arc;
 
-use super::client::{S3Client, S3Config, StaticCredentials};
-use super::error::S3Error;
-use super::sign::{Credentials, SecretKey};
+use super::client::{S3Client, S3Config};
+use super::credentials::{AwsEnv, CredentialChain};
+use super::error::{S3Error, S3ErrorKind};
 
-/// An S3 client configured from the environment: region, endpoint and credentials.
+/// An S3 client configured from the environment: region and endpoint (`AWS_REGION`,
+/// `AWS_ENDPOINT_URL_S3`, the profile's), credentials from the [`CredentialChain`].
 pub fn client_from_env() -> Result<S3Client, S3Error> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let http = examen_http::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| S3Error::new(S3ErrorKind::Other, "s3", e.to_string()))?;
+    let chain = CredentialChain::new(AwsEnv::from_process(), http);
     let config = S3Config {
-        region: var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| "us-east-1".into()),
-        endpoint: var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")),
+        region: chain.region().unwrap_or_else(|| "us-east-1".into()),
+        endpoint: chain.endpoint_url("s3"),
         ..S3Config::default()
     };
-    let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        (Some(id), Some(secret)) => Some(Credentials {
-            access_key_id: id,
-            secret_access_key: SecretKey::new(secret),
-            session_token: var("AWS_SESSION_TOKEN").map(SecretKey::new),
-            expires: None,
-            source: "environment".into(),
-        }),
-        _ => None,
-    };
-    S3Client::new(config, Arc::new(StaticCredentials(credentials)))
+    S3Client::new(config, Arc::new(chain))
 }

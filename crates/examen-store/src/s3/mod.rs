@@ -2,6 +2,7 @@
 //! each flush cost only its new bytes ([`LogObject`]).
 
 mod client;
+mod credentials;
 mod env;
 mod error;
 mod sign;
@@ -12,6 +13,7 @@ pub use client::{
     BoxFuture, CompletedPart, Condition, Fetched, ObjectInfo, PendingUpload, ProvideCredentials,
     S3Client, S3Config, StaticCredentials,
 };
+pub use credentials::{AwsEnv, CredentialChain, CredentialsError};
 pub use env::client_from_env;
 pub use error::{S3Error, S3ErrorKind};
 pub use sign::{Credentials, SecretKey};

@@ -378,9 +378,10 @@ impl LogObject {
                     self.key.clone(),
                     upload.to_owned(),
                 );
-                // Best effort: an upload left behind is found and aborted by the next run
+                // Shielded, so a cancelled publish still frees its parts; best effort: an
+                // upload left behind is found and aborted by the next run of the log
                 // (`abort_stale_uploads`).
-                let _ = examen_rt::spawn(async move {
+                let _ = examen_rt::shield(async move {
                     client.abort_multipart(&bucket, &key, &upload).await
                 })
                 .await;

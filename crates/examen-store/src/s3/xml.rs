@@ -81,6 +81,13 @@ pub(crate) fn escape(text: &str) -> String {
     quick_xml::escape::escape(text).into_owned()
 }
 
+/// STS's error body (`<ErrorResponse><Error>...`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct StsError {
+    pub(crate) error: Error,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
