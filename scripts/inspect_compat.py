@@ -585,7 +585,54 @@ def cmd_transcript(logs: list[str]) -> int:
     return 0
 
 
+def cmd_s3_read(dir_url: str) -> int:
+    """Inspect's own S3 layer lists and reads every log under DIR_URL (AWS_ENDPOINT_URL)."""
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    out = []
+    for info in list_eval_logs(dir_url):
+        header = read_eval_log(info.name, header_only=True)
+        full = read_eval_log(info.name)
+        out.append(
+            {
+                "name": info.name,
+                "size": info.size,
+                "status": header.status,
+                "task_id": header.eval.task_id,
+                "samples": len(full.samples or []),
+                "ids": sorted(f"{s.id}:{s.epoch}" for s in full.samples or []),
+            }
+        )
+    print(json.dumps(out))
+    return 0
+
+
+def cmd_s3_write(dir_url: str) -> int:
+    """Inspect writes a small mockllm eval into DIR_URL."""
+    _offline_tokens()
+    from inspect_ai import Task, eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.scorer import includes
+    from inspect_ai.solver import generate
+
+    task = Task(
+        name="inspect_s3",
+        dataset=[Sample(id=i, input=f"What is {i}+1?", target=str(i + 1)) for i in range(1, 6)],
+        solver=[generate()],
+        scorer=[includes()],
+    )
+    log = eval(task, model="mockllm/model", log_dir=dir_url, display="none")[0]
+    if log.status != "success":
+        raise SystemExit(f"Inspect run failed: {log.error}")
+    print(json.dumps({"location": log.location, "samples": len(log.samples or [])}))
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "s3-read":
+        return cmd_s3_read(argv[1])
+    if len(argv) == 2 and argv[0] == "s3-write":
+        return cmd_s3_write(argv[1])
     if len(argv) >= 3 and argv[0] == "check":
         return cmd_check(argv[1], argv[2:])
     if len(argv) == 2 and argv[0] == "generate":

@@ -367,3 +367,122 @@ async fn a_killed_s3_eval_is_continued_without_asking_again_and_uploads_little()
         uploaded as f64 / size as f64
     );
 }
+
+/// The Inspect venv's python (made by `scripts/inspect-venv.sh`), or `None` (skipped) outside CI.
+fn inspect_python() -> Option<std::path::PathBuf> {
+    let root = crate::support::workspace();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/inspect-venv.sh"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    match out {
+        Some(out) => Some(String::from_utf8_lossy(&out.stdout).trim().into()),
+        None if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true and scripts/inspect-venv.sh failed")
+        }
+        None => {
+            eprintln!("SKIPPED: the Inspect venv (scripts/inspect-venv.sh) is missing");
+            None
+        }
+    }
+}
+
+/// `scripts/inspect_compat.py ARGS` with the server's environment; its JSON output.
+fn inspect(python: &std::path::Path, s3: &S3Server, args: &[&str]) -> serde_json::Value {
+    let mut cmd = Command::new(python);
+    cmd.arg(crate::support::workspace().join("scripts/inspect_compat.py"))
+        .args(args);
+    for (name, value) in s3.env() {
+        cmd.env(name, value);
+    }
+    let out = ok(run(cmd));
+    serde_json::from_str(out.stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+#[examen_rt::test]
+async fn inspect_reads_examen_s3_logs_and_examen_reads_inspects() {
+    let Some(s3) = s3_server() else { return };
+    let Some(python) = inspect_python() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let bucket = bucket(s3, "inspect");
+    // A finished examen log, and a running one: the object a killed eval left is exactly what
+    // a reader of a running log sees between two flushes.
+    let done = format!("s3://{bucket}/done");
+    ok(run(examen(
+        &sandbox,
+        s3,
+        &[
+            "eval",
+            "arithmetic/task.yaml",
+            "--model",
+            "mockllm/model",
+            "--log-dir",
+            &done,
+            "--display",
+            "none",
+        ],
+    )));
+    let task = big_task(&sandbox, 20_000);
+    let running = format!("s3://{bucket}/running");
+    let mut child = examen(
+        &sandbox,
+        s3,
+        &[
+            "eval",
+            &task,
+            "--model",
+            "mockllm/model",
+            "--log-dir",
+            &running,
+            "--log-buffer",
+            "10",
+            "--display",
+            "none",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let client = s3.client();
+    for _ in 0..2000 {
+        let objects = client.list(&bucket, "running/", true).await.unwrap();
+        if objects.first().is_some_and(|o| o.size > 100_000) {
+            break;
+        }
+        examen_rt::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the eval finished before it could be read running"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let finished = inspect(&python, s3, &["s3-read", &done]);
+    assert_eq!(finished[0]["status"], "success", "{finished}");
+    assert_eq!(finished[0]["samples"], 40);
+    let started = inspect(&python, s3, &["s3-read", &running]);
+    assert_eq!(started[0]["status"], "started", "{started}");
+    let ours = listed(&sandbox, s3, &running);
+    assert_eq!(
+        started[0]["samples"], ours[0]["samples"],
+        "Inspect and examen see the same samples"
+    );
+    assert!(started[0]["samples"].as_u64().unwrap() > 0);
+
+    // Inspect writes into the same server; examen lists, dumps and continues from its log.
+    let theirs = format!("s3://{bucket}/inspect");
+    let written = inspect(&python, s3, &["s3-write", &theirs]);
+    let url = written["location"].as_str().unwrap().to_owned();
+    let rows = listed(&sandbox, s3, &theirs);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["status"], "success");
+    assert_eq!(rows[0]["samples"], 5);
+    let log = dumped(&sandbox, s3, &url);
+    assert_eq!(log["samples"].as_array().map(Vec::len), Some(5));
+}
