@@ -234,7 +234,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "N", help_heading = "Generation")]
     pub(crate) seed: Option<i64>,
 
-    /// Directory the logs are written to [default: ./logs].
+    /// Directory the logs are written to: a local path or s3://BUCKET/PREFIX [default: ./logs].
     #[arg(long, value_name = "DIR", help_heading = "Logging")]
     pub(crate) log_dir: Option<PathBuf>,
 
@@ -272,8 +272,8 @@ pub(crate) struct EvalArgs {
 /// records it.
 #[derive(Debug, Args)]
 pub(crate) struct EvalRetryArgs {
-    /// Logs of the evals to continue (.eval or .json), whatever state they were left in
-    /// (started, cancelled, error); each becomes a new log holding every sample once.
+    /// Logs of the evals to continue (.eval or .json, local or s3://...), whatever state they
+    /// were left in (started, cancelled, error); each becomes a new log holding every sample once.
     #[arg(value_name = "LOG", required = true)]
     pub(crate) logs: Vec<PathBuf>,
 
@@ -314,7 +314,7 @@ pub(crate) struct EvalRetryArgs {
     #[arg(long, value_name = "SECONDS", value_parser = timeout_seconds, help_heading = "Concurrency")]
     pub(crate) attempt_timeout: Option<f64>,
 
-    /// Directory the new logs are written to [default: ./logs].
+    /// Directory the new logs are written to: a local path or s3://BUCKET/PREFIX [default: ./logs].
     #[arg(long, value_name = "DIR", help_heading = "Logging")]
     pub(crate) log_dir: Option<PathBuf>,
 
@@ -338,7 +338,7 @@ pub(crate) struct EvalRetryArgs {
 /// `examen score`.
 #[derive(Debug, Args)]
 pub(crate) struct ScoreArgs {
-    /// The log to score (.eval or .json), of a finished eval: a log with status `started` (still
+    /// The log to score (.eval or .json, local or s3://...), of a finished eval: a log with status `started` (still
     /// being written, or left by a killed eval: complete it with `examen eval-retry`) is refused.
     #[arg(value_name = "LOG")]
     pub(crate) log: PathBuf,
@@ -400,7 +400,7 @@ pub(crate) enum LogCommand {
 /// `examen log dump`.
 #[derive(Debug, Args)]
 pub(crate) struct LogDumpArgs {
-    /// The log (.eval or .json).
+    /// The log (.eval or .json, local or s3://BUCKET/KEY).
     #[arg(value_name = "LOG")]
     pub(crate) log: PathBuf,
 
@@ -412,7 +412,8 @@ pub(crate) struct LogDumpArgs {
 /// `examen log list`.
 #[derive(Debug, Args)]
 pub(crate) struct LogListArgs {
-    /// Directory to list (searched recursively) [default: ./logs].
+    /// Directory to list (searched recursively): a local path or s3://BUCKET/PREFIX
+    /// [default: ./logs].
     #[arg(long, value_name = "DIR")]
     pub(crate) log_dir: Option<PathBuf>,
 
@@ -428,7 +429,7 @@ pub(crate) struct LogListArgs {
 /// `examen log convert`.
 #[derive(Debug, Args)]
 pub(crate) struct LogConvertArgs {
-    /// Logs to convert.
+    /// Logs to convert (local or s3://...).
     #[arg(value_name = "LOG", required = true)]
     pub(crate) logs: Vec<PathBuf>,
 
@@ -436,7 +437,7 @@ pub(crate) struct LogConvertArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub(crate) to: LogFormatArg,
 
-    /// Directory the converted logs are written to.
+    /// Directory the converted logs are written to: a local path or s3://BUCKET/PREFIX.
     #[arg(long, value_name = "DIR")]
     pub(crate) output_dir: PathBuf,
 }

@@ -52,12 +52,29 @@ fn list_shows_logs_and_filters_by_status() {
         let (sandbox, log) = with_log(backend);
         let out = run(sandbox.examen(&["log", "list"]));
         assert_eq!(out.code, 0, "{out:?}");
-        snapshot!(sandbox.path(), "log_list_table", &out.stdout);
+        // The size and mtime change from run to run (times are in the log).
+        let mut filters = crate::support::filters(sandbox.path());
+        filters.push((
+            r"\d+ +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00".into(),
+            "[SIZE]  [MODIFIED]".into(),
+        ));
+        let filters: Vec<(&str, &str)> = filters
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        insta::with_settings!({filters => filters, prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!("log_list_table", &out.stdout);
+        });
 
         let out = run(sandbox.examen(&["log", "list", "--json", "--log-dir", "logs"]));
         let rows: Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(rows[0]["status"], "success");
         assert_eq!(rows[0]["samples"], 10);
+        assert_eq!(
+            rows[0]["size"].as_u64(),
+            Some(std::fs::metadata(&log).unwrap().len())
+        );
+        assert!(rows[0]["modified"].as_str().unwrap().ends_with("+00:00"));
         assert!(rows[0]["name"]
             .as_str()
             .unwrap()

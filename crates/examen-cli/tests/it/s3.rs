@@ -451,7 +451,7 @@ async fn inspect_reads_examen_s3_logs_and_examen_reads_inspects() {
     let client = s3.client();
     for _ in 0..2000 {
         let objects = client.list(&bucket, "running/", true).await.unwrap();
-        if objects.first().is_some_and(|o| o.size > 100_000) {
+        if objects.first().is_some_and(|o| o.size > 1_000_000) {
             break;
         }
         examen_rt::sleep(Duration::from_millis(5)).await;

@@ -441,14 +441,15 @@ impl S3Client {
             ),
             (401 | 403, _) => {
                 let who = match credentials {
-                    Some(c) => format!("credentials from {} (access key {})", c.source, c.access_key_id),
-                    None => "no AWS credentials were found, so the request was sent unsigned".to_owned(),
+                    Some(c) => format!(" with credentials from {}", c.source),
+                    None => ": no AWS credentials were found, so the request was sent unsigned"
+                        .to_owned(),
                 };
                 let code = if code.is_empty() { "AccessDenied" } else { code };
                 S3Error::new(
                     S3ErrorKind::AccessDenied,
                     target,
-                    format!("access denied ({code}) with {who}{said}"),
+                    format!("access denied ({code}){who}{said}"),
                 )
             }
             _ => S3Error::new(
@@ -882,6 +883,54 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused(status: u16, headers: &[(&'static str, &str)], body: &str) -> S3Error {
+        let client = S3Client::new(S3Config::default(), Arc::new(StaticCredentials(None))).unwrap();
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        let answer = Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: Bytes::from(body.to_owned()),
+        };
+        client.fail("s3://logs/a.eval", "logs", answer, None, 1)
+    }
+
+    #[test]
+    fn refusals_are_one_line_errors_naming_bucket_and_region() {
+        let moved = refused(
+            301,
+            &[("x-amz-bucket-region", "eu-west-1")],
+            "<Error><Code>PermanentRedirect</Code><Message>m</Message></Error>",
+        );
+        assert_eq!(
+            moved.to_string(),
+            "s3://logs/a.eval: bucket `logs` is in region `eu-west-1`, not `us-east-1`: set AWS_REGION=eu-west-1"
+        );
+        let missing = refused(
+            404,
+            &[],
+            "<Error><Code>NoSuchBucket</Code><Message>m</Message></Error>",
+        );
+        assert_eq!(*missing.kind(), S3ErrorKind::NoSuchBucket);
+        assert!(missing
+            .to_string()
+            .contains("bucket `logs` does not exist (region us-east-1)"));
+        let denied = refused(
+            403,
+            &[],
+            "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        );
+        assert!(
+            denied
+                .to_string()
+                .contains("access denied (AccessDenied): no AWS credentials were found"),
+            "{denied}"
+        );
+        assert!(refused(412, &[], "").is_conflict());
+    }
 
     #[test]
     fn keys_are_percent_encoded_but_slashes() {

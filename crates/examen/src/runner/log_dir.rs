@@ -372,18 +372,21 @@ async fn write_loop(
         .await;
         writer = back;
         let written = match (written, publisher.as_mut()) {
-            (Ok(waiting), Some(publisher)) => match publisher.offer(writer, waiting, false).await {
-                Ok(back) => {
-                    writer = back;
-                    Ok(waiting)
+            (Ok(waiting), Some(publisher)) => {
+                let spool = writer.path().to_owned();
+                match publisher.offer(writer, waiting, false).await {
+                    Ok(back) => {
+                        writer = back;
+                        Ok(waiting)
+                    }
+                    Err(e) => {
+                        let message = publisher.failure_message(&e.message, &spool);
+                        *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+                        queue.close();
+                        return None;
+                    }
                 }
-                Err(e) => {
-                    let message = publisher.failure_message(&e.message, &publisher.spool_dir);
-                    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
-                    queue.close();
-                    return None;
-                }
-            },
+            }
             (written, _) => written,
         };
         match written {
