@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use examen_store::s3::{AwsEnv, CredentialChain};
 
+mod support;
+
 fn http() -> examen_http::Client {
     examen_http::Client::new().unwrap()
 }
@@ -293,31 +295,9 @@ async fn instance_metadata_with_an_imdsv2_token() {
     assert_eq!(server.requests.lock().unwrap().len(), 3);
 }
 
-/// moto's STS endpoint, from `scripts/s3.sh up` (skipped without it, failing under CI).
-fn sts_endpoint() -> Option<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::process::Command::new("bash")
-        .arg(root.join("scripts/s3.sh"))
-        .arg("up")
-        .output();
-    let endpoint = out.ok().filter(|o| o.status.success()).and_then(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("AWS_ENDPOINT_URL=").map(str::to_owned))
-    });
-    if endpoint.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true and the S3 server could not start"
-        );
-        eprintln!("SKIPPED: the S3 server (scripts/s3.sh up) could not start");
-    }
-    endpoint
-}
-
 #[examen_rt::test]
 async fn roles_are_assumed_through_sts() {
-    let Some(endpoint) = sts_endpoint() else {
+    let Some(endpoint) = support::s3_endpoint() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -4,8 +4,9 @@
 //! dead writer are aborted.
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
+
+mod support;
 
 use examen_store::s3::{
     abort_stale_uploads, Condition, Credentials, Frozen, LogObject, S3Client, S3Config, SecretKey,
@@ -13,24 +14,7 @@ use examen_store::s3::{
 };
 
 fn client() -> Option<S3Client> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::process::Command::new("bash")
-        .arg(root.join("scripts/s3.sh"))
-        .arg("up")
-        .output();
-    let endpoint = out.ok().filter(|o| o.status.success()).and_then(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("AWS_ENDPOINT_URL=").map(str::to_owned))
-    });
-    let Some(endpoint) = endpoint else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true and the S3 server could not start"
-        );
-        eprintln!("SKIPPED: the S3 server (scripts/s3.sh up) could not start");
-        return None;
-    };
+    let endpoint = support::s3_endpoint()?;
     let credentials = Credentials {
         access_key_id: "examen-test".into(),
         secret_access_key: SecretKey::new("examen-test-secret"),
