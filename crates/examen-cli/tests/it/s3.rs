@@ -196,6 +196,21 @@ async fn every_log_command_works_on_s3() {
     assert_eq!(retried.len(), 1, "{retried:?}");
     assert_eq!(retried[0]["samples"], 40);
 
+    // The secret key is in no output and no log byte.
+    let secret = s3
+        .env()
+        .into_iter()
+        .find(|(name, _)| *name == "AWS_SECRET_ACCESS_KEY")
+        .map(|(_, value)| value)
+        .unwrap();
+    // (Read decompressed: the members of an .eval are deflated.)
+    for url in [&url, &scored, &json_url] {
+        let text = dumped(&sandbox, s3, url).to_string();
+        assert!(!text.contains(&secret), "{url} holds the secret");
+    }
+    let verbose = run(examen(&sandbox, s3, &["log", "list", "--log-dir", &dir]));
+    assert!(!verbose.stdout.contains(&secret) && !verbose.stderr.contains(&secret));
+
     // Bad locations are one-line errors (exit 2).
     let missing = run(examen(
         &sandbox,
