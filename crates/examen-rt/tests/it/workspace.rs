@@ -27,6 +27,10 @@ const ALLOWED: &[(&str, &str)] = &[
     ("h2", "tokio"),
     ("h2", "tokio-util"),
     ("tokio-util", "tokio"),
+    // aws-sigv4's support crates (S3 signing in examen-store) use tokio's `sync` feature only:
+    // channels and semaphores, which need no runtime (no `rt`, `time`, `net` or `io` feature).
+    ("aws-smithy-async", "tokio"),
+    ("aws-smithy-runtime-api", "tokio"),
 ];
 
 #[test]
